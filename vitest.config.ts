@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Integration suites start real daemons as child processes; generous timeouts keep them
+// stable on a loaded 2-core machine. Files run in parallel, tests inside a file in order.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
