@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// qconf: the command line client. Exit codes are documented in COMMON_HELP.
+import { VERSION } from '../shared/version.js';
+import { CliExit, COMMON_HELP, EXIT, type Io } from './cli-common.js';
+import { COMMANDS } from './cli-commands.js';
+
+function mainHelp(): string {
+  const lines = ['Usage: qconf COMMAND [arguments] [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  lines.push('', "Run 'qconf COMMAND --help' for a command's arguments and examples.", '', COMMON_HELP);
+  return lines.join('\n') + '\n';
+}
+
+function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  return [`Usage: ${c.usage}`, '', c.summary, '', 'Examples:', ...c.examples.map((e) => '  ' + e), '', COMMON_HELP].join('\n') + '\n';
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(mainHelp());
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (name === '--version') {
+    io.out(VERSION + '\n');
+    return EXIT.OK;
+  }
+  const cmd = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!cmd) {
+    io.err(`qconf: unknown command ${JSON.stringify(name)}\nTry 'qconf --help'.\n`);
+    return EXIT.USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(commandHelp(name));
+    return EXIT.OK;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof CliExit) {
+      io.err(`qconf: ${e.message}\n`);
+      if (e.exitCode === EXIT.USAGE) io.err(`Try 'qconf ${name} --help'.\n`);
+      return e.exitCode;
+    }
+    io.err(`qconf: ${(e as Error).message}\n`);
+    return EXIT.FAILURE;
+  }
+}
+
+const io: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  env: process.env,
+  isTty: process.stdout.isTTY === true,
+};
+
+run(process.argv.slice(2), io).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,349 @@
+// ConfdClient: Ganeti's proven client shape (sendRequest, upcalls, expireRequests,
+// waitForReply), plus the promise API most callers use (query). Each transmission carries a
+// fresh salt, so a reply names the peer it answers, duplicates count once, and retransmissions
+// cannot be confused with the original.
+import { randomUUID } from 'node:crypto';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { QconfError } from '../shared/errors.js';
+import type { Keyring } from '../shared/keyring.js';
+import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
+import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
+import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
+import { UdpTransport } from './transport.js';
+import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
+
+export interface ConfdClientOptions {
+  keyring: Keyring;
+  peers: readonly string[] | string;
+  port?: number;
+  logger?: Logger;
+  callback?: UpcallHandler;
+  /** Lifetime of a request made with sendRequest (Ganeti: 10 s). */
+  expireMs?: number;
+  /** First retransmission delay; doubles up to 1 s. 0 disables retransmission. */
+  retransmitMs?: number;
+  /** Outstanding requests at most; beyond it sendRequest throws `busy`. */
+  maxPending?: number;
+  /** Another wire protocol (tests, Ganeti's plj0). */
+  protocol?: ClientProtocol;
+}
+
+export interface SendOptions {
+  coverage?: number;
+  args?: unknown;
+  /** Overrides expireMs for this request. */
+  expireMs?: number;
+  /** First retransmission delay for this request (e.g. after a wait's hold time). */
+  retransmitMs?: number;
+}
+
+export interface QueryOptions {
+  coverage?: number;
+  strict?: boolean;
+  timeoutMs?: number;
+  retransmitMs?: number;
+}
+
+interface ReplyRecord {
+  peer: Peer;
+  reply: Reply;
+  key: string;
+}
+
+interface Pending {
+  id: string;
+  request: Request;
+  args: unknown;
+  coverage: number;
+  needed: number;
+  expiry: number;
+  expiryTimer: NodeJS.Timeout | undefined;
+  retransmitTimer: NodeJS.Timeout | undefined;
+  retransmitMs: number;
+  targets: Peer[];
+  spare: Peer[];
+  salts: string[];
+  replies: Map<string, ReplyRecord>;
+  /** Re-evaluated after every reply and at expiry. */
+  watchers: Set<() => void>;
+  done: boolean;
+}
+
+const DEFAULT_EXPIRE_MS = 10_000;
+const DEFAULT_RETRANSMIT_MS = 200;
+const MAX_RETRANSMIT_MS = 1000;
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** What makes two replies "the same answer" for the quorum rules. */
+function replyKey(r: Reply): string {
+  if (r.status !== 0) return `${r.status}:${r.error?.code ?? ''}:${canonicalJson(r.answer)}`;
+  return r.etag !== undefined ? `0:e:${r.etag}` : `0:${canonicalJson(r.answer)}`;
+}
+
+export class ConfdClient {
+  private peers: Peer[];
+  private readonly port: number;
+  private readonly transport: UdpTransport;
+  private readonly protocol: ClientProtocol;
+  private readonly pending = new Map<string, Pending>();
+  private readonly bySalt = new Map<string, { p: Pending; peer: Peer }>();
+  private callback: UpcallHandler | undefined;
+  private readonly expireMs: number;
+  private readonly retransmitMs: number;
+  private readonly maxPending: number;
+  private readonly logger: Logger | undefined;
+  private closed = false;
+
+  constructor(opts: ConfdClientOptions) {
+    this.port = opts.port ?? DEFAULT_PORT;
+    this.peers = parsePeerList(opts.peers, this.port);
+    if (this.peers.length === 0) throw new QconfError('usage', 'peer list is empty');
+    const keyring = opts.keyring;
+    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring);
+    this.callback = opts.callback;
+    this.logger = opts.logger;
+    this.expireMs = opts.expireMs ?? DEFAULT_EXPIRE_MS;
+    this.retransmitMs = opts.retransmitMs ?? DEFAULT_RETRANSMIT_MS;
+    this.maxPending = opts.maxPending ?? 10_000;
+    this.transport = new UdpTransport(
+      (m) => this.onDatagram(m),
+      (peer, err) => this.logger?.debug?.({ peer: peer.label, err: err.message }, 'send failed'),
+    );
+  }
+
+  /** Replace the peers; requests already sent keep their targets. */
+  updatePeerList(peers: readonly string[] | string): void {
+    const next = parsePeerList(peers, this.port);
+    if (next.length === 0) throw new QconfError('usage', 'peer list is empty');
+    this.peers = next;
+    this.transport.reset();
+  }
+
+  get peerList(): readonly Peer[] {
+    return this.peers;
+  }
+
+  setCallback(cb: UpcallHandler | undefined): void {
+    this.callback = cb;
+  }
+
+  /** Send a request to `coverage` random peers; returns its id. Replies and expiry are upcalls. */
+  sendRequest(request: Request, opts: SendOptions = {}): string {
+    if (this.closed) throw new QconfError('closed', 'client is closed');
+    const coverage = resolveCoverage(opts.coverage, this.peers.length);
+    if (typeof coverage === 'string') throw new QconfError('usage', coverage);
+    if (this.pending.size >= this.maxPending) throw new QconfError('busy', `${this.maxPending} requests outstanding`);
+    const order = shuffle([...this.peers]);
+    const now = Date.now();
+    const p: Pending = {
+      id: randomUUID(),
+      request,
+      args: opts.args,
+      coverage,
+      needed: neededReplies(coverage),
+      expiry: now + (opts.expireMs ?? this.expireMs),
+      expiryTimer: undefined,
+      retransmitTimer: undefined,
+      retransmitMs: opts.retransmitMs ?? this.retransmitMs,
+      targets: order.slice(0, coverage),
+      spare: order.slice(coverage),
+      salts: [],
+      replies: new Map(),
+      watchers: new Set(),
+      done: false,
+    };
+    this.pending.set(p.id, p);
+    for (const peer of p.targets) this.transmit(p, peer);
+    this.armExpiry(p);
+    if (p.retransmitMs > 0) this.armRetransmit(p, p.retransmitMs);
+    return p.id;
+  }
+
+  private transmit(p: Pending, peer: Peer): void {
+    const salt = this.protocol.newSalt();
+    p.salts.push(salt);
+    this.bySalt.set(salt, { p, peer });
+    this.transport.send(peer, this.protocol.encode(p.request, salt));
+  }
+
+  private armExpiry(p: Pending): void {
+    clearTimeout(p.expiryTimer);
+    p.expiryTimer = setTimeout(() => this.expireRequests(), Math.max(0, p.expiry - Date.now()) + 1);
+  }
+
+  private armRetransmit(p: Pending, delay: number): void {
+    p.retransmitTimer = setTimeout(() => {
+      if (p.done || p.replies.size >= p.needed && !this.wantsMore(p)) return;
+      const silent = p.targets.filter((peer) => !p.replies.has(peer.label));
+      // Hedge: a silent peer may be dead; ask one more peer if any is left beyond the coverage.
+      if (silent.length > 0 && p.spare.length > 0) {
+        const extra = p.spare.shift() as Peer;
+        p.targets.push(extra);
+        this.transmit(p, extra);
+      }
+      for (const peer of silent) this.transmit(p, peer);
+      this.armRetransmit(p, Math.min(delay * 2, MAX_RETRANSMIT_MS));
+    }, delay);
+  }
+
+  /** A strict query keeps asking until enough replies agree. */
+  private wantsMore(p: Pending): boolean {
+    return p.watchers.size > 0 && p.replies.size < p.targets.length;
+  }
+
+  private onDatagram(msg: Buffer): void {
+    const d = this.protocol.decode(msg);
+    if (!d) return;
+    const entry = this.bySalt.get(d.salt);
+    if (!entry) return;
+    const { p, peer } = entry;
+    if (p.done) return;
+    // Duplicates (and late answers to retransmissions) count once per peer.
+    if (p.replies.has(peer.label)) return;
+    p.replies.set(peer.label, { peer, reply: d.reply, key: replyKey(d.reply) });
+    this.callback?.({ type: 'reply', id: p.id, request: p.request, reply: d.reply, peer, args: p.args });
+    for (const w of [...p.watchers]) w();
+  }
+
+  /**
+   * Expire every request whose time has come, with an upcall for each. Timers call this on
+   * time; it is public for callers that drive their own loop, as Ganeti's clients do.
+   */
+  expireRequests(): void {
+    const now = Date.now();
+    for (const p of [...this.pending.values()]) {
+      if (now < p.expiry) continue;
+      this.finish(p);
+      this.callback?.({ type: 'expire', id: p.id, request: p.request, args: p.args, sent: p.targets.length, received: p.replies.size });
+      for (const w of [...p.watchers]) w();
+    }
+  }
+
+  private finish(p: Pending): void {
+    if (p.done) return;
+    p.done = true;
+    clearTimeout(p.expiryTimer);
+    clearTimeout(p.retransmitTimer);
+    for (const s of p.salts) this.bySalt.delete(s);
+    this.pending.delete(p.id);
+  }
+
+  /**
+   * Wait until `needed` peers replied to request `id`, extending its expiry by `timeoutMs`
+   * (as Ganeti's WaitForReply does). An unknown or expired id gives {timedOut: true, 0, 0}.
+   */
+  waitForReply(id: string, timeoutMs = DEFAULT_EXPIRE_MS): Promise<{ timedOut: boolean; sent: number; received: number }> {
+    const p = this.pending.get(id);
+    if (!p) return Promise.resolve({ timedOut: true, sent: 0, received: 0 });
+    p.expiry += timeoutMs;
+    this.armExpiry(p);
+    return new Promise((resolve) => {
+      const check = () => {
+        const enough = p.replies.size >= p.needed;
+        if (!enough && !p.done) return;
+        p.watchers.delete(check);
+        resolve({ timedOut: !enough, sent: p.targets.length, received: p.replies.size });
+      };
+      p.watchers.add(check);
+      check();
+    });
+  }
+
+  /** Send a request and resolve with the quorum result (protocol.md, "Client rules"). */
+  query<A = unknown>(request: Request, opts: QueryOptions = {}): Promise<QueryResult<A>> {
+    let id: string;
+    try {
+      id = this.sendRequest(request, { coverage: opts.coverage, expireMs: opts.timeoutMs ?? 5000, retransmitMs: opts.retransmitMs });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = this.pending.get(id) as Pending;
+    return new Promise((resolve) => {
+      const check = () => {
+        const result = this.result<A>(p, !!opts.strict);
+        if (!p.done && result === undefined) return;
+        p.watchers.delete(check);
+        this.finish(p);
+        resolve(result ?? this.result<A>(p, !!opts.strict, true) as QueryResult<A>);
+      };
+      p.watchers.add(check);
+    });
+  }
+
+  /** The quorum result, or undefined while more replies are needed (unless `final`). */
+  private result<A>(p: Pending, strict: boolean, final = false): QueryResult<A> | undefined {
+    const records = [...p.replies.values()];
+    const votes: Vote<ReplyRecord>[] = records.map((r) => ({ serial: r.reply.serial, key: r.key, value: r }));
+    const t = tally(votes);
+    const quorum = records.length >= p.needed && (!strict || t.agreeing >= p.needed);
+    // Strict mode gives up early once every peer has answered without enough agreement.
+    const exhausted = records.length === p.targets.length && p.spare.length === 0;
+    if (!quorum && !final && !exhausted) return undefined;
+    const w = t.winner?.value.reply;
+    const result: QueryResult<A> = {
+      status: w ? w.status : null,
+      serial: w ? w.serial : 0,
+      replies: records.length,
+      needed: p.needed,
+      sent: p.targets.length,
+      agreeing: t.agreeing,
+      consistent: t.consistent,
+      timedOut: !quorum,
+      peers: records.map((r) => ({ peer: r.peer.label, status: r.reply.status, serial: r.reply.serial, node: r.reply.node })),
+    };
+    if (w) {
+      if (w.answer !== undefined) result.answer = w.answer as A;
+      if (w.etag !== undefined) result.etag = w.etag;
+      if (w.error) result.error = w.error;
+      if (w.timedOut !== undefined) result.holdTimedOut = w.timedOut;
+    }
+    if (!quorum && !result.error) {
+      result.error = {
+        code: 'no_quorum',
+        message: strict && records.length >= p.needed
+          ? `${t.agreeing} of ${records.length} replies agree; ${p.needed} needed`
+          : `${records.length} of ${p.targets.length} daemons replied; ${p.needed} needed`,
+      };
+    }
+    return result;
+  }
+
+  get<A = unknown>(path: string, opts?: QueryOptions): Promise<QueryResult<A>> {
+    return this.query<A>({ op: 'get', path }, opts);
+  }
+
+  mget(paths: string[], opts?: QueryOptions): Promise<QueryResult<Array<{ status: number; answer?: unknown; etag?: string; error?: { code: string; message: string } }>>> {
+    return this.query({ op: 'mget', paths }, opts);
+  }
+
+  list(path: string, depth = 1, opts?: QueryOptions): Promise<QueryResult<string[]>> {
+    return this.query<string[]>({ op: 'list', path, depth }, opts);
+  }
+
+  ping(opts?: QueryOptions): Promise<QueryResult<Record<string, unknown>>> {
+    return this.query({ op: 'ping' }, opts);
+  }
+
+  /** Number of outstanding requests (for tests and monitoring). */
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  /** End sockets and timers. Outstanding requests expire now, with their upcalls. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.pending.values()]) p.expiry = 0;
+    this.expireRequests();
+    this.transport.close();
+  }
+}
+
+export type { Upcall };

@@ -1,0 +1,78 @@
+// The client's UDP edge: one socket per address family, opened on first use; host names are
+// resolved once per peer list. Incoming datagrams go to a single handler.
+import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import type { Peer } from '../shared/peers.js';
+
+export type MessageHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
+export type SendErrorHandler = (peer: Peer, err: Error) => void;
+
+export class UdpTransport {
+  private sock4: Socket | undefined;
+  private sock6: Socket | undefined;
+  private readonly resolved = new Map<string, Promise<{ address: string; family: 4 | 6 }>>();
+  private closed = false;
+
+  constructor(
+    private readonly onMessage: MessageHandler,
+    private readonly onSendError: SendErrorHandler,
+  ) {}
+
+  private socket(family: 4 | 6): Socket {
+    let s = family === 4 ? this.sock4 : this.sock6;
+    if (s) return s;
+    s = family === 4 ? dgram.createSocket('udp4') : dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    s.on('message', this.onMessage);
+    // Errors of an unconnected UDP socket are per send (e.g. ICMP unreachable): not fatal.
+    s.on('error', () => undefined);
+    s.bind(0);
+    if (family === 4) this.sock4 = s;
+    else this.sock6 = s;
+    return s;
+  }
+
+  private resolve(peer: Peer): Promise<{ address: string; family: 4 | 6 }> {
+    if (peer.family !== 0) return Promise.resolve({ address: peer.host, family: peer.family });
+    let p = this.resolved.get(peer.host);
+    if (!p) {
+      p = lookup(peer.host).then((r) => ({ address: r.address, family: r.family === 6 ? 6 : 4 }) as const);
+      this.resolved.set(peer.host, p);
+      p.catch(() => this.resolved.delete(peer.host));
+    }
+    return p;
+  }
+
+  send(peer: Peer, bytes: Buffer): void {
+    if (this.closed) return;
+    if (peer.family !== 0) return this.sendTo(peer, peer.host, peer.family, bytes);
+    this.resolve(peer).then(
+      (r) => this.sendTo(peer, r.address, r.family, bytes),
+      (err: Error) => this.onSendError(peer, err),
+    );
+  }
+
+  private sendTo(peer: Peer, address: string, family: 4 | 6, bytes: Buffer): void {
+    if (this.closed) return;
+    this.socket(family).send(bytes, peer.port, address, (err) => {
+      if (err) this.onSendError(peer, err);
+    });
+  }
+
+  /** Forget resolved names (the peer list changed). */
+  reset(): void {
+    this.resolved.clear();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of [this.sock4, this.sock6]) {
+      if (!s) continue;
+      try {
+        s.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.sock4 = this.sock6 = undefined;
+  }
+}

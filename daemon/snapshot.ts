@@ -1,0 +1,76 @@
+// An immutable replica snapshot: the document, its serial, and what handlers derive from it.
+// Derived values are memoised per snapshot (the document never changes underneath them), in
+// bounded tables.
+import { QconfError } from '../shared/errors.js';
+
+export type ReplicaSource = 'file' | 'etcd';
+
+export class BoundedMemo<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: string, compute: () => V): V {
+    let v = this.map.get(key);
+    if (v === undefined && !this.map.has(key)) {
+      v = compute();
+      // Simple and O(1): forget the oldest entry when full (insertion order).
+      if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as string);
+      this.map.set(key, v);
+    }
+    return v as V;
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export interface SnapshotInit {
+  doc: unknown;
+  serial: number;
+  source: ReplicaSource;
+  loadedAt?: number;
+  /** Where it came from, for logs (a path, an etcd revision). */
+  origin?: string;
+}
+
+export class Snapshot {
+  readonly doc: unknown;
+  readonly serial: number;
+  readonly source: ReplicaSource;
+  readonly loadedAt: number;
+  readonly origin: string;
+  /** Per-snapshot memo of derived answers (etags, encoded values, list results). */
+  readonly memo = new BoundedMemo<unknown>(8192);
+  /** Views built over the document by protocol front ends (e.g. the Ganeti indexes). */
+  private readonly views = new Map<string, unknown>();
+
+  constructor(init: SnapshotInit) {
+    this.doc = init.doc;
+    this.serial = init.serial;
+    this.source = init.source;
+    this.loadedAt = init.loadedAt ?? Date.now();
+    this.origin = init.origin ?? '';
+  }
+
+  /** A view derived from the document once, on first use, then shared by every request. */
+  view<T>(name: string, build: (doc: unknown) => T): T {
+    if (this.views.has(name)) return this.views.get(name) as T;
+    const v = build(this.doc);
+    this.views.set(name, v);
+    return v;
+  }
+}
+
+export function isSerial(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Validate a parsed document for the file source: an object with a top-level `serial_no`. */
+export function documentSerial(doc: unknown, origin: string): number {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new QconfError('document', `${origin}: the document is not a JSON object`);
+  }
+  const serial = (doc as Record<string, unknown>).serial_no;
+  if (serial === undefined) throw new QconfError('document', `${origin}: no top-level serial_no`);
+  if (!isSerial(serial)) throw new QconfError('document', `${origin}: serial_no is not a non-negative integer`);
+  return serial;
+}

@@ -1,0 +1,128 @@
+// The UDP edge: binds the socket, reads datagrams, and hands each to the protocol its magic
+// selects. Nothing here interprets a request.
+import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import type { Stats } from './stats.js';
+
+export type DatagramHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
+
+export interface Route {
+  /** Four magic bytes as a 32-bit big-endian integer. */
+  magic: number;
+  /** Largest request accepted for this protocol. */
+  maxBytes: number;
+  handler: DatagramHandler;
+}
+
+export function magicOf(ascii: string): number {
+  return Buffer.from(ascii, 'ascii').readUInt32BE(0);
+}
+
+export interface BoundAddress {
+  address: string;
+  port: number;
+  family: string;
+}
+
+export class UdpServer {
+  private socket: Socket | undefined;
+  private readonly routes = new Map<number, Route>();
+  private closing = false;
+  private pendingSends = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly stats: Stats,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  route(r: Route): void {
+    this.routes.set(r.magic, r);
+  }
+
+  /** Bind to `bind` (default: `::` dual-stack, falling back to `0.0.0.0` without IPv6). */
+  async listen(port: number, bind?: string): Promise<BoundAddress> {
+    if (bind !== undefined) {
+      const fam = isIP(bind);
+      if (fam === 0) throw new Error(`--bind ${bind}: not an IP address`);
+      return this.bindOne(fam === 6 ? 'udp6' : 'udp4', bind, port);
+    }
+    try {
+      return await this.bindOne('udp6', '::', port);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL' && code !== 'EINVAL') throw e;
+      return this.bindOne('udp4', '0.0.0.0', port);
+    }
+  }
+
+  private bindOne(type: 'udp4' | 'udp6', address: string, port: number): Promise<BoundAddress> {
+    return new Promise((resolve, reject) => {
+      const sock = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+      const fail = (err: Error) => {
+        sock.close();
+        reject(err);
+      };
+      sock.once('error', fail);
+      sock.bind({ port, address, exclusive: true }, () => {
+        sock.off('error', fail);
+        sock.on('error', (err) => this.onError(err));
+        sock.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
+        this.socket = sock;
+        const a = sock.address();
+        resolve({ address: a.address, port: a.port, family: a.family });
+      });
+    });
+  }
+
+  private dispatch(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const stats = this.stats;
+    stats.received++;
+    if (msg.length < 4) return stats.drop('too_short');
+    const r = this.routes.get(msg.readUInt32BE(0));
+    if (r === undefined) return stats.drop('bad_magic');
+    if (msg.length > r.maxBytes) return stats.drop('too_long');
+    try {
+      r.handler(msg, rinfo);
+    } catch (err) {
+      // A handler bug must never take the daemon down; count it and keep serving.
+      stats.drop('internal');
+      this.onError(err as Error);
+    }
+  }
+
+  send(bytes: Buffer, to: RemoteInfo): void {
+    const sock = this.socket;
+    if (!sock) return;
+    this.pendingSends++;
+    sock.send(bytes, to.port, to.address, (err) => {
+      if (err) this.stats.sendErrors++;
+      if (--this.pendingSends === 0 && this.drained) this.drained();
+    });
+  }
+
+  /** Stop reading; sends already queued complete before the socket closes. */
+  stopReceiving(): void {
+    this.closing = true;
+  }
+
+  /** Close once every queued reply has left (bounded: a stuck send cannot hold shutdown). */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.pendingSends > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        this.drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    const sock = this.socket;
+    this.socket = undefined;
+    if (!sock) return;
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+  }
+}
+

@@ -1,0 +1,36 @@
+// Typed error values shared by the daemon, the library and the CLI.
+
+/** Error codes a daemon sends in a reply (protocol.md, "Reply body"). */
+export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal'] as const;
+export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
+
+/** Local failures: files, flags, the network, quorum. */
+export type LocalErrorCode =
+  | 'usage'
+  | 'key_file'
+  | 'document'
+  | 'peer'
+  | 'timeout'
+  | 'no_quorum'
+  | 'closed'
+  | 'protocol';
+
+export type ErrorCode = WireErrorCode | LocalErrorCode;
+
+export class QconfError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'QconfError';
+    this.code = code;
+  }
+}
+
+export function isWireErrorCode(v: unknown): v is WireErrorCode {
+  return typeof v === 'string' && (WIRE_ERROR_CODES as readonly string[]).includes(v);
+}
+
+/** Reply statuses (Ganeti's values). */
+export const STATUS_OK = 0;
+export const STATUS_ERROR = 1;
+export const STATUS_NOT_IMPLEMENTED = 2;

@@ -1,0 +1,112 @@
+// Key files: one key per line, the first signs, all verify (protocol.md, "Keys"). Ganeti's raw
+// key files (trailing newline included) are read by `readRawKeyFile`.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { QconfError } from './errors.js';
+
+export const MIN_KEY_BYTES = 16;
+
+export interface Key {
+  readonly bytes: Buffer;
+  /** First 4 bytes of SHA-256 of the key, as an unsigned integer. */
+  readonly id: number;
+  readonly idHex: string;
+}
+
+export function makeKey(bytes: Buffer): Key {
+  const id = createHash('sha256').update(bytes).digest().readUInt32BE(0);
+  return { bytes, id, idHex: id.toString(16).padStart(8, '0') };
+}
+
+export class Keyring {
+  private readonly ids: Map<number, Key>;
+  readonly keys: readonly Key[];
+
+  constructor(keys: readonly Key[]) {
+    if (keys.length === 0) throw new QconfError('key_file', 'a keyring needs at least one key');
+    this.keys = keys;
+    this.ids = new Map();
+    // Two keys could share a keyId; the earlier line wins, which keeps the signer reachable.
+    for (const k of keys) if (!this.ids.has(k.id)) this.ids.set(k.id, k);
+  }
+
+  get signer(): Key {
+    return this.keys[0];
+  }
+
+  byId(id: number): Key | undefined {
+    return this.ids.get(id);
+  }
+
+  static fromStrings(lines: readonly string[]): Keyring {
+    return new Keyring(lines.map((l) => makeKey(Buffer.from(l, 'utf8'))));
+  }
+}
+
+/** Parse key-file text: UTF-8 lines; blank lines and `#` comments ignored. */
+export function parseKeyText(text: string, source = 'key file'): Key[] {
+  const keys: Key[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const bytes = Buffer.from(line, 'utf8');
+    if (bytes.length < MIN_KEY_BYTES) {
+      throw new QconfError('key_file', `${source}: key on line ${i + 1} is ${bytes.length} bytes; at least ${MIN_KEY_BYTES} are required`);
+    }
+    keys.push(makeKey(bytes));
+  }
+  return keys;
+}
+
+export interface KeyFileCheck {
+  /** Problems that are not fatal (world-readable file). */
+  warnings: string[];
+}
+
+/**
+ * Refuse a key file that is missing, not a regular file, or writable by group or others:
+ * whoever can change it can sign answers for the whole cluster.
+ */
+export function checkKeyFile(path: string): KeyFileCheck {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new QconfError('key_file', `key file ${path}: ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+  }
+  if (!st.isFile()) throw new QconfError('key_file', `key file ${path}: not a regular file`);
+  if (st.mode & 0o022) {
+    throw new QconfError('key_file', `key file ${path}: writable by ${st.mode & 0o020 ? 'group' : 'others'} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+  }
+  const warnings: string[] = [];
+  if (st.mode & 0o004) warnings.push(`key file ${path} is world-readable (mode ${(st.mode & 0o777).toString(8)}); anyone on this host can forge answers; run chmod 600 ${path}`);
+  return { warnings };
+}
+
+export function loadKeyring(path: string): { keyring: Keyring; warnings: string[] } {
+  const { warnings } = checkKeyFile(path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new QconfError('key_file', `key file ${path}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const keys = parseKeyText(text, `key file ${path}`);
+  if (keys.length === 0) throw new QconfError('key_file', `key file ${path}: holds no key`);
+  return { keyring: new Keyring(keys), warnings };
+}
+
+/** Ganeti's hmac.key: the raw bytes, nothing trimmed (its trailing newline is part of the key). */
+export function readRawKeyFile(path: string): { key: Buffer; warnings: string[] } {
+  const { warnings } = checkKeyFile(path);
+  const key = readFileSync(path);
+  if (key.length === 0) throw new QconfError('key_file', `key file ${path}: is empty`);
+  return { key, warnings };
+}
+
+/** A fresh key as written by `qconf keygen`: 64 lowercase hex digits (256 random bits). */
+export function generateKeyText(): string {
+  return randomBytes(32).toString('hex');
+}
