@@ -1,7 +1,7 @@
 // Composition of the daemon: replica, source, guards, protocol services and the socket.
 import type { Logger } from 'pino';
 import { QconfError } from '../shared/errors.js';
-import { Keyring, loadKeyring } from '../shared/keyring.js';
+import { Keyring, loadKeyring, readRawKeyFile } from '../shared/keyring.js';
 import { VERSION } from '../shared/version.js';
 import { startDropSummary } from './drop-log.js';
 import { FileSource } from './file-source.js';
@@ -14,11 +14,13 @@ import { Stats } from './stats.js';
 import { UdpServer, magicOf, type BoundAddress } from './udp-server.js';
 import { MAX_REQUEST_BYTES } from '../shared/qcf1.js';
 import { WaitRegistry } from './wait-registry.js';
+import { PLJ0_MAX_REQUEST_BYTES, Plj0Service } from './ganeti/plj0-service.js';
 
 export class Qconfd {
   readonly stats = new Stats();
   readonly replica = new Replica();
   private keyring: Keyring;
+  private ganetiKey: Buffer | undefined;
   private readonly server: UdpServer;
   private readonly waits: WaitRegistry;
   private source: FileSource | undefined;
@@ -31,6 +33,7 @@ export class Qconfd {
   ) {
     if (!opts.keyFile) throw new QconfError('usage', '--key-file is required');
     this.keyring = this.readKeys();
+    this.ganetiKey = this.readGanetiKey();
     this.server = new UdpServer(this.stats, (err) => log.error({ event: 'socket_error', err: err.message }, 'socket error'));
     this.waits = new WaitRegistry({ total: opts.maxWaits, perSource: opts.maxWaitsPerSource });
     const replay = new ReplayGuard({ windowMs: opts.maxSkewMs, capacity: opts.replayCapacity });
@@ -48,6 +51,17 @@ export class Qconfd {
       debug: (f, m) => log.debug(f, m),
     });
     this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, handler: (m, r) => qcf1.handle(m, r) });
+    if (this.ganetiKey) {
+      const plj0 = new Plj0Service({
+        key: () => this.ganetiKey as Buffer,
+        replica: this.replica,
+        stats: this.stats,
+        replay,
+        configPath: opts.file ?? '',
+        send: (b, to) => this.server.send(b, to),
+      });
+      this.server.route({ magic: magicOf('plj0'), maxBytes: PLJ0_MAX_REQUEST_BYTES, handler: (m, r) => plj0.handle(m, r) });
+    }
     this.replica.on('change', () => {
       this.stats.heldWaits = this.waits.size;
       this.waits.recheck();
@@ -58,6 +72,13 @@ export class Qconfd {
     const { keyring, warnings } = loadKeyring(this.opts.keyFile as string);
     for (const w of warnings) this.log.warn({ event: 'key_file_warning' }, w);
     return keyring;
+  }
+
+  private readGanetiKey(): Buffer | undefined {
+    if (!this.opts.ganetiKeyFile) return undefined;
+    const { key, warnings } = readRawKeyFile(this.opts.ganetiKeyFile);
+    for (const w of warnings) this.log.warn({ event: 'key_file_warning' }, w);
+    return key;
   }
 
   /** Accept a snapshot from a source; refuse one whose serial goes backwards. */
@@ -110,6 +131,7 @@ export class Qconfd {
   async reload(): Promise<void> {
     try {
       this.keyring = this.readKeys();
+      this.ganetiKey = this.readGanetiKey() ?? this.ganetiKey;
       this.log.info({ event: 'keys_reloaded', keys: this.keyring.keys.length }, 'key file re-read');
     } catch (e) {
       this.log.error({ event: 'refused', reason: 'key_file', source: 'key_file' }, `key file refused, old keys kept: ${(e as Error).message}`);

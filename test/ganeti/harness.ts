@@ -112,7 +112,7 @@ function spawnTracked(cmd: string, args: string[], env: NodeJS.ProcessEnv): Chil
   return child;
 }
 
-/** Keeps the last `limit` bytes of a child's stdout+stderr for error messages. */
+/** Keeps the last `limit` characters of a child's stdout+stderr for error messages. */
 class OutputTail {
   private text = '';
   constructor(private readonly limit = 16 * 1024) {}
@@ -128,11 +128,13 @@ class OutputTail {
   }
 }
 
-function exitPromise(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
+/** Resolves once the child has exited and its stdout/stderr are drained. */
+function closed(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const done = child.stdout?.closed !== false && child.stderr?.closed !== false;
+  if ((child.exitCode !== null || child.signalCode !== null) && done) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +321,7 @@ async function waitReady(
       });
       // A failed send (before the daemon is up) is harmless: the next ping retries.
       sock.on('error', () => {});
+      child.once('error', (err) => resolve({ ok: false, reason: `spawn failed: ${err.message}`, portInUse: false }));
       // 'close' rather than 'exit': the output must be drained to tell why it died.
       child.once('close', (code, signal) => {
         const out = tail.toString();
@@ -355,11 +358,11 @@ function describe(answer: unknown): string {
 
 async function stopChild(child: ChildProcess): Promise<void> {
   const pgid = child.pid;
-  if (pgid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = exitPromise(child);
-  killGroup(pgid, 'SIGTERM');
+  if (pgid === undefined) return; // never started
+  const done = closed(child);
+  if (child.exitCode === null && child.signalCode === null) killGroup(pgid, 'SIGTERM');
   const grace = setTimeout(() => killGroup(pgid, 'SIGKILL'), 5000);
-  await exited;
+  await done;
   clearTimeout(grace);
 }
 
@@ -385,13 +388,7 @@ export async function startGanetiConfd(opts: StartGanetiConfdOptions): Promise<G
     const child = spawnTracked(paths.confd, args, { ...process.env, GANETI_ROOTDIR: rootDir });
     const tail = new OutputTail();
     tail.attach(child);
-    const spawnError = new Promise<ReadyResult>((resolve) =>
-      child.once('error', (err) => resolve({ ok: false, reason: `spawn failed: ${err.message}`, portInUse: false })),
-    );
-    const ready = await Promise.race([
-      waitReady(child, tail, port, opts.hmacKey, requireConfigLoaded, readyTimeoutMs),
-      spawnError,
-    ]);
+    const ready = await waitReady(child, tail, port, opts.hmacKey, requireConfigLoaded, readyTimeoutMs);
     if (ready.ok) {
       let stopped: Promise<void> | undefined;
       return {
@@ -401,8 +398,7 @@ export async function startGanetiConfd(opts: StartGanetiConfdOptions): Promise<G
         configPath,
         pid: child.pid!,
         output: () => tail.toString(),
-        stop: () =>
-          (stopped ??= stopChild(child).then(removeRootDir)),
+        stop: () => (stopped ??= stopChild(child).then(removeRootDir)),
       };
     }
     await stopChild(child);
@@ -445,21 +441,11 @@ export async function runGanetiPythonClient(
   }, timeoutMs);
   try {
     const result = await Promise.race([
-      exitPromise(child),
+      closed(child),
       new Promise<never>((_, reject) => child.once('error', reject)),
     ]);
-    // 'exit' can fire before the pipes are drained.
-    await Promise.all([streamClosed(child.stdout), streamClosed(child.stderr)]);
     return { stdout, stderr, code: result.code };
   } finally {
     clearTimeout(timer);
   }
-}
-
-function streamClosed(stream: NodeJS.ReadableStream | null): Promise<void> {
-  if (stream === null || (stream as { closed?: boolean }).closed) return Promise.resolve();
-  return new Promise((resolve) => {
-    stream.once('close', () => resolve());
-    stream.once('end', () => resolve());
-  });
 }

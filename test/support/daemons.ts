@@ -1,0 +1,145 @@
+// Real qconfd daemons as child processes for integration tests, ready only once they answer a
+// ping, and a helper to run the real qconf CLI.
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ConfdClient } from '../../client/confd-client.js';
+import { Keyring } from '../../shared/keyring.js';
+import { CLI_JS, DAEMON_JS, KEY_A, freePort, tempDir, writeAtomic, writeKeyFile } from './fixtures.js';
+import { spawnTracked, stopProcess } from './processes.js';
+
+export interface DaemonOptions {
+  doc?: unknown;
+  /** Serve this existing file instead of writing `doc`. */
+  file?: string;
+  keys?: string[];
+  nodeName?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  port?: number;
+  /** Wait for a ping answer (default true). */
+  waitReady?: boolean;
+}
+
+export class TestDaemon {
+  child!: ChildProcess;
+  output = '';
+  readonly dir: string;
+  readonly file: string;
+  readonly keyFile: string;
+  readonly nodeName: string;
+  port = 0;
+  private readonly opts: DaemonOptions;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+
+  constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.dir = tempDir('qconfd-');
+    this.file = opts.file ?? join(this.dir, 'config.json');
+    if (opts.doc !== undefined && opts.file === undefined) writeAtomic(this.file, opts.doc as object);
+    this.keyFile = writeKeyFile(this.dir, opts.keys ?? [KEY_A]);
+    this.nodeName = opts.nodeName ?? `node-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  get peer(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    if (this.port === 0) this.port = this.opts.port ?? (await freePort());
+    const args = [DAEMON_JS, '--file', this.file, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...(this.opts.args ?? [])];
+    this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
+    this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    if (this.opts.waitReady !== false) await this.waitReady();
+    return this;
+  }
+
+  /** Ready when a ping is answered (not a sleep): the socket is bound and serving. */
+  async waitReady(deadlineMs = 30_000): Promise<void> {
+    const client = new ConfdClient({ keyring: Keyring.fromStrings(this.opts.keys ?? [KEY_A]), peers: [this.peer], retransmitMs: 100 });
+    const deadline = Date.now() + deadlineMs;
+    try {
+      while (Date.now() < deadline) {
+        if (this.child.exitCode !== null) throw new Error(`qconfd exited with ${this.child.exitCode}:\n${this.output}`);
+        const r = await client.ping({ timeoutMs: 500 });
+        if (!r.timedOut) return;
+      }
+      throw new Error(`qconfd on port ${this.port} not ready after ${deadlineMs} ms:\n${this.output.slice(-4000)}`);
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Resolve once the daemon's output contains a JSON log line matching `pred`. */
+  async waitForLog(pred: (line: Record<string, unknown>) => boolean, deadlineMs = 30_000, from = 0): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      for (const line of this.output.slice(from).split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const obj = JSON.parse(line) as Record<string, unknown>;
+          if (pred(obj)) return obj;
+        } catch {
+          /* partial line */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`log line not seen within ${deadlineMs} ms:\n${this.output.slice(-4000)}`);
+  }
+
+  logLines(): Array<Record<string, unknown>> {
+    const out: Array<Record<string, unknown>> = [];
+    for (const line of this.output.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* partial line */
+      }
+    }
+    return out;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return stopProcess(this.child, signal);
+  }
+
+  writeDoc(doc: unknown): void {
+    writeAtomic(this.file, doc as object);
+  }
+}
+
+export async function startDaemons(n: number, opts: (i: number) => DaemonOptions): Promise<TestDaemon[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => new TestDaemon(opts(i)).start()));
+}
+
+export async function stopAll(daemons: TestDaemon[]): Promise<void> {
+  await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real qconf CLI as a child process. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(process.execPath, [CLI_JS, ...args], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => {
+      void stopProcess(child, 'SIGKILL');
+      reject(new Error(`qconf ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
