@@ -42,6 +42,8 @@ export interface QueryOptions {
   strict?: boolean;
   timeoutMs?: number;
   retransmitMs?: number;
+  /** Wait for every daemon asked (until the timeout) instead of stopping at the quorum. */
+  all?: boolean;
 }
 
 interface ReplyRecord {
@@ -267,11 +269,12 @@ export class ConfdClient {
     const p = this.pending.get(id) as Pending;
     return new Promise((resolve) => {
       const check = () => {
-        const result = this.result<A>(p, !!opts.strict);
+        let result = this.result<A>(p, !!opts.strict);
+        if (result && opts.all && !p.done && p.replies.size < p.targets.length) result = undefined;
         if (!p.done && result === undefined) return;
         p.watchers.delete(check);
         this.finish(p);
-        resolve(result ?? this.result<A>(p, !!opts.strict, true) as QueryResult<A>);
+        resolve(result ?? (this.result<A>(p, !!opts.strict, true) as QueryResult<A>));
       };
       p.watchers.add(check);
     });
