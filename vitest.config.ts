@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // The JSON report is what CI counts (.ci/run prints "N passed, N failed" from it).
+    reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { generateKeyText } from '../shared/keyring.js';
 import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Io } from './cli-common.js';
+import { waitCommand, watchCommand } from './cli-wait.js';
 
 export interface Command {
   summary: string;
@@ -121,4 +122,6 @@ export const COMMANDS: Record<string, Command> = {
       return EXIT.OK;
     },
   },
+  wait: waitCommand,
+  watch: watchCommand,
 };

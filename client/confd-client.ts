@@ -11,6 +11,7 @@ import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quor
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 import { UdpTransport } from './transport.js';
 import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
+import { waitFor, watch, type WaitCondition, type WaitOptions, type WaitResult, type WatchEvent } from './wait-for.js';
 
 export interface ConfdClientOptions {
   keyring: Keyring;
@@ -33,8 +34,11 @@ export interface SendOptions {
   args?: unknown;
   /** Overrides expireMs for this request. */
   expireMs?: number;
-  /** First retransmission delay for this request (e.g. after a wait's hold time). */
+  /** First retransmission delay for this request; later ones double up to maxRetransmitMs. */
   retransmitMs?: number;
+  maxRetransmitMs?: number;
+  /** Send to exactly these peers (no random choice, no hedging). */
+  targets?: readonly Peer[];
 }
 
 export interface QueryOptions {
@@ -62,6 +66,7 @@ interface Pending {
   expiryTimer: NodeJS.Timeout | undefined;
   retransmitTimer: NodeJS.Timeout | undefined;
   retransmitMs: number;
+  maxRetransmitMs: number;
   targets: Peer[];
   spare: Peer[];
   salts: string[];
@@ -139,10 +144,12 @@ export class ConfdClient {
   /** Send a request to `coverage` random peers; returns its id. Replies and expiry are upcalls. */
   sendRequest(request: Request, opts: SendOptions = {}): string {
     if (this.closed) throw new QconfError('closed', 'client is closed');
-    const coverage = resolveCoverage(opts.coverage, this.peers.length);
+    const pool = opts.targets ?? this.peers;
+    const coverage = opts.targets ? opts.targets.length : resolveCoverage(opts.coverage, pool.length);
     if (typeof coverage === 'string') throw new QconfError('usage', coverage);
+    if (coverage === 0) throw new QconfError('usage', 'no peer to send to');
     if (this.pending.size >= this.maxPending) throw new QconfError('busy', `${this.maxPending} requests outstanding`);
-    const order = shuffle([...this.peers]);
+    const order = opts.targets ? [...opts.targets] : shuffle([...pool]);
     const now = Date.now();
     const p: Pending = {
       id: randomUUID(),
@@ -154,6 +161,7 @@ export class ConfdClient {
       expiryTimer: undefined,
       retransmitTimer: undefined,
       retransmitMs: opts.retransmitMs ?? this.retransmitMs,
+      maxRetransmitMs: opts.maxRetransmitMs ?? MAX_RETRANSMIT_MS,
       targets: order.slice(0, coverage),
       spare: order.slice(coverage),
       salts: [],
@@ -191,7 +199,7 @@ export class ConfdClient {
         this.transmit(p, extra);
       }
       for (const peer of silent) this.transmit(p, peer);
-      this.armRetransmit(p, Math.min(delay * 2, MAX_RETRANSMIT_MS));
+      this.armRetransmit(p, Math.min(delay * 2, p.maxRetransmitMs));
     }, delay);
   }
 
@@ -235,6 +243,34 @@ export class ConfdClient {
     clearTimeout(p.retransmitTimer);
     for (const s of p.salts) this.bySalt.delete(s);
     this.pending.delete(p.id);
+  }
+
+  /** Forget a request without an expiry upcall (its caller lost interest). */
+  cancel(id: string): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.finish(p);
+    for (const w of [...p.watchers]) w();
+  }
+
+  /**
+   * One request to one peer, retransmitted (fresh salt each time) until it answers or
+   * `timeoutMs` passes; resolves with the reply or undefined. `cancel` ends it early.
+   */
+  requestOne(peer: Peer, request: Request, opts: { timeoutMs: number; retransmitMs?: number; maxRetransmitMs?: number }): { id: string; reply: Promise<Reply | undefined> } {
+    const id = this.sendRequest(request, { targets: [peer], expireMs: opts.timeoutMs, retransmitMs: opts.retransmitMs, maxRetransmitMs: opts.maxRetransmitMs });
+    const p = this.pending.get(id) as Pending;
+    const reply = new Promise<Reply | undefined>((resolve) => {
+      const check = () => {
+        const r = p.replies.get(peer.label);
+        if (!r && !p.done) return;
+        p.watchers.delete(check);
+        this.finish(p);
+        resolve(r?.reply);
+      };
+      p.watchers.add(check);
+    });
+    return { id, reply };
   }
 
   /**
@@ -332,6 +368,16 @@ export class ConfdClient {
 
   ping(opts?: QueryOptions): Promise<QueryResult<Record<string, unknown>>> {
     return this.query({ op: 'ping' }, opts);
+  }
+
+  /** Block until a quorum of daemons report `condition` (see wait-for.ts), or the timeout. */
+  waitFor<A = unknown>(condition: WaitCondition, opts?: WaitOptions): Promise<WaitResult<A>> {
+    return waitFor<A>(this, condition, opts);
+  }
+
+  /** Each new value of `path`, agreed by a quorum, for as long as the caller iterates. */
+  watch<A = unknown>(path: string, opts?: Omit<WaitOptions, 'timeoutMs'>): AsyncGenerator<WatchEvent<A>, void, undefined> {
+    return watch<A>(this, path, opts);
   }
 
   /** Number of outstanding requests (for tests and monitoring). */

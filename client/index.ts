@@ -8,3 +8,4 @@ export { neededReplies } from '../shared/quorum.js';
 export { parsePointer, formatPointer, escapeSegment } from '../shared/json-pointer.js';
 export { parsePeer, parsePeerList, DEFAULT_PORT, type Peer } from '../shared/peers.js';
 export { etagOf, canonicalJson } from '../shared/canonical-json.js';
+export type { WaitCondition, WaitOptions, WaitResult, WatchEvent } from './wait-for.js';

@@ -1,0 +1,229 @@
+// Synchronous waits over the `wait` op: each daemon holds a request until the value at a path
+// changes (or its serial reaches a minimum), and the client re-arms it until the condition
+// holds; the wait is met once a quorum of daemons report it. `watch` chains waits into an
+// async iterator of changes.
+import { canonicalJson, etagOf } from '../shared/canonical-json.js';
+import { QconfError } from '../shared/errors.js';
+import type { Peer } from '../shared/peers.js';
+import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
+import type { ConfdClient } from './confd-client.js';
+import type { QueryResult, Reply, Request } from './types.js';
+
+export type WaitCondition =
+  | { path: string; changedFrom: string }
+  | { path: string; exists: true }
+  | { path: string; absent: true }
+  | { path: string; equals: unknown }
+  | { minSerial: number; path?: string };
+
+export interface WaitOptions {
+  /** Overall deadline (default 60 s). */
+  timeoutMs?: number;
+  coverage?: number;
+  /** How long each daemon may hold one request (the daemon caps it too; default 25 s). */
+  holdMs?: number;
+  /** Stop early (e.g. a watch whose consumer went away). */
+  signal?: AbortSignal;
+}
+
+export interface WaitResult<A = unknown> extends QueryResult<A> {
+  /** True when a quorum reported the condition. */
+  met: boolean;
+}
+
+/** An etag no value has (etags are base64url): the daemon answers such a wait at once. */
+const NO_ETAG = '!';
+/** A missing value's etag, in the daemon's wait replies. */
+const ABSENT_ETAG = '';
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_HOLD_MS = 25_000;
+/** After this long without a first reply from a peer, a spare peer is asked too. */
+const HEDGE_AFTER_MS = 1000;
+
+function conditionPath(c: WaitCondition): string {
+  return c.path ?? '/serial_no';
+}
+
+function initialEtag(c: WaitCondition): string | undefined {
+  if ('changedFrom' in c) return c.changedFrom;
+  if ('exists' in c) return ABSENT_ETAG;
+  if ('minSerial' in c) return undefined;
+  return NO_ETAG; // absent, equals: learn the current value first
+}
+
+export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string): boolean {
+  if ('minSerial' in c) return r.serial >= c.minSerial;
+  const found = r.status === 0;
+  const missing = r.status !== 0 && r.error?.code === 'not_found';
+  if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== c.changedFrom;
+  if ('exists' in c) return found;
+  if ('absent' in c) return missing;
+  return found && r.etag === equalsTag;
+}
+
+interface PeerState {
+  peer: Peer;
+  latest: Reply | undefined;
+  met: boolean;
+  requestId: string | undefined;
+}
+
+/** Replies that end a daemon's hold without telling anything about the condition. */
+function transient(r: Reply): boolean {
+  return r.status !== 0 && (r.error?.code === 'busy' || r.error?.code === 'not_ready' || r.error?.code === 'internal');
+}
+
+export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions = {}): Promise<WaitResult<A>> {
+  const peers = client.peerList;
+  const coverage = resolveCoverage(opts.coverage, peers.length);
+  if (typeof coverage === 'string') throw new QconfError('usage', coverage);
+  const needed = neededReplies(coverage);
+  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
+  const path = conditionPath(cond);
+  const equalsTag = 'equals' in cond ? etagOf(cond.equals) : undefined;
+  const order = [...peers].sort(() => Math.random() - 0.5);
+  const states: PeerState[] = [];
+  const spare = order.slice(coverage);
+  let finished = false;
+  let wake: () => void = () => undefined;
+  const changed = () => wake();
+
+  const follow = async (st: PeerState) => {
+    let etag = initialEtag(cond);
+    while (!finished && Date.now() < deadline) {
+      const remaining = deadline - Date.now();
+      const request: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.min(holdMs, remaining)) };
+      if (etag !== undefined) request.etag = etag;
+      if ('minSerial' in cond) request.minSerial = cond.minSerial;
+      // Held requests are retransmitted sparingly: each copy is held by the daemon too.
+      const { id, reply } = client.requestOne(st.peer, request, { timeoutMs: remaining, retransmitMs: 300, maxRetransmitMs: Math.max(1000, Math.min(holdMs, 5000)) });
+      st.requestId = id;
+      const r = await reply;
+      st.requestId = undefined;
+      if (!r || finished) return;
+      if (transient(r)) {
+        await new Promise((res) => setTimeout(res, 250));
+        continue;
+      }
+      st.latest = r;
+      st.met = conditionMet(cond, r, equalsTag);
+      changed();
+      if ('minSerial' in cond && st.met) return;
+      // Re-arm from what this daemon holds now: the next change wakes it.
+      if (!('minSerial' in cond)) etag = r.etag ?? ABSENT_ETAG;
+    }
+  };
+
+  const start = (peer: Peer) => {
+    const st: PeerState = { peer, latest: undefined, met: false, requestId: undefined };
+    states.push(st);
+    void follow(st);
+  };
+  for (const p of order.slice(0, coverage)) start(p);
+
+  const hedge = setInterval(() => {
+    // A peer that never answered may be down: ask a spare one, as queries do.
+    const silent = states.filter((s) => s.latest === undefined).length;
+    const asked = states.length - coverage;
+    if (silent > asked && spare.length > 0) start(spare.shift() as Peer);
+  }, HEDGE_AFTER_MS);
+
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      const onAbort = () => resolve();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      wake = () => {
+        if (states.filter((s) => s.met).length >= needed) {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }
+      };
+      wake();
+    });
+  } finally {
+    finished = true;
+    clearInterval(hedge);
+    for (const st of states) if (st.requestId) client.cancel(st.requestId);
+  }
+  return waitResult<A>(states, needed);
+}
+
+function replyKey(r: Reply): string {
+  return r.status === 0 ? `0:${r.etag ?? canonicalJson(r.answer)}` : `${r.status}:${r.error?.code ?? ''}`;
+}
+
+function waitResult<A>(states: PeerState[], needed: number): WaitResult<A> {
+  const answered = states.filter((s) => s.latest !== undefined);
+  const metStates = answered.filter((s) => s.met);
+  const met = metStates.length >= needed;
+  const pool = met ? metStates : answered;
+  const votes: Vote<PeerState>[] = pool.map((s) => ({ serial: (s.latest as Reply).serial, key: replyKey(s.latest as Reply), value: s }));
+  const t = tally(votes);
+  const all = tally(answered.map((s) => ({ serial: (s.latest as Reply).serial, key: replyKey(s.latest as Reply), value: s })));
+  const w = t.winner?.value.latest;
+  const result: WaitResult<A> = {
+    met,
+    status: w ? w.status : null,
+    serial: w ? w.serial : 0,
+    replies: answered.length,
+    needed,
+    sent: states.length,
+    agreeing: t.agreeing,
+    consistent: all.consistent,
+    timedOut: !met,
+    peers: answered.map((s) => ({ peer: s.peer.label, status: (s.latest as Reply).status, serial: (s.latest as Reply).serial, node: (s.latest as Reply).node })),
+  };
+  if (w?.answer !== undefined) result.answer = w.answer as A;
+  if (w?.etag !== undefined) result.etag = w.etag;
+  if (w?.error) result.error = w.error;
+  if (!met && answered.length < needed) {
+    result.error = { code: 'no_quorum', message: `${answered.length} of ${states.length} daemons replied; ${needed} needed` };
+  } else if (!met) {
+    result.error = { code: 'timeout', message: `the condition was not met by ${needed} daemons before the timeout` };
+  }
+  return result;
+}
+
+export interface WatchEvent<A = unknown> {
+  serial: number;
+  exists: boolean;
+  value?: A;
+  etag: string;
+}
+
+/**
+ * Each new value of `path` (the current one first), as agreed by a quorum, for as long as the
+ * caller keeps iterating. Serials only grow; a value is yielded once.
+ */
+export async function* watch<A = unknown>(client: ConfdClient, path: string, opts: Omit<WaitOptions, 'timeoutMs'> = {}): AsyncGenerator<WatchEvent<A>, void, undefined> {
+  const ac = new AbortController();
+  const outer = opts.signal;
+  const onOuterAbort = () => ac.abort();
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  let etag: string = NO_ETAG;
+  let lastSerial = -1;
+  try {
+    while (!ac.signal.aborted) {
+      const r = await waitFor<A>(client, { path, changedFrom: etag }, { ...opts, timeoutMs: 60_000, signal: ac.signal });
+      if (ac.signal.aborted) return;
+      if (!r.met) {
+        if (r.replies < r.needed) await new Promise((res) => setTimeout(res, 500));
+        continue;
+      }
+      const nextEtag = r.etag ?? ABSENT_ETAG;
+      if (nextEtag === etag || r.serial < lastSerial) continue;
+      etag = nextEtag;
+      lastSerial = r.serial;
+      const ev: WatchEvent<A> = { serial: r.serial, exists: r.status === 0, etag };
+      if (r.status === 0) ev.value = r.answer;
+      yield ev;
+    }
+  } finally {
+    outer?.removeEventListener('abort', onOuterAbort);
+    ac.abort();
+  }
+}
