@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { generateKeyText } from '../shared/keyring.js';
 import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Io } from './cli-common.js';
 import { waitCommand, watchCommand } from './cli-wait.js';
+import { publishCommand } from './cli-publish.js';
 
 export interface Command {
   summary: string;
@@ -124,4 +125,5 @@ export const COMMANDS: Record<string, Command> = {
   },
   wait: waitCommand,
   watch: watchCommand,
+  publish: publishCommand,
 };

@@ -18,7 +18,7 @@
  * are killed on stop(), on process 'exit' and on SIGINT/SIGTERM/SIGHUP.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { accessSync, constants as fsConstants, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -191,6 +191,8 @@ export async function freePorts(count: number): Promise<number[]> {
 // process bookkeeping: kill every group we started when this process goes away
 
 const liveGroups = new Set<number>();
+/** Temp base dirs owned by clusters not yet stopped; removed on exit. */
+const ownedDirs = new Set<string>();
 let exitHooksInstalled = false;
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -208,6 +210,10 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 function killAllGroupsNow(): void {
   for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
   liveGroups.clear();
+  if (!process.env.QCONF_ETCD_KEEP) {
+    for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
+  }
+  ownedDirs.clear();
 }
 
 function installExitHooks(): void {
@@ -362,17 +368,48 @@ class Member implements EtcdMember {
   }
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp dirs left by test processes that died without cleaning up (e.g. SIGKILLed:
+ * their etcd members died with them through the parent-death signal, but a dir under /dev/shm
+ * keeps holding RAM, ~120 MB per member because etcd preallocates its 64 MB WAL).
+ */
+function sweepStaleDirs(parent: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const m = /^qconf-etcd-(\d+)-/.exec(e);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    rmSync(join(parent, e), { recursive: true, force: true });
+  }
+}
+
 function pickBaseDir(name: string): string {
   const candidates = [process.env.QCONF_ETCD_TMPDIR, '/dev/shm', tmpdir()].filter((d): d is string => !!d);
   for (const d of candidates) {
     try {
       accessSync(d, fsConstants.W_OK);
-      return mkdtempSync(join(d, `qconf-etcd-${name}-`));
+      sweepStaleDirs(d);
+      return mkdtempSync(join(d, `qconf-etcd-${process.pid}-${name}-`));
     } catch {
       /* try next */
     }
   }
-  return mkdtempSync(join(tmpdir(), `qconf-etcd-${name}-`));
+  return mkdtempSync(join(tmpdir(), `qconf-etcd-${process.pid}-${name}-`));
 }
 
 let clusterCounter = 0;
@@ -384,40 +421,45 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   etcdBinary();
   etcdctlBinary();
 
-  const name = (opts.name ?? `c${process.pid}x${++clusterCounter}`).replace(/[^A-Za-z0-9_-]/g, '_');
+  const name = (opts.name ?? `c${++clusterCounter}`).replace(/[^A-Za-z0-9_-]/g, '_');
   const ownsDir = opts.dataDir === undefined;
   const baseDir = opts.dataDir ?? pickBaseDir(name);
   mkdirSync(baseDir, { recursive: true });
+  if (ownsDir) {
+    installExitHooks();
+    ownedDirs.add(baseDir);
+  }
   const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
 
-  const ports = await freePorts(size * 2);
-  const specs = Array.from({ length: size }, (_, i) => ({
-    name: `${name}-${i}`,
-    clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
-    peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
-    dataDir: join(baseDir, `member-${i}`),
-    logFile: join(baseDir, `member-${i}.log`),
-  }));
-  const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',');
-  const token = `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-
-  const members = specs.map((s, i) => new Member(i, s.name, s.clientUrl, s.peerUrl, s.dataDir, s.logFile, [
-    `--name=${s.name}`,
-    `--data-dir=${s.dataDir}`,
-    `--listen-client-urls=${s.clientUrl}`,
-    `--advertise-client-urls=${s.clientUrl}`,
-    `--listen-peer-urls=${s.peerUrl}`,
-    `--initial-advertise-peer-urls=${s.peerUrl}`,
-    `--initial-cluster=${initialCluster}`,
-    `--initial-cluster-token=${token}`,
-    // Ignored by etcd once the data dir holds a WAL, so restarts with the same argv rejoin.
-    '--initial-cluster-state=new',
-    `--heartbeat-interval=${opts.heartbeatIntervalMs ?? 100}`,
-    `--election-timeout=${opts.electionTimeoutMs ?? 1000}`,
-    '--logger=zap',
-    '--log-outputs=stderr',
-    ...(opts.extraArgs ?? []),
-  ]));
+  const makeMembers = (ports: number[]): Member[] => {
+    const specs = Array.from({ length: size }, (_, i) => ({
+      name: `${name}-${i}`,
+      clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+      peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
+      dataDir: join(baseDir, `member-${i}`),
+      logFile: join(baseDir, `member-${i}.log`),
+    }));
+    const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',');
+    const token = `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    return specs.map((s, i) => new Member(i, s.name, s.clientUrl, s.peerUrl, s.dataDir, s.logFile, [
+      `--name=${s.name}`,
+      `--data-dir=${s.dataDir}`,
+      `--listen-client-urls=${s.clientUrl}`,
+      `--advertise-client-urls=${s.clientUrl}`,
+      `--listen-peer-urls=${s.peerUrl}`,
+      `--initial-advertise-peer-urls=${s.peerUrl}`,
+      `--initial-cluster=${initialCluster}`,
+      `--initial-cluster-token=${token}`,
+      // Ignored by etcd once the data dir holds a WAL, so restarts with the same argv rejoin.
+      '--initial-cluster-state=new',
+      `--heartbeat-interval=${opts.heartbeatIntervalMs ?? 100}`,
+      `--election-timeout=${opts.electionTimeoutMs ?? 1000}`,
+      '--logger=zap',
+      '--log-outputs=stderr',
+      ...(opts.extraArgs ?? []),
+    ]));
+  };
+  let members = makeMembers(await freePorts(size * 2));
 
   const member = (i: number): Member => {
     const m = members[i];
@@ -463,15 +505,29 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
     stopped = true;
     await Promise.all(members.map((m) => m.stop({ signal: 'SIGKILL', graceMs: 5_000 })));
     await Promise.all(members.map((m) => m.closeLog()));
-    if (ownsDir && !process.env.QCONF_ETCD_KEEP) rmSync(baseDir, { recursive: true, force: true });
+    if (ownsDir) {
+      ownedDirs.delete(baseDir);
+      if (!process.env.QCONF_ETCD_KEEP) rmSync(baseDir, { recursive: true, force: true });
+    }
   };
 
-  try {
-    for (const m of members) m.start();
-    await waitHealthy(members, startTimeoutMs);
-  } catch (e) {
-    await stopAll().catch(() => undefined);
-    throw e;
+  // A port found free can be taken by another process before etcd binds it: retry such a
+  // start (only) with fresh ports and wiped data dirs.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const m of members) m.start();
+      await waitHealthy(members, startTimeoutMs);
+      break;
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String(e))) {
+        await stopAll().catch(() => undefined);
+        throw e;
+      }
+      await Promise.all(members.map((m) => m.stop({ signal: 'SIGKILL' })));
+      await Promise.all(members.map((m) => m.closeLog()));
+      for (const m of members) rmSync(m.dataDir, { recursive: true, force: true });
+      members = makeMembers(await freePorts(size * 2));
+    }
   }
 
   const cluster: EtcdCluster = {

@@ -33,11 +33,15 @@ if [ "$need_install" -eq 1 ]; then
   fi
   cleanup() { if [ "$created_policy" -eq 1 ]; then $SUDO rm -f "$policy"; fi; }
   trap cleanup EXIT
-  # apt-cache / apt-get need fresh lists on a new machine.
+  # A new machine may have no (or stale) package lists: update and retry once on failure.
+  install() { $SUDO apt-get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null; }
   if ! apt-cache show etcd-server >/dev/null 2>&1; then
     $SUDO apt-get update -qq
   fi
-  $SUDO apt-get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null
+  if ! install; then
+    $SUDO apt-get update -qq
+    install
+  fi
 fi
 
 # Make sure the packaged service is not running and will not start (tests use their own).

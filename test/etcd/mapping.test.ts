@@ -1,5 +1,5 @@
 /**
- * Table-driven and property-based tests for daemon/etcd-mapping.ts (pure, no etcd needed).
+ * Table-driven and property-based tests for shared/etcd-mapping.ts (pure, no etcd needed).
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -15,7 +15,7 @@ import {
   serialFromRevision,
   unescapeSegment,
   type SkippedKey,
-} from '../../daemon/etcd-mapping.js';
+} from '../../shared/etcd-mapping.js';
 
 const P = '/qconf/app';
 const kv = (key: string, value: string): { key: string; value: string } => ({ key, value });
