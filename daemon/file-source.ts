@@ -72,6 +72,7 @@ export class FileSource {
   private refused: Fingerprint | null = null;
   private running: Promise<void> | undefined;
   private again = false;
+  private againForced = false;
   private stopped = false;
 
   constructor(opts: FileSourceOptions) {
@@ -150,13 +151,15 @@ export class FileSource {
     if (this.running) {
       // One reload at a time; a request arriving meanwhile runs once more afterwards.
       this.again = true;
+      this.againForced = this.againForced || force;
       return this.running;
     }
     this.running = this.doReload(trigger, force).finally(() => {
       this.running = undefined;
       if (this.again && !this.stopped) {
-        this.again = false;
-        void this.reload(trigger, false);
+        const forced = this.againForced;
+        this.again = this.againForced = false;
+        void this.reload(trigger, forced);
       }
     });
     return this.running;

@@ -134,6 +134,9 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   }
   const out: string[] = [];
   listChildren(l.value, depth, '', out);
+  // Depth 1 keeps the container's order (sorted keys, or array indices); deeper lists are
+  // relative pointers sorted by code unit.
+  if (depth > 1) out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return okBody(ctx, out);
 }
 

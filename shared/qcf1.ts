@@ -85,8 +85,10 @@ export function decodeBody(buf: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) return undefined;
-  if (value instanceof Map || value instanceof Date || ArrayBuffer.isView(value)) return undefined;
+  // Only a plain map: no arrays, buffers, dates or the decoder's special values (e.g. 0xc1).
+  if (value === null || typeof value !== 'object') return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return undefined;
   return value as Record<string, unknown>;
 }
 

@@ -1,0 +1,215 @@
+// qconfd mirroring a prefix of a real etcd cluster: convergence, staleness, restarts, the
+// snapshot cache, compaction, and keys skipped identically on every replica.
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfdClient } from '../../client/confd-client.js';
+import { Keyring } from '../../shared/keyring.js';
+import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
+import { KEY_A, tempDir, writeAtomic } from '../support/fixtures.js';
+import { startEtcd, type EtcdCluster } from './harness.js';
+import { join } from 'node:path';
+
+const PREFIX = '/qconf/test';
+let cluster: EtcdCluster | undefined;
+let daemons: TestDaemon[] = [];
+const clients: ConfdClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await stopAll(daemons);
+  daemons = [];
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+function etcdDaemon(endpoints: string[], extra: string[] = [], name?: string): TestDaemon {
+  return new TestDaemon({ noFile: true, nodeName: name, args: ['--etcd', endpoints.join(','), '--etcd-prefix', PREFIX, ...extra] });
+}
+
+function clientFor(d: TestDaemon): ConfdClient {
+  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 100 });
+  clients.push(c);
+  return c;
+}
+
+/** Poll one daemon until `pred` holds for its whole-document answer (bounded). */
+async function until<T>(probe: () => Promise<T>, pred: (v: T) => boolean, what: string, deadlineMs = 30_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} not reached within ${deadlineMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+async function docOf(d: TestDaemon): Promise<{ serial: number; doc: unknown; stale: boolean }> {
+  const c = clientFor(d);
+  const [g, p] = await Promise.all([c.get('', { timeoutMs: 2000 }), c.ping({ timeoutMs: 2000 })]);
+  c.close();
+  return { serial: g.serial, doc: g.answer, stale: (p.answer as { stale?: boolean } | undefined)?.stale ?? true };
+}
+
+const cliEnv = (ds: TestDaemon[]) => ({ QCONF_PEERS: ds.map((d) => d.peer).join(','), QCONF_KEY_FILE: ds[0].keyFile });
+
+describe('etcd replica source', () => {
+  it('daemons on one etcd converge on publish, change and delete; quorum reads see it', async () => {
+    cluster = await startEtcd();
+    daemons = await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster!.endpoints).start()));
+    const dir = tempDir();
+    const file = join(dir, 'doc.json');
+    writeAtomic(file, { cluster: { master: 'n1', name: 'c1' }, nodes: { n1: { ip: '10.0.0.1' }, n2: { ip: '10.0.0.2' } } });
+    const pub = await runCli(['publish', file, '--etcd', cluster.endpoints.join(','), '--etcd-prefix', PREFIX]);
+    expect(pub.code, pub.stderr).toBe(0);
+    const serial = Number(pub.stdout.trim());
+    expect(serial).toBeGreaterThan(0);
+    const w = await runCli(['wait', '--serial', String(serial), '--timeout', '30000', '--coverage', 'all'], cliEnv(daemons));
+    expect(w.code, w.stderr).toBe(0);
+    const g = await runCli(['get', '/nodes/n2/ip'], cliEnv(daemons));
+    expect(g.stdout.trim()).toBe('10.0.0.2');
+
+    // A change and a delete made directly with etcdctl.
+    await cluster.etcdctl(['put', `${PREFIX}/cluster/master`, '"n2"']);
+    await cluster.etcdctl(['del', `${PREFIX}/nodes/n1/ip`]);
+    const rev = await cluster.revision();
+    const states = await Promise.all(daemons.map((d) => until(() => docOf(d), (s) => s.serial === rev, `serial ${rev} on ${d.nodeName}`)));
+    for (const s of states) expect(s.doc).toEqual({ cluster: { master: 'n2', name: 'c1' }, nodes: { n2: { ip: '10.0.0.2' } } });
+    expect(new Set(states.map((s) => JSON.stringify(s))).size).toBe(1);
+    const m = await runCli(['get', '/cluster/master', '--strict'], cliEnv(daemons));
+    expect(m.stdout.trim()).toBe('n2');
+
+    // Publishing again deletes what vanished, in one transaction (one new serial).
+    writeAtomic(file, { cluster: { master: 'n3' } });
+    const pub2 = await runCli(['publish', file, '--etcd', cluster.endpoints[0], '--etcd-prefix', PREFIX]);
+    expect(pub2.code, pub2.stderr).toBe(0);
+    const serial2 = Number(pub2.stdout.trim());
+    expect(serial2).toBe(await cluster.revision());
+    const w2 = await runCli(['wait', '--serial', String(serial2), '--timeout', '30000'], cliEnv(daemons));
+    expect(w2.code, w2.stderr).toBe(0);
+    const whole = await runCli(['get', '', '--strict', '--coverage', 'all'], cliEnv(daemons));
+    expect(JSON.parse(whole.stdout)).toEqual({ cluster: { master: 'n3' } });
+  });
+
+  it('a daemon started later reports the same serial for the same document', async () => {
+    cluster = await startEtcd();
+    await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
+    await cluster.etcdctl(['put', `${PREFIX}/b`, '2']);
+    await cluster.etcdctl(['del', `${PREFIX}/b`]);
+    const lastChange = await cluster.revision();
+    await cluster.etcdctl(['put', '/elsewhere/x', '1']); // outside the prefix: not a change
+    const early = await etcdDaemon(cluster.endpoints).start();
+    daemons.push(early);
+    await cluster.etcdctl(['put', '/elsewhere/y', '2']);
+    const late = await etcdDaemon(cluster.endpoints).start();
+    daemons.push(late);
+    for (const d of daemons) {
+      const s = await until(() => docOf(d), (v) => v.serial === lastChange, `serial ${lastChange}`);
+      expect(s.doc).toEqual({ a: 1 });
+    }
+  });
+
+  it('keeps answering while etcd is down (stale), then catches up on changes made meanwhile', async () => {
+    cluster = await startEtcd({ clusterSize: 3 });
+    await cluster.etcdctl(['put', `${PREFIX}/v`, '"before"'], 1);
+    // The daemons know only member 0; the other members stay up and take writes.
+    daemons = await Promise.all([0, 1].map(() => etcdDaemon(cluster!.memberEndpoints(0)).start()));
+    for (const d of daemons) await until(() => docOf(d), (s) => (s.doc as { v?: string } | undefined)?.v === 'before' && !s.stale, 'initial read');
+    await cluster.stopMember(0);
+    for (const d of daemons) {
+      const s = await until(() => docOf(d), (v) => v.stale, 'stale after etcd stopped');
+      expect(s.doc).toEqual({ v: 'before' });
+    }
+    await cluster.waitHealthy(1);
+    await cluster.etcdctl(['put', `${PREFIX}/v`, '"during"'], 1);
+    await cluster.etcdctl(['put', `${PREFIX}/w`, '7'], 2);
+    const rev = await cluster.revision(1);
+    await cluster.startMember(0);
+    for (const d of daemons) {
+      const s = await until(() => docOf(d), (v) => v.serial === rev && !v.stale, `catch-up to ${rev}`, 60_000);
+      expect(s.doc).toEqual({ v: 'during', w: 7 });
+    }
+  });
+
+  it('a daemon restarted while etcd is down serves its cached snapshot, marked stale', async () => {
+    cluster = await startEtcd();
+    await cluster.etcdctl(['put', `${PREFIX}/cluster/master`, '"n1"']);
+    const cacheDir = tempDir();
+    const d = etcdDaemon(cluster.endpoints, ['--cache-dir', cacheDir]);
+    daemons.push(d);
+    await d.start();
+    const rev = await cluster.revision();
+    const first = await until(() => docOf(d), (s) => s.serial === rev, 'initial read');
+    await d.waitForLog((l) => l.event === 'cache_written', 30_000);
+    await d.stop();
+    await cluster.stopMember(0);
+    const again = etcdDaemon(cluster.endpoints, ['--cache-dir', cacheDir], d.nodeName);
+    daemons.push(again);
+    await again.start();
+    const s = await docOf(again);
+    expect(s.doc).toEqual(first.doc);
+    expect(s.serial).toBe(first.serial);
+    expect(s.stale).toBe(true);
+    // Without a cache it would not be ready.
+    const bare = etcdDaemon(cluster.endpoints);
+    daemons.push(bare);
+    await bare.start();
+    const c = clientFor(bare);
+    const r = await c.get('/cluster/master', { timeoutMs: 2000 });
+    expect(r.error?.code).toBe('not_ready');
+  });
+
+  it('re-reads and converges after the history it needs was compacted', async () => {
+    cluster = await startEtcd({ clusterSize: 3 });
+    await cluster.etcdctl(['put', `${PREFIX}/k`, '1'], 1);
+    const d = etcdDaemon(cluster.memberEndpoints(0));
+    daemons.push(d);
+    await d.start();
+    await until(() => docOf(d), (s) => (s.doc as { k?: number } | undefined)?.k === 1, 'initial read');
+    await cluster.stopMember(0);
+    await cluster.waitHealthy(1);
+    for (let i = 2; i <= 5; i++) await cluster.etcdctl(['put', `${PREFIX}/k`, String(i)], 1);
+    await cluster.etcdctl(['del', `${PREFIX}/k`], 1);
+    await cluster.etcdctl(['put', `${PREFIX}/z`, '"new"'], 1);
+    const rev = await cluster.revision(1);
+    await cluster.compact(rev);
+    await cluster.startMember(0);
+    const s = await until(() => docOf(d), (v) => !v.stale && JSON.stringify(v.doc) === JSON.stringify({ z: 'new' }), 'converged after compaction', 60_000);
+    expect(s.serial).toBeGreaterThanOrEqual(rev);
+  });
+
+  it('skips bad values and leaf/parent conflicts identically on every replica, and counts them', async () => {
+    cluster = await startEtcd();
+    await cluster.etcdctl(['put', `${PREFIX}/good`, '{"x":1}']);
+    await cluster.etcdctl(['put', `${PREFIX}/bad`, 'not json']);
+    await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
+    await cluster.etcdctl(['put', `${PREFIX}/a/b`, '2']);
+    const rev = await cluster.revision();
+    daemons = await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster!.endpoints).start()));
+    const states = await Promise.all(daemons.map((d) => until(() => docOf(d), (s) => s.serial === rev, 'read')));
+    for (const s of states) expect(s.doc).toEqual({ a: { b: 2 }, good: { x: 1 } });
+    for (const d of daemons) {
+      const c = clientFor(d);
+      const st = await c.query({ op: 'stats' }, { timeoutMs: 2000 });
+      expect((st.answer as { skippedKeys?: number }).skippedKeys).toBe(2);
+      const line = await d.waitForLog((l) => l.event === 'keys_skipped');
+      expect(line.keys).toEqual([
+        { key: `${PREFIX}/a`, reason: 'leaf_parent_conflict' },
+        { key: `${PREFIX}/bad`, reason: 'not_json' },
+      ]);
+    }
+  });
+
+  it('refuses bad etcd flags with a clear message and exit 2', async () => {
+    const d = new TestDaemon({ noFile: true, waitReady: false, args: ['--etcd', 'localhost:2379', '--etcd-prefix', PREFIX] });
+    daemons.push(d);
+    await d.start();
+    const r = await d.exited;
+    expect(r.code).toBe(2);
+    expect(d.output).toMatch(/not an http:\/\/ or https:\/\/ endpoint/);
+    const both = new TestDaemon({ doc: { serial_no: 1 }, waitReady: false, args: ['--etcd', 'http://127.0.0.1:1', '--etcd-prefix', PREFIX] });
+    daemons.push(both);
+    await both.start();
+    expect((await both.exited).code).toBe(2);
+    expect(both.output).toMatch(/--file and --etcd/);
+  });
+});
