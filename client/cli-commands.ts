@@ -4,6 +4,7 @@ import { generateKeyText } from '../shared/keyring.js';
 import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Io } from './cli-common.js';
 import { waitCommand, watchCommand } from './cli-wait.js';
 import { publishCommand } from './cli-publish.js';
+import { ganetiCommand } from './cli-ganeti.js';
 
 export interface Command {
   summary: string;
@@ -126,4 +127,5 @@ export const COMMANDS: Record<string, Command> = {
   wait: waitCommand,
   watch: watchCommand,
   publish: publishCommand,
+  ganeti: ganetiCommand,
 };

@@ -1,0 +1,279 @@
+// Answers to the plj0 request types 0–11 (ganeti-confd-protocol.md §4), as pure functions of
+// the snapshot's Ganeti view and the request: exactly the answers, serials, orders and error
+// texts of ganeti-confd 3.0.
+import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
+import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
+import { hasOwn } from './serialize.js';
+import { lookupByName, type GanetiView, type Lookup, type NodeRec } from './view.js';
+
+export interface GanetiAnswer {
+  status: number;
+  answer: unknown;
+  serial: number;
+}
+
+const ok = (answer: unknown, serial: number): GanetiAnswer => ({ status: STATUS_OK, answer, serial });
+const failure = (text: string): GanetiAnswer => ({ status: STATUS_ERROR, answer: text, serial: 0 });
+const UNKNOWN_ENTRY: GanetiAnswer = { status: STATUS_ERROR, answer: ERROR_UNKNOWN_ENTRY, serial: 0 };
+const ARGUMENT_ERROR: GanetiAnswer = { status: STATUS_ERROR, answer: ERROR_ARGUMENT, serial: 0 };
+
+// ---------------------------------------------------------------------------------------------
+// Haskell `show`, for the error texts.
+
+const ASCII_NAMES = [
+  'NUL', 'SOH', 'STX', 'ETX', 'EOT', 'ENQ', 'ACK', 'a', 'b', 't', 'n', 'v', 'f', 'r', 'SO', 'SI',
+  'DLE', 'DC1', 'DC2', 'DC3', 'DC4', 'NAK', 'SYN', 'ETB', 'CAN', 'EM', 'SUB', 'ESC', 'FS', 'GS', 'RS', 'US',
+];
+
+/** `show` of a Haskell String: \" \\ escapes, control names, decimal escapes above \DEL. */
+export function showHaskellString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const next = i + 1 < s.length ? s.charCodeAt(i + 1) : -1;
+    const nextIsDigit = next >= 0x30 && next <= 0x39;
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c > 0x7f) out += '\\' + c + (nextIsDigit ? '\\&' : '');
+    else if (c === 0x7f) out += '\\DEL';
+    else if (c >= 0x20) out += s[i];
+    else if (c === 0x0e) out += '\\SO' + (next === 0x48 ? '\\&' : '');
+    else out += '\\' + ASCII_NAMES[c];
+  }
+  return out + '"';
+}
+
+function showMaybe(s: string | undefined): string {
+  return s === undefined ? 'Nothing' : `Just ${showHaskellString(s)}`;
+}
+
+const FIELD_NAMES = ['ReqFieldName', 'ReqFieldIp', 'ReqFieldMNodePip'];
+
+export function showQuery(q: Plj0Query): string {
+  if (q.kind === 'empty') return 'EmptyQuery';
+  if (q.kind === 'plain') return `PlainQuery ${showHaskellString(q.value)}`;
+  const d: DictQuery = q.value;
+  return (
+    `DictQuery (ConfdReqQ {confdReqQIp = ${showMaybe(d.ip)}, ` +
+    `confdReqQIpList = [${d.ipList.map(showHaskellString).join(',')}], ` +
+    `confdReqQLink = ${showMaybe(d.link)}, ` +
+    `confdReqQFields = [${d.fields.map((f) => FIELD_NAMES[f]).join(',')}]})`
+  );
+}
+
+function invalidQuery(q: Plj0Query): GanetiAnswer {
+  return failure(`Invalid query type ${showQuery(q)}`);
+}
+
+function prereqMessage(kind: string, name: string, why: string): string {
+  return `${kind} name ${name} ${why}`;
+}
+
+/** `show` of OpPrereqError msg ECodeNoEnt. */
+function showPrereq(msg: string): string {
+  return `OpPrereqError ${showHaskellString(msg)} ECodeNoEnt`;
+}
+
+/** errToResult's formatting of an OpPrereqError. */
+function formatPrereq(msg: string): string {
+  return `Failure: prerequisites not met for this operation:\nerror type: ECodeNoEnt, error details:\n${msg}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function getNode(v: GanetiView, name: string): Lookup {
+  return lookupByName(v.nodes, v.nodeNames, name);
+}
+
+function nodeOf(v: GanetiView, l: Lookup & { ok: true }): NodeRec {
+  return v.nodes.get(l.uuid) as NodeRec;
+}
+
+function masterName(v: GanetiView): { ok: true; name: string; node: NodeRec } | { ok: false; msg: string } {
+  const l = getNode(v, v.masterUuid);
+  if (!l.ok) return { ok: false, msg: prereqMessage('Node', v.masterUuid, l.why) };
+  const node = nodeOf(v, l);
+  return { ok: true, name: node.name, node };
+}
+
+function nodePipByInstanceIp(v: GanetiView, link: string, ip: string): GanetiAnswer {
+  const iname = v.linkIps.get(link)?.get(ip);
+  if (iname === undefined) return UNKNOWN_ENTRY;
+  const inst = v.instanceByExactName.get(iname);
+  if (!inst || inst.primaryNode === undefined) return UNKNOWN_ENTRY;
+  const l = getNode(v, inst.primaryNode);
+  if (!l.ok) return UNKNOWN_ENTRY;
+  return ok(nodeOf(v, l).primaryIp, v.clusterSerial);
+}
+
+/** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
+export function parseGanetiPointer(path: string): string[] | undefined {
+  // char '/' *> (token `sepBy1` char '/'), where token = many1 (~0 | ~1 | [^~/]) <|> ("" at the
+  // end of input); parseOnly ignores whatever follows.
+  const token = (i: number): [string, number] | undefined => {
+    let tok = '';
+    let j = i;
+    while (j < path.length) {
+      const c = path[j];
+      if (c === '~' && (path[j + 1] === '0' || path[j + 1] === '1')) {
+        tok += path[j + 1] === '1' ? '/' : '~';
+        j += 2;
+      } else if (c !== '~' && c !== '/') {
+        tok += c;
+        j++;
+      } else break;
+    }
+    if (j > i) return [tok, j];
+    return i === path.length ? ['', i] : undefined;
+  };
+  if (path[0] !== '/') return undefined;
+  let t = token(1);
+  if (!t) return undefined;
+  const tokens: string[] = [];
+  for (;;) {
+    tokens.push(t[0]);
+    const i = t[1];
+    if (path[i] !== '/') return tokens;
+    const next = token(i + 1);
+    if (!next) return tokens;
+    t = next;
+  }
+}
+
+/** Attoparsec `decimal :: Int` on the token's leading digits (wrapping like a 64-bit Int). */
+function readIndex(tok: string): number | undefined {
+  const m = /^[0-9]+/.exec(tok);
+  if (!m) return undefined;
+  const v = BigInt.asIntN(64, BigInt(m[0]));
+  return v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
+}
+
+export function resolveGanetiPointer(root: unknown, tokens: string[]): { ok: true; value: unknown } | { ok: false } {
+  let cur = root;
+  for (const tok of tokens) {
+    if (Array.isArray(cur)) {
+      const i = readIndex(tok);
+      if (i === undefined || i < 0 || i >= cur.length) return { ok: false };
+      cur = cur[i];
+    } else if (cur !== null && typeof cur === 'object') {
+      if (!hasOwn(cur, tok)) return { ok: false };
+      cur = (cur as Record<string, unknown>)[tok];
+    } else {
+      return { ok: false };
+    }
+  }
+  return { ok: true, value: cur };
+}
+
+/** The answer to one request, as ganeti-confd 3.0 computes it. */
+export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnswer {
+  const q = req.query;
+  const C = v.clusterSerial;
+  switch (req.type) {
+    case 0:
+      return ok(v.version, 0);
+
+    case 1: {
+      if (q.kind !== 'plain') return invalidQuery(q);
+      const m = masterName(v);
+      if (!m.ok) return failure(formatPrereq(m.msg));
+      const l = getNode(v, q.value);
+      if (!l.ok) return failure(formatPrereq(prereqMessage('Node', q.value, l.why)));
+      const n = nodeOf(v, l);
+      const role = m.name === q.value ? 0 : n.drained ? 3 : n.offline ? 2 : n.masterCandidate ? 1 : 4;
+      return ok(role, C);
+    }
+
+    case 2: {
+      if (q.kind !== 'dict') return ARGUMENT_ERROR;
+      const link = q.value.link ?? v.defaultLink;
+      if (q.value.ip !== undefined) return nodePipByInstanceIp(v, link, q.value.ip);
+      return ok(
+        q.value.ipList.map((ip) => {
+          const a = nodePipByInstanceIp(v, link, ip);
+          return [a.status, a.answer, a.serial];
+        }),
+        C,
+      );
+    }
+
+    case 3: {
+      if (q.kind === 'plain') return ARGUMENT_ERROR;
+      if (q.kind === 'empty') {
+        const m = masterName(v);
+        return m.ok ? ok(m.name, C) : failure(formatPrereq(m.msg));
+      }
+      const l = getNode(v, v.masterUuid);
+      if (!l.ok) return failure(showPrereq(prereqMessage('Node', v.masterUuid, l.why)));
+      const node = nodeOf(v, l);
+      return ok(q.value.fields.map((f) => (f === 0 ? node.name : f === 1 ? v.masterIp : node.primaryIp)), C);
+    }
+
+    case 4:
+      return ok(v.nodePrimaryIps, C);
+
+    case 5:
+      return ok(v.mcPrimaryIps, C);
+
+    case 6: {
+      if (q.kind === 'dict') return failure('Invalid query type');
+      const link = q.kind === 'plain' ? q.value : v.defaultLink;
+      return ok(v.linkIpList.get(link) ?? [], C);
+    }
+
+    case 7: {
+      if (q.kind !== 'plain') return invalidQuery(q);
+      const l = getNode(v, q.value);
+      if (!l.ok) return failure(showPrereq(prereqMessage('Node', q.value, l.why)));
+      const node = nodeOf(v, l);
+      const out: unknown[] = [];
+      for (const m of v.drbdMinors.get(node.uuid) ?? []) {
+        const p = getNode(v, m.peer);
+        if (!p.ok) return failure(showPrereq(prereqMessage('Node', m.peer, p.why)));
+        out.push([node.name, m.minor, m.instance, m.disk, m.role, nodeOf(v, p).name]);
+      }
+      return ok(out, node.serial);
+    }
+
+    case 8: {
+      if (q.kind !== 'plain') return invalidQuery(q);
+      const l = getNode(v, q.value);
+      if (!l.ok) return failure(`Node not found in the configuration: ${showPrereq(prereqMessage('Node', q.value, l.why))}`);
+      const node = nodeOf(v, l);
+      const pri = (v.primaryInstances.get(node.uuid) ?? []).map((i) => i.obj);
+      const sec = (v.secondaryInstances.get(node.uuid) ?? []).map((i) => i.obj);
+      return ok([pri, sec], node.serial);
+    }
+
+    case 9: {
+      if (q.kind !== 'plain') return invalidQuery(q);
+      const l = lookupByName(v.instances, v.instanceNames, q.value);
+      if (!l.ok) return failure(`Instance not found in the configuration: ${showPrereq(prereqMessage('Instance', q.value, l.why))}`);
+      const inst = v.instances.get(l.uuid);
+      const disks = v.instanceDisks.get(l.uuid);
+      if (!inst || !disks) return UNKNOWN_ENTRY;
+      if (!disks.ok) return failure(`Could not retrieve disks: ${showPrereq(`Disk uuid ${disks.missing} not found`)}`);
+      return ok(disks.disks, inst.serial);
+    }
+
+    case 10: {
+      if (q.kind !== 'plain') return invalidQuery(q);
+      const tokens = parseGanetiPointer(q.value);
+      if (!tokens) return ARGUMENT_ERROR;
+      const r = resolveGanetiPointer(v.config, tokens);
+      return r.ok ? ok(r.value, C) : ARGUMENT_ERROR;
+    }
+
+    case 11:
+      return ok(v.dataCollectors, C);
+
+    default:
+      return ARGUMENT_ERROR;
+  }
+}
+
+/** §5: before any config has loaded, every request (ping included) gets this error. */
+export function notLoadedAnswer(configPath: string, reason: string | undefined): GanetiAnswer {
+  if (reason === undefined) return failure(`Cannot load configuration from ${configPath}: no valid configuration has been loaded yet`);
+  return failure(`Cannot load configuration from ${configPath}: ${reason}`);
+}
