@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // qconf: the command line client. Exit codes are documented in COMMON_HELP.
+import { QconfError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { CliExit, COMMON_HELP, EXIT, type Io } from './cli-common.js';
 import { COMMANDS } from './cli-commands.js';
@@ -38,10 +39,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof CliExit) {
-      io.err(`qconf: ${e.message}\n`);
-      if (e.exitCode === EXIT.USAGE) io.err(`Try 'qconf ${name} --help'.\n`);
-      return e.exitCode;
+    // The library reports bad arguments (e.g. a coverage above the peer count) as usage errors.
+    const exit = e instanceof CliExit ? e : e instanceof QconfError && e.code === 'usage' ? new CliExit(EXIT.USAGE, e.message) : undefined;
+    if (exit) {
+      io.err(`qconf: ${exit.message}\n`);
+      if (exit.exitCode === EXIT.USAGE) io.err(`Try 'qconf ${name} --help'.\n`);
+      return exit.exitCode;
     }
     io.err(`qconf: ${(e as Error).message}\n`);
     return EXIT.FAILURE;
