@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { generateKeyText } from '../shared/keyring.js';
 import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Io } from './cli-common.js';
+import { pingCommand } from './cli-ping.js';
 import { waitCommand, watchCommand } from './cli-wait.js';
 import { publishCommand } from './cli-publish.js';
 import { ganetiCommand } from './cli-ganeti.js';
@@ -77,18 +78,7 @@ export const COMMANDS: Record<string, Command> = {
         });
       }),
   },
-  ping: {
-    summary: 'ask the daemons for their node, serial and source',
-    usage: 'qconf ping [options]',
-    examples: ['qconf ping', 'qconf ping --json --coverage all'],
-    run: (args, io) =>
-      withClient(args, io, {}, async (p, client) => {
-        needPositionals(p.positionals, 0, 0, COMMANDS.ping.usage);
-        const c = commonOptions(p, io);
-        const r = await client.ping(c);
-        return finish(r, c, io, (a) => io.out(formatValue(a, io) + '\n'));
-      }),
-  },
+  ping: pingCommand,
   stats: {
     summary: "print a daemon's counters",
     usage: 'qconf stats [options]',

@@ -58,7 +58,7 @@ export const waitCommand: Command = {
           io.err(`qconf: ${now.error?.code}: ${now.error?.message}\n`);
           return EXIT.FAILURE;
         }
-        cond = { path, changedFrom: now.status === 0 ? (now.etag ?? '') : '' };
+        cond = { path, changedFrom: now.status === 0 ? (now.etag ?? '') : '', afterSerial: now.serial };
       }
       const r = await client.waitFor(cond, { timeoutMs: Math.max(1, deadline - Date.now()), coverage: c.coverage });
       if (!r.consistent) io.err(`qconf: warning: replicas disagree at serial ${r.serial} (consistent: false)\n`);

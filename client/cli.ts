@@ -8,7 +8,13 @@ import { COMMANDS } from './cli-commands.js';
 function mainHelp(): string {
   const lines = ['Usage: qconf COMMAND [arguments] [options]', '', 'Commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
-  lines.push('', "Run 'qconf COMMAND --help' for a command's arguments and examples.", '', COMMON_HELP);
+  lines.push(
+    '',
+    "Run 'qconf COMMAND --help' for a command's arguments and examples.",
+    'Bash completion: completions/qconf in the package (README, "Run as a service").',
+    '',
+    COMMON_HELP,
+  );
   return lines.join('\n') + '\n';
 }
 

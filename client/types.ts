@@ -11,6 +11,8 @@ export interface Request {
   etag?: string;
   minSerial?: number;
   timeoutMs?: number;
+  /** wait: marks retransmissions of one held wait. */
+  rid?: string;
   [key: string]: unknown;
 }
 

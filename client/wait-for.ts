@@ -2,6 +2,7 @@
 // changes (or its serial reaches a minimum), and the client re-arms it until the condition
 // holds; the wait is met once a quorum of daemons report it. `watch` chains waits into an
 // async iterator of changes.
+import { randomBytes } from 'node:crypto';
 import { canonicalJson, etagOf } from '../shared/canonical-json.js';
 import { QconfError } from '../shared/errors.js';
 import type { Peer } from '../shared/peers.js';
@@ -10,7 +11,8 @@ import type { ConfdClient } from './confd-client.js';
 import type { QueryResult, Reply, Request } from './types.js';
 
 export type WaitCondition =
-  | { path: string; changedFrom: string }
+  /** Changed from the value with this etag; `afterSerial`: only replicas newer than that count. */
+  | { path: string; changedFrom: string; afterSerial?: number }
   | { path: string; exists: true }
   | { path: string; absent: true }
   | { path: string; equals: unknown }
@@ -46,17 +48,21 @@ function conditionPath(c: WaitCondition): string {
 }
 
 function initialEtag(c: WaitCondition): string | undefined {
-  if ('changedFrom' in c) return c.changedFrom;
   if ('exists' in c) return ABSENT_ETAG;
   if ('minSerial' in c) return undefined;
-  return NO_ETAG; // absent, equals: learn the current value first
+  return NO_ETAG; // changed, absent, equals: learn each daemon's current value first
 }
 
-export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string): boolean {
+/**
+ * Whether one daemon's reply meets the condition. For `changedFrom`, `baseline` is the newest
+ * serial at which any daemon still held the old value: a lagging replica holding some older
+ * value has not "changed", only one newer than that baseline has.
+ */
+export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, baseline = -1): boolean {
   if ('minSerial' in c) return r.serial >= c.minSerial;
   const found = r.status === 0;
   const missing = r.status !== 0 && r.error?.code === 'not_found';
-  if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== c.changedFrom;
+  if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== c.changedFrom && r.serial > baseline;
   if ('exists' in c) return found;
   if ('absent' in c) return missing;
   return found && r.etag === equalsTag;
@@ -65,7 +71,6 @@ export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string): bo
 interface PeerState {
   peer: Peer;
   latest: Reply | undefined;
-  met: boolean;
   requestId: string | undefined;
 }
 
@@ -87,6 +92,8 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   const states: PeerState[] = [];
   const spare = order.slice(coverage);
   let finished = false;
+  let baseline = 'changedFrom' in cond ? (cond.afterSerial ?? -1) : -1;
+  const isMet = (st: PeerState) => st.latest !== undefined && conditionMet(cond, st.latest, equalsTag, baseline);
   let wake: () => void = () => undefined;
   const changed = () => wake();
 
@@ -94,7 +101,11 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     let etag = initialEtag(cond);
     while (!finished && Date.now() < deadline) {
       const remaining = deadline - Date.now();
-      const request: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.min(holdMs, remaining)) };
+      // The daemon ends its hold a little before our deadline, so its "not yet" arrives in time
+      // to tell a reachable quorum (exit 1) from an unreachable one (exit 3).
+      const margin = Math.min(500, remaining / 4);
+      // `rid` marks retransmissions of this one hold, which the daemon then holds only once.
+      const request: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.floor(Math.min(holdMs, remaining - margin))), rid: randomBytes(8).toString('hex') };
       if (etag !== undefined) request.etag = etag;
       if ('minSerial' in cond) request.minSerial = cond.minSerial;
       // Held requests are retransmitted sparingly: each copy is held by the daemon too.
@@ -108,16 +119,16 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
         continue;
       }
       st.latest = r;
-      st.met = conditionMet(cond, r, equalsTag);
+      if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === cond.changedFrom) baseline = Math.max(baseline, r.serial);
       changed();
-      if ('minSerial' in cond && st.met) return;
+      if ('minSerial' in cond && conditionMet(cond, r)) return;
       // Re-arm from what this daemon holds now: the next change wakes it.
       if (!('minSerial' in cond)) etag = r.etag ?? ABSENT_ETAG;
     }
   };
 
   const start = (peer: Peer) => {
-    const st: PeerState = { peer, latest: undefined, met: false, requestId: undefined };
+    const st: PeerState = { peer, latest: undefined, requestId: undefined };
     states.push(st);
     void follow(st);
   };
@@ -130,35 +141,34 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     if (silent > asked && spare.length > 0) start(spare.shift() as Peer);
   }, HEDGE_AFTER_MS);
 
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => wake();
   try {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-      const onAbort = () => resolve();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
       wake = () => {
-        if (states.filter((s) => s.met).length >= needed) {
-          clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }
+        if (opts.signal?.aborted || states.filter(isMet).length >= needed) resolve();
       };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       wake();
     });
   } finally {
     finished = true;
+    clearTimeout(timer);
     clearInterval(hedge);
+    opts.signal?.removeEventListener('abort', onAbort);
     for (const st of states) if (st.requestId) client.cancel(st.requestId);
   }
-  return waitResult<A>(states, needed);
+  return waitResult<A>(states, needed, isMet);
 }
 
 function replyKey(r: Reply): string {
   return r.status === 0 ? `0:${r.etag ?? canonicalJson(r.answer)}` : `${r.status}:${r.error?.code ?? ''}`;
 }
 
-function waitResult<A>(states: PeerState[], needed: number): WaitResult<A> {
+function waitResult<A>(states: PeerState[], needed: number, isMet: (s: PeerState) => boolean): WaitResult<A> {
   const answered = states.filter((s) => s.latest !== undefined);
-  const metStates = answered.filter((s) => s.met);
+  const metStates = answered.filter(isMet);
   const met = metStates.length >= needed;
   const pool = met ? metStates : answered;
   const votes: Vote<PeerState>[] = pool.map((s) => ({ serial: (s.latest as Reply).serial, key: replyKey(s.latest as Reply), value: s }));
@@ -208,7 +218,7 @@ export async function* watch<A = unknown>(client: ConfdClient, path: string, opt
   let lastSerial = -1;
   try {
     while (!ac.signal.aborted) {
-      const r = await waitFor<A>(client, { path, changedFrom: etag }, { ...opts, timeoutMs: 60_000, signal: ac.signal });
+      const r = await waitFor<A>(client, { path, changedFrom: etag, afterSerial: lastSerial }, { ...opts, timeoutMs: 60_000, signal: ac.signal });
       if (ac.signal.aborted) return;
       if (!r.met) {
         if (r.replies < r.needed) await new Promise((res) => setTimeout(res, 500));

@@ -1,19 +1,22 @@
 #!/usr/bin/env node
-// qconfd entry point: flags, logger, signals.
+// qconfd entry point: flags, logger, signals, systemd notifications, --check.
 import { pino } from 'pino';
 import { QconfError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
-import { helpText, parseDaemonOptions } from './options.js';
+import { printCheck, runCheck } from './check.js';
+import { Notifier } from './notify.js';
+import { helpText, parseDaemonOptionsReport, type ParsedOptions } from './options.js';
 import { Qconfd } from './qconfd.js';
 
 async function main(): Promise<number> {
-  let opts;
+  let parsed: ParsedOptions;
   try {
-    opts = parseDaemonOptions(process.argv.slice(2), process.env);
+    parsed = parseDaemonOptionsReport(process.argv.slice(2), process.env);
   } catch (e) {
     process.stderr.write(`qconfd: ${(e as Error).message}\nTry 'qconfd --help'.\n`);
     return 2;
   }
+  const opts = parsed.opts;
   if (opts.help) {
     process.stdout.write(helpText());
     return 0;
@@ -22,24 +25,45 @@ async function main(): Promise<number> {
     process.stdout.write(VERSION + '\n');
     return 0;
   }
+  if (opts.check) {
+    const report = await runCheck(parsed);
+    return printCheck(report, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  }
+  if (parsed.problems.length > 0) {
+    for (const p of parsed.problems) process.stderr.write(`qconfd: ${p}\n`);
+    process.stderr.write("Try 'qconfd --help'.\n");
+    return 2;
+  }
   const log = pino({ level: opts.logLevel, base: { daemon: 'qconfd', node: opts.nodeName } });
-  let daemon: Qconfd;
+  const notifier = Notifier.fromEnv(process.env, (level, fields, msg) => log[level](fields, msg));
+  let daemon: Qconfd | undefined;
+  // SIGHUP's default action would kill the process: handle it from the start, acting once up.
+  let started = false;
+  process.on('SIGHUP', () => {
+    if (started) void daemon?.reload();
+    else log.warn({ event: 'sighup_ignored', reason: 'starting' }, 'SIGHUP during start-up ignored');
+  });
   try {
-    daemon = new Qconfd(opts, log);
+    daemon = new Qconfd(opts, log, notifier);
     await daemon.start();
   } catch (e) {
     const code = e instanceof QconfError ? e.code : 'internal';
-    log.fatal({ event: 'start_failed', code }, (e as Error).message);
+    const reason = (e as NodeJS.ErrnoException).code ?? code;
+    log.fatal({ event: 'start_failed', code, reason }, (e as Error).message);
     process.stderr.write(`qconfd: ${(e as Error).message}\n`);
+    // systemctl status shows why (the unit fails on the exit code regardless).
+    notifier.status(`failed to start: ${(e as Error).message}`);
+    await notifier.flush(3000);
     return code === 'usage' ? 2 : 1;
   }
-  process.on('SIGHUP', () => void daemon.reload());
+  started = true;
+  const running = daemon;
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      daemon.stop(signal).then(
+      running.stop(signal).then(
         () => resolve(0),
         (e) => {
           log.error({ event: 'shutdown_error' }, (e as Error).message);

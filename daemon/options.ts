@@ -1,4 +1,5 @@
 // qconfd's command line: every flag also read from QCONFD_<FLAG> (dashes as underscores).
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { QconfError } from '../shared/errors.js';
@@ -17,9 +18,16 @@ export interface DaemonOptions {
   maxWaits: number;
   maxWaitsPerSource: number;
   ganetiKeyFile?: string;
+  /** --metrics-listen: serve Prometheus metrics over HTTP here (off when undefined). */
+  metricsListen?: { host: string; port: number };
+  /** --check: validate everything and exit instead of serving. */
+  check: boolean;
   help: boolean;
   version: boolean;
 }
+
+/** Where each option's value came from (for --check's summary). */
+export type OptionSource = 'flag' | 'env' | 'default';
 
 interface FlagSpec {
   name: string;
@@ -40,7 +48,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-wait', arg: 'MS', doc: 'longest hold of a wait request', dflt: '30000' },
   { name: 'max-waits', arg: 'N', doc: 'held waits in total', dflt: '10000' },
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
+  { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
+  { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
   { name: 'help', doc: 'print this help' },
   { name: 'version', doc: 'print the version' },
 ];
@@ -58,7 +68,12 @@ export function helpText(): string {
     const left = `  --${f.name}${f.arg ? ' ' + f.arg : ''}`;
     lines.push(`${left.padEnd(34)}${f.doc}${f.dflt ? ` (default: ${f.dflt})` : ''}`);
   }
-  lines.push('', 'Signals: SIGHUP reloads the document and key files; SIGTERM/SIGINT stop cleanly (exit 0).');
+  lines.push(
+    '',
+    'Signals: SIGHUP reloads the document and key files; SIGTERM/SIGINT stop cleanly (exit 0).',
+    'Under systemd (Type=notify) readiness, status, watchdog pings and STOPPING=1 are sent with systemd-notify.',
+    'Exit codes: 0 stopped cleanly or --check passed, 1 failure or --check found problems, 2 usage.',
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -75,7 +90,40 @@ function intOption(name: string, text: string, min: number, max: number): number
   return n;
 }
 
-export function parseDaemonOptions(argv: string[], env: NodeJS.ProcessEnv): DaemonOptions {
+/** Parse a --metrics-listen value: PORT, ADDR:PORT or [V6ADDR]:PORT (IP literals only). */
+export function parseListen(text: string, flag = 'metrics-listen'): { host: string; port: number } {
+  let host = '127.0.0.1';
+  let portText = text;
+  const v6 = /^\[([^\]]+)\]:([^:]*)$/.exec(text);
+  const v4 = /^([^:[\]]+):([^:]*)$/.exec(text);
+  if (v6) {
+    host = v6[1];
+    portText = v6[2];
+    if (isIP(host) !== 6) throw new QconfError('usage', `--${flag}: ${JSON.stringify(host)} is not an IPv6 address`);
+  } else if (v4) {
+    host = v4[1];
+    portText = v4[2];
+    if (isIP(host) !== 4) throw new QconfError('usage', `--${flag}: ${JSON.stringify(host)} is not an IPv4 address (write IPv6 as [ADDR]:PORT)`);
+  } else if (!/^[0-9]+$/.test(text)) {
+    throw new QconfError('usage', `--${flag}: ${JSON.stringify(text)} is not PORT, ADDR:PORT or [ADDR]:PORT`);
+  }
+  return { host, port: intOption(flag, portText, 0, 65535) };
+}
+
+export interface ParsedOptions {
+  opts: DaemonOptions;
+  /** Every bad value, each naming its flag; the option falls back to its default. */
+  problems: string[];
+  /** The flags whose value was bad (their default stands in). */
+  invalid: Set<string>;
+  sources: Record<string, OptionSource>;
+}
+
+/**
+ * Parse flags and QCONFD_* variables (a flag wins over its variable), collecting every bad
+ * value instead of stopping at the first. Unknown flags still throw (usage).
+ */
+export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv): ParsedOptions {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const f of FLAGS) options[f.name] = { type: f.arg ? 'string' : 'boolean' };
   options.help.short = 'h';
@@ -86,28 +134,73 @@ export function parseDaemonOptions(argv: string[], env: NodeJS.ProcessEnv): Daem
   } catch (e) {
     throw new QconfError('usage', (e as Error).message);
   }
+  const sources: Record<string, OptionSource> = {};
   const get = (name: string): string | undefined => {
     const v = values[name];
-    if (typeof v === 'string') return v;
+    if (typeof v === 'string') {
+      sources[name] = 'flag';
+      return v;
+    }
     const e = env[envName(name)];
-    return e === undefined || e === '' ? undefined : e;
+    if (e === undefined || e === '') {
+      sources[name] = 'default';
+      return undefined;
+    }
+    sources[name] = 'env';
+    return e;
   };
-  const logLevel = get('log-level') ?? 'info';
-  if (!LEVELS.has(logLevel)) throw new QconfError('usage', `--log-level: unknown level ${JSON.stringify(logLevel)}`);
-  return {
+  const problems: string[] = [];
+  const invalid = new Set<string>();
+  // A bad value from the environment (e.g. /etc/default/qconfd) is named by its variable too.
+  const problem = (name: string, message: string) => {
+    invalid.add(name);
+    problems.push(sources[name] === 'env' ? message.replace(`--${name}:`, `--${name} (from ${envName(name)}):`) : message);
+  };
+  const attempt = <T>(name: string, fallback: T, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      problem(name, (e as Error).message);
+      return fallback;
+    }
+  };
+  const int = (name: string, dflt: string, min: number, max: number, fallback: number) =>
+    attempt(name, fallback, () => intOption(name, get(name) ?? dflt, min, max));
+
+  let logLevel = get('log-level') ?? 'info';
+  if (!LEVELS.has(logLevel)) {
+    problem('log-level', `--log-level: unknown level ${JSON.stringify(logLevel)} (fatal, error, warn, info, debug, trace or silent)`);
+    logLevel = 'info';
+  }
+  let bind = get('bind');
+  if (bind !== undefined && isIP(bind) === 0) {
+    problem('bind', `--bind: ${JSON.stringify(bind)} is not an IP address`);
+    bind = undefined;
+  }
+  const metricsText = get('metrics-listen');
+  const opts: DaemonOptions = {
     file: get('file'),
     keyFile: get('key-file'),
     ganetiKeyFile: get('ganeti-key-file'),
-    port: intOption('port', get('port') ?? String(DEFAULT_PORT), 0, 65535),
-    bind: get('bind'),
+    port: int('port', String(DEFAULT_PORT), 0, 65535, DEFAULT_PORT),
+    bind,
     nodeName: get('node-name') ?? hostname(),
-    maxSkewMs: intOption('max-skew', get('max-skew') ?? '60', 1, 86_400) * 1000,
-    replayCapacity: intOption('replay-capacity', get('replay-capacity') ?? '1048576', 1024, 100_000_000),
-    maxWaitMs: intOption('max-wait', get('max-wait') ?? '30000', 1, 3_600_000),
-    maxWaits: intOption('max-waits', get('max-waits') ?? '10000', 0, 1_000_000),
-    maxWaitsPerSource: intOption('max-waits-per-source', get('max-waits-per-source') ?? '256', 0, 1_000_000),
+    maxSkewMs: int('max-skew', '60', 1, 86_400, 60) * 1000,
+    replayCapacity: int('replay-capacity', '1048576', 1024, 100_000_000, 1_048_576),
+    maxWaitMs: int('max-wait', '30000', 1, 3_600_000, 30_000),
+    maxWaits: int('max-waits', '10000', 0, 1_000_000, 10_000),
+    maxWaitsPerSource: int('max-waits-per-source', '256', 0, 1_000_000, 256),
+    metricsListen: metricsText === undefined ? undefined : attempt('metrics-listen', undefined, () => parseListen(metricsText)),
     logLevel,
+    check: values.check === true,
     help: values.help === true,
     version: values.version === true,
   };
+  return { opts, problems, invalid, sources };
+}
+
+export function parseDaemonOptions(argv: string[], env: NodeJS.ProcessEnv): DaemonOptions {
+  const { opts, problems } = parseDaemonOptionsReport(argv, env);
+  if (problems.length > 0) throw new QconfError('usage', problems.join('; '));
+  return opts;
 }

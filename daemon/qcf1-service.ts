@@ -30,12 +30,23 @@ export interface Qcf1Deps {
   debug: (fields: Record<string, unknown>, msg: string) => void;
 }
 
-/** Reply bodies for a given request on a given snapshot never change: encode them once. */
+/** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
+const KNOWN_OPS = new Set(['ping', 'get', 'mget', 'list', 'wait', 'stats']);
+
+/**
+ * Reply bodies for a given request on a given snapshot never change: encode them once. Only
+ * well-formed arguments are cached, keyed by their exact values (so `depth: "1"` and
+ * `depth: 1` never share an entry).
+ */
 function cacheKey(req: Record<string, unknown>): string | undefined {
   const op = req.op;
-  if (op === 'get' && typeof req.path === 'string') return 'g' + req.path;
-  if (op === 'list' && typeof req.path === 'string') return 'l' + String(req.depth ?? '') + '\u0000' + req.path;
-  if (op === 'mget' && Array.isArray(req.paths)) return 'm' + JSON.stringify(req.paths);
+  if (typeof req.path === 'string' && req.path.length <= 1024) {
+    if (op === 'get') return 'g' + req.path;
+    if (op === 'list' && (req.depth === undefined || (typeof req.depth === 'number' && Number.isSafeInteger(req.depth)))) {
+      return 'l' + String(req.depth ?? 1) + '\u0000' + req.path;
+    }
+  }
+  if (op === 'mget' && Array.isArray(req.paths) && req.paths.every((x) => typeof x === 'string')) return 'm' + JSON.stringify(req.paths);
   return undefined;
 }
 
@@ -67,8 +78,8 @@ export class Qcf1Service {
     const req = decodeBody(msg);
     if (!req) return d.stats.drop('bad_body');
 
-    const op = typeof req.op === 'string' ? req.op : '?';
-    d.stats.request('qcf1', op.length <= 16 ? op : '?');
+    const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
+    d.stats.request('qcf1', op);
     const key = v.key;
     const saltCopy = Buffer.from(salt); // the receive buffer is not ours to keep
     const reply = (body: ReplyBody | Buffer, status: number, code?: string) => {
@@ -79,7 +90,7 @@ export class Qcf1Service {
         status = 1;
         code = 'too_large';
       }
-      d.stats.reply(status, code);
+      d.stats.reply(status, code, 'qcf1', op);
       d.send(bytes, rinfo);
     };
 
@@ -109,7 +120,8 @@ export class Qcf1Service {
       return true;
     };
     if (settle(false)) return;
-    const held = d.waits.hold({ spec, source: rinfo.address, deadline: now + spec.timeoutMs, settle });
+    const sameAs = typeof req.rid === 'string' && req.rid.length <= 64 ? `${rinfo.address}|${rinfo.port}|${req.rid}` : undefined;
+    const held = d.waits.hold({ spec, source: rinfo.address, sameAs, deadline: now + spec.timeoutMs, settle });
     if (!held) {
       d.stats.waitsBusy++;
       const busy = errorBody(d, 'busy', 'too many held waits', ctx.snapshot?.serial ?? 0);

@@ -5,8 +5,11 @@ import { Keyring, loadKeyring, readRawKeyFile } from '../shared/keyring.js';
 import { VERSION } from '../shared/version.js';
 import { startDropSummary } from './drop-log.js';
 import { FileSource } from './file-source.js';
+import { Metrics } from './metrics.js';
+import { Notifier } from './notify.js';
 import type { DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1-service.js';
+import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
 import { Replica } from './replica.js';
 import type { Snapshot } from './snapshot.js';
@@ -25,13 +28,20 @@ export class Qconfd {
   private readonly waits: WaitRegistry;
   private source: FileSource | undefined;
   private stopDropLog: (() => void) | undefined;
+  private readonly metrics: Metrics | undefined;
+  private readonly notifier: Notifier;
   address: BoundAddress | undefined;
+  metricsAddress: { address: string; port: number } | undefined;
+  /** The reason the last document was refused, until one is accepted (for STATUS=). */
+  private lastRefusal: string | undefined;
 
   constructor(
     private readonly opts: DaemonOptions,
     private readonly log: Logger,
+    notifier?: Notifier,
   ) {
     if (!opts.keyFile) throw new QconfError('usage', '--key-file is required');
+    this.notifier = notifier ?? new Notifier();
     this.keyring = this.readKeys();
     this.ganetiKey = this.readGanetiKey();
     this.server = new UdpServer(this.stats, (err) => log.error({ event: 'socket_error', err: err.message }, 'socket error'));
@@ -50,7 +60,7 @@ export class Qconfd {
       send: (b, to) => this.server.send(b, to),
       debug: (f, m) => log.debug(f, m),
     });
-    this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, handler: (m, r) => qcf1.handle(m, r) });
+    this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, protocol: 'qcf1', handler: (m, r) => qcf1.handle(m, r) });
     if (this.ganetiKey) {
       const plj0 = new Plj0Service({
         key: () => this.ganetiKey as Buffer,
@@ -60,24 +70,53 @@ export class Qconfd {
         configPath: opts.file ?? '',
         send: (b, to) => this.server.send(b, to),
       });
-      this.server.route({ magic: magicOf('plj0'), maxBytes: PLJ0_MAX_REQUEST_BYTES, handler: (m, r) => plj0.handle(m, r) });
+      this.server.route({ magic: magicOf('plj0'), maxBytes: PLJ0_MAX_REQUEST_BYTES, protocol: 'plj0', handler: (m, r) => plj0.handle(m, r) });
     }
-    this.replica.on('change', () => {
-      this.stats.heldWaits = this.waits.size;
+    this.replica.on('change', (snap) => {
       this.waits.recheck();
+      this.stats.heldWaits = this.waits.size;
+      this.lastRefusal = undefined;
+      if (this.address) this.notifier.status(this.statusLine(snap));
     });
+    // Live values for the stats op and the metrics, read when either reports.
+    this.stats.gauges = () => {
+      const s = this.replica.current;
+      return {
+        heldWaits: this.waits.size,
+        replica: {
+          ready: s !== null,
+          serial: s?.serial ?? 0,
+          source: s?.source ?? 'none',
+          loadedAt: s?.loadedAt ?? 0,
+          stale: this.replica.stale,
+          lastContact: this.replica.lastContact,
+        },
+      };
+    };
+    if (opts.metricsListen) this.metrics = new Metrics(this.stats, { version: VERSION, node: opts.nodeName });
+  }
+
+  /** The STATUS= line systemctl status shows. */
+  private statusLine(snap: Snapshot | null): string {
+    const a = this.address;
+    const on = a ? ` on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
+    const why = this.lastRefusal;
+    if (snap) return `serving serial ${snap.serial} from ${snap.source}${on}${why ? `; the newest document was refused (${why})` : ''}`;
+    if (this.opts.file && (why === undefined || why === 'missing')) return `no document yet: watching ${this.opts.file}, answering not_ready${on}`;
+    if (this.opts.file) return `no valid document yet: watching ${this.opts.file}, answering not_ready${on}; refused (${why})`;
+    return `no document source configured: answering not_ready${on}`;
   }
 
   private readKeys(): Keyring {
     const { keyring, warnings } = loadKeyring(this.opts.keyFile as string);
-    for (const w of warnings) this.log.warn({ event: 'key_file_warning' }, w);
+    for (const w of warnings) this.log.warn({ event: 'key_file_warning', source: 'key_file', reason: 'world_readable' }, w);
     return keyring;
   }
 
   private readGanetiKey(): Buffer | undefined {
     if (!this.opts.ganetiKeyFile) return undefined;
     const { key, warnings } = readRawKeyFile(this.opts.ganetiKeyFile);
-    for (const w of warnings) this.log.warn({ event: 'key_file_warning' }, w);
+    for (const w of warnings) this.log.warn({ event: 'key_file_warning', source: 'ganeti_key_file', reason: 'world_readable' }, w);
     return key;
   }
 
@@ -95,7 +134,9 @@ export class Qconfd {
   private refuse(reason: string, message: string, trigger: string): void {
     this.stats.refusal(reason);
     const serving = this.replica.current?.serial ?? null;
-    this.log.warn({ event: 'refused', reason, source: 'file', trigger, servingSerial: serving }, `document refused: ${message}`);
+    this.log.warn({ event: 'refused', reason, source: 'file', trigger, serial: serving, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
+    this.lastRefusal = message.includes('does not exist') ? 'missing' : reason;
+    if (this.address) this.notifier.status(this.statusLine(this.replica.current));
   }
 
   async start(): Promise<BoundAddress> {
@@ -105,11 +146,16 @@ export class Qconfd {
         path: o.file,
         onSnapshot: (s, t) => this.accept(s, t),
         onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
-        onMode: (mode, why) => this.log.info({ event: 'watch_mode', mode, reason: why }, `file source: ${mode} mode`),
+        onMode: (mode, why) => this.log.info({ event: 'watch_mode', mode, source: 'file', reason: why }, `file source: ${mode} mode`),
       });
       await this.source.start();
     }
     this.address = await this.server.listen(o.port, o.bind);
+    if (this.metrics && o.metricsListen) {
+      this.metricsAddress = await this.metrics.listen(o.metricsListen);
+      const m = this.metricsAddress;
+      this.log.info({ event: 'metrics_listen', address: m.address, port: m.port }, `metrics at http://${m.address.includes(':') ? `[${m.address}]` : m.address}:${m.port}/metrics`);
+    }
     this.stopDropLog = startDropSummary(this.stats, this.log);
     this.log.info(
       {
@@ -124,27 +170,43 @@ export class Qconfd {
       },
       `qconfd listening on ${this.address.address} port ${this.address.port}`,
     );
+    // Ready only now: the socket is bound, and a snapshot serves or the source is watched.
+    this.notifier.ready(this.statusLine(this.replica.current));
+    this.notifier.startWatchdog(() => this.server.listening);
     return this.address;
   }
 
   /** SIGHUP: re-read key files and reload the document. A bad key file keeps the old keys. */
   async reload(): Promise<void> {
+    const serial = this.replica.current?.serial ?? null;
     try {
-      this.keyring = this.readKeys();
-      this.ganetiKey = this.readGanetiKey() ?? this.ganetiKey;
-      this.log.info({ event: 'keys_reloaded', keys: this.keyring.keys.length }, 'key file re-read');
+      const keyring = this.readKeys();
+      const ganetiKey = this.readGanetiKey();
+      // Both files are read before either is swapped in: a bad one changes nothing.
+      this.keyring = keyring;
+      this.ganetiKey = ganetiKey ?? this.ganetiKey;
+      this.stats.keyReloads++;
+      this.log.info(
+        { event: 'keys_reloaded', source: 'key_file', trigger: 'sighup', serial, keys: keyring.keys.length, keyIds: keyring.keys.map((k) => k.idHex) },
+        'key file re-read',
+      );
     } catch (e) {
-      this.log.error({ event: 'refused', reason: 'key_file', source: 'key_file' }, `key file refused, old keys kept: ${(e as Error).message}`);
+      this.stats.refusal('key_file');
+      this.log.error({ event: 'refused', reason: 'key_file', source: 'key_file', trigger: 'sighup', serial }, `key file refused, old keys kept: ${(e as Error).message}`);
     }
     await this.source?.reload('sighup', true);
   }
 
   async stop(signal: string): Promise<void> {
+    this.notifier.stopping(`stopping (${signal}), answering held waits`);
     this.server.stopReceiving();
     this.source?.stop();
     this.stopDropLog?.();
     this.waits.releaseAll();
     await this.server.close();
-    this.log.info({ event: 'shutdown', signal, serial: this.replica.current?.serial ?? null }, 'qconfd stopped');
+    await this.metrics?.close();
+    this.log.info({ event: 'shutdown', signal, source: this.replica.current?.source ?? 'none', serial: this.replica.current?.serial ?? null }, 'qconfd stopped');
+    // STOPPING=1 must reach the manager before we exit (bounded).
+    await this.notifier.flush(3000);
   }
 }

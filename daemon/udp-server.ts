@@ -2,7 +2,8 @@
 // selects. Nothing here interprets a request.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import type { Stats } from './stats.js';
+import { performance } from 'node:perf_hooks';
+import type { Protocol, Stats } from './stats.js';
 
 export type DatagramHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
 
@@ -12,6 +13,8 @@ export interface Route {
   /** Largest request accepted for this protocol. */
   maxBytes: number;
   handler: DatagramHandler;
+  /** Which latency histogram this route's replies feed (when stats.timing is on). */
+  protocol?: Protocol;
 }
 
 export function magicOf(ascii: string): number {
@@ -30,6 +33,13 @@ export class UdpServer {
   private closing = false;
   private pendingSends = 0;
   private drained: (() => void) | undefined;
+  /**
+   * Reply latency (stats.timing): the receive time of the datagram being dispatched. A reply
+   * sent while its request is dispatched is timed; one sent later (a held wait) is not, since
+   * its hold is not latency.
+   */
+  private rxAt = -1;
+  private rxProtocol: Protocol | undefined;
 
   constructor(
     private readonly stats: Stats,
@@ -83,23 +93,37 @@ export class UdpServer {
     const r = this.routes.get(msg.readUInt32BE(0));
     if (r === undefined) return stats.drop('bad_magic');
     if (msg.length > r.maxBytes) return stats.drop('too_long');
+    if (stats.timing && r.protocol !== undefined) {
+      this.rxAt = performance.now();
+      this.rxProtocol = r.protocol;
+    }
     try {
       r.handler(msg, rinfo);
     } catch (err) {
       // A handler bug must never take the daemon down; count it and keep serving.
       stats.drop('internal');
       this.onError(err as Error);
+    } finally {
+      this.rxAt = -1;
     }
   }
 
   send(bytes: Buffer, to: RemoteInfo): void {
     const sock = this.socket;
     if (!sock) return;
+    if (this.rxAt >= 0) {
+      this.stats.observeLatency(this.rxProtocol as Protocol, performance.now() - this.rxAt);
+      this.rxAt = -1;
+    }
     this.pendingSends++;
     sock.send(bytes, to.port, to.address, (err) => {
       if (err) this.stats.sendErrors++;
       if (--this.pendingSends === 0 && this.drained) this.drained();
     });
+  }
+
+  get listening(): boolean {
+    return this.socket !== undefined && !this.closing;
   }
 
   /** Stop reading; sends already queued complete before the socket closes. */

@@ -11,6 +11,8 @@ export interface DaemonOptions {
   doc?: unknown;
   /** Serve this existing file instead of writing `doc`. */
   file?: string;
+  /** Pass no --file (another source, e.g. --etcd, comes in `args`). */
+  noFile?: boolean;
   keys?: string[];
   nodeName?: string;
   args?: string[];
@@ -46,7 +48,8 @@ export class TestDaemon {
 
   async start(): Promise<this> {
     if (this.port === 0) this.port = this.opts.port ?? (await freePort());
-    const args = [DAEMON_JS, '--file', this.file, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...(this.opts.args ?? [])];
+    const fileArgs = this.opts.noFile ? [] : ['--file', this.file];
+    const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...(this.opts.args ?? [])];
     this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));

@@ -1,0 +1,189 @@
+// qconfd --check: validate what a start would use — flags and QCONFD_* variables, key files
+// (permissions included), the document (or, once it exists, the etcd connection), the ports —
+// without serving. Exit 0 with a summary (warnings allowed), 1 naming each problem. Used as
+// the units' ExecStartPre= (so it runs as the service's user, with its sandbox: a key file the
+// daemon could not read fails here, visibly) and by hand before a restart.
+import dgram from 'node:dgram';
+import { statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { QconfError } from '../shared/errors.js';
+import { loadKeyring, readRawKeyFile } from '../shared/keyring.js';
+import { readDocument } from './file-source.js';
+import { GanetiLoadError, buildGanetiView } from './ganeti/view.js';
+import type { DaemonOptions, ParsedOptions } from './options.js';
+import { redactDocumentMessage } from './redact.js';
+
+export interface CheckReport {
+  /** What was checked and found good, one line each. */
+  ok: string[];
+  /** Not fatal: the daemon starts, but an operator should know. */
+  warnings: string[];
+  /** Each one would stop the daemon from starting or serving correctly. */
+  problems: string[];
+}
+
+/**
+ * A check of the replica source. The file source's is below; the etcd source adds its own
+ * here (connect with a short deadline, read the prefix with limit 1, report the revision, and
+ * name the endpoint, TLS file or credential that failed) — return false when `opts` does not
+ * configure that source.
+ */
+export type SourceCheck = (opts: DaemonOptions, report: CheckReport) => Promise<boolean>;
+
+export const SOURCE_CHECKS: SourceCheck[] = [checkFileSource];
+
+function mode(path: string): string {
+  try {
+    return (statSync(path).mode & 0o777).toString(8).padStart(4, '0');
+  } catch {
+    return '?';
+  }
+}
+
+function from(parsed: ParsedOptions, name: string): string {
+  const s = parsed.sources[name];
+  return s === 'env' ? ` (from QCONFD_${name.toUpperCase().replace(/-/g, '_')})` : '';
+}
+
+function checkKeys(parsed: ParsedOptions, r: CheckReport): void {
+  const o = parsed.opts;
+  if (!o.keyFile) {
+    r.problems.push('--key-file is required (or QCONFD_KEY_FILE); create one with: qconf keygen --out /etc/qconf/qconf.key');
+  } else {
+    try {
+      const { keyring, warnings } = loadKeyring(o.keyFile);
+      r.warnings.push(...warnings);
+      const ids = keyring.keys.map((k) => k.idHex);
+      r.ok.push(`key file ${o.keyFile}${from(parsed, 'key-file')}: ${ids.length} key${ids.length === 1 ? '' : 's'}, signing key id ${ids[0]}${ids.length > 1 ? `, also verifying ${ids.slice(1).join(' ')}` : ''}; mode ${mode(o.keyFile)}`);
+    } catch (e) {
+      r.problems.push((e as Error).message);
+    }
+  }
+  if (o.ganetiKeyFile) {
+    try {
+      const { key, warnings } = readRawKeyFile(o.ganetiKeyFile);
+      r.warnings.push(...warnings);
+      r.ok.push(`Ganeti key file ${o.ganetiKeyFile}${from(parsed, 'ganeti-key-file')}: ${key.length} bytes; mode ${mode(o.ganetiKeyFile)}`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      r.problems.push(e instanceof QconfError ? e.message : `Ganeti key file ${o.ganetiKeyFile}: cannot be read (${code ?? (e as Error).message})`);
+    }
+  }
+}
+
+/** The file source: the document parses and has a serial; a missing one is only a warning. */
+async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boolean> {
+  const path = opts.file;
+  if (path === undefined) return false;
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') {
+      r.problems.push(`document ${path}: cannot be read (${code})`);
+      return true;
+    }
+    let dirOk = false;
+    try {
+      dirOk = statSync(dirname(path)).isDirectory();
+    } catch {
+      /* reported below */
+    }
+    r.warnings.push(
+      `document ${path} does not exist yet: qconfd will start, answer not_ready and load it when it appears` +
+        (dirOk ? '' : ` (its directory ${dirname(path)} is missing too: qconfd will poll for it)`),
+    );
+    return true;
+  }
+  if (!st.isFile()) {
+    r.problems.push(`document ${path}: not a regular file`);
+    return true;
+  }
+  try {
+    const { doc, serial } = await readDocument(path);
+    r.ok.push(`document ${path}: serial ${serial}, ${st.size} bytes`);
+    if (opts.ganetiKeyFile) {
+      const view = buildGanetiView(doc);
+      if (view instanceof GanetiLoadError) r.problems.push(`document ${path}: not usable as a Ganeti config.data: ${view.message}`);
+      else r.ok.push(`document ${path}: loads as a Ganeti configuration (for --ganeti-key-file)`);
+    }
+  } catch (e) {
+    r.problems.push(redactDocumentMessage(e instanceof QconfError ? `document ${e.message}` : `document ${path}: ${(e as Error).message}`));
+  }
+  return true;
+}
+
+async function checkSource(opts: DaemonOptions, r: CheckReport): Promise<void> {
+  for (const check of SOURCE_CHECKS) if (await check(opts, r)) return;
+  r.warnings.push('no document source (--file): qconfd will answer not_ready to every query');
+}
+
+/** Try to bind a port the way the daemon will; in use is a warning (the daemon itself may hold it). */
+function probeUdp(port: number, bind: string | undefined): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const address = bind ?? '::';
+    const type = address.includes(':') ? 'udp6' : 'udp4';
+    const s = dgram.createSocket({ type, ipv6Only: false });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      s.close();
+      if (bind === undefined && type === 'udp6' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL' || err.code === 'EINVAL')) {
+        resolve(probeUdp(port, '0.0.0.0'));
+      } else resolve(err.code ?? err.message);
+    });
+    s.bind({ port, address, exclusive: true }, () => s.close(() => resolve(undefined)));
+  });
+}
+
+function probeTcp(port: number, host: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    s.listen({ port, host, exclusive: true }, () => s.close(() => resolve(undefined)));
+  });
+}
+
+/** Probe only what was asked for: a bad --port or --bind is a problem already, not probed. */
+async function checkPorts(parsed: ParsedOptions, r: CheckReport): Promise<void> {
+  const o = parsed.opts;
+  const where = `${o.bind ?? '::'} UDP port ${o.port}`;
+  if (o.port !== 0 && !parsed.invalid.has('port') && !parsed.invalid.has('bind')) {
+    const err = await probeUdp(o.port, o.bind);
+    if (err === 'EADDRINUSE') r.warnings.push(`${where} is in use now (a running qconfd, or ganeti-confd on a Ganeti node?)`);
+    else if (err === 'EACCES') r.problems.push(`${where}: permission denied (ports below 1024 need privileges qconfd does not have)`);
+    else if (err !== undefined) r.problems.push(`${where}: cannot bind (${err})`);
+  }
+  const m = o.metricsListen;
+  if (m && m.port !== 0) {
+    const err = await probeTcp(m.port, m.host);
+    if (err === 'EADDRINUSE') r.warnings.push(`metrics address ${m.host}:${m.port} is in use now`);
+    else if (err !== undefined) r.problems.push(`--metrics-listen ${m.host}:${m.port}: cannot listen (${err})`);
+  }
+}
+
+export async function runCheck(parsed: ParsedOptions): Promise<CheckReport> {
+  const r: CheckReport = { ok: [], warnings: [], problems: [...parsed.problems] };
+  const o = parsed.opts;
+  r.ok.push(
+    `options: port ${o.port}, bind ${o.bind ?? ':: (dual-stack)'}, node ${o.nodeName}, log level ${o.logLevel}, ` +
+      `metrics ${o.metricsListen ? `http://${o.metricsListen.host.includes(':') ? `[${o.metricsListen.host}]` : o.metricsListen.host}:${o.metricsListen.port}/metrics` : 'off'}`,
+  );
+  checkKeys(parsed, r);
+  await checkSource(o, r);
+  await checkPorts(parsed, r);
+  return r;
+}
+
+/** Print the report; returns the exit code (0 fine, 1 problems). */
+export function printCheck(r: CheckReport, out: (s: string) => void, err: (s: string) => void): number {
+  for (const l of r.ok) out(`  ok: ${l}\n`);
+  for (const l of r.warnings) out(`  warning: ${l}\n`);
+  for (const l of r.problems) err(`  problem: ${l}\n`);
+  if (r.problems.length === 0) {
+    out(`qconfd --check: ok${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'})` : ''}\n`);
+    return 0;
+  }
+  err(`qconfd --check: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}\n`);
+  return 1;
+}

@@ -1,0 +1,289 @@
+// `qconf wait` and `qconf watch` as real child processes against real qconfd daemons on
+// loopback: met only once a quorum (2 of 3) holds the condition, the printed value, and the
+// exit codes (0 met, 1 timeout first, 2 usage, 3 no quorum, 4 nobody answered).
+import type { ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
+import { CLI_JS, freePort, sampleDoc } from '../support/fixtures.js';
+import { spawnTracked, stopProcess } from '../support/processes.js';
+import { fetchStats } from '../support/raw-client.js';
+
+const MARGIN_MS = 1000;
+const SOON_MS = 5000;
+
+const daemons: TestDaemon[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((c) => stopProcess(c, 'SIGKILL', 1000)));
+  await stopAll(daemons.splice(0));
+});
+
+async function serve(docs: unknown[]): Promise<TestDaemon[]> {
+  const ds = await startDaemons(docs.length, (i) => ({ doc: docs[i], nodeName: `c${i}` }));
+  daemons.push(...ds);
+  return ds;
+}
+
+function doc(serial: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return sampleDoc(serial, extra);
+}
+
+function withMaster(serial: number, master: string): Record<string, unknown> {
+  return doc(serial, { cluster: { name: 'test.example.com', master } });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+async function publish(d: TestDaemon, document: Record<string, unknown>): Promise<void> {
+  const from = d.output.length;
+  d.writeDoc(document);
+  const serial = document.serial_no as number;
+  await d.waitForLog((l) => l.event === 'reload' && typeof l.serial === 'number' && l.serial >= serial, 30_000, from);
+}
+
+async function waitCounts(ds: TestDaemon[]): Promise<number[]> {
+  return Promise.all(ds.map(async (d) => (await fetchStats(d.port)).requests.qcf1.wait ?? 0));
+}
+
+/** Common flags for the daemons of a test. */
+function flags(ds: TestDaemon[], extraPeers: string[] = []): string[] {
+  return ['--peers', [...ds.map((d) => d.peer), ...extraPeers].join(','), '--key-file', ds[0].keyFile];
+}
+
+interface Running {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: boolean;
+  exitAt: number;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Start the real CLI in the background (stdout/stderr collected; killed in afterEach). */
+function startCli(args: string[]): Running {
+  const child = spawnTracked(process.execPath, [CLI_JS, ...args], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const r: Running = {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited: false,
+    exitAt: 0,
+    done: new Promise((resolve) => {
+      child.once('close', (code) => {
+        r.exited = true;
+        r.exitAt = Date.now();
+        resolve({ code, stdout: out, stderr: err });
+      });
+    }),
+  };
+  return r;
+}
+
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Run `qconf wait ...` until its waits are held by all 3 daemons, change 1 daemon (still
+ * running well after), then the second (exits 0 soon after).
+ */
+async function minorityThenQuorum(ds: TestDaemon[], args: string[], next: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
+  const base = await waitCounts(ds);
+  const cli = startCli(['wait', ...args, ...flags(ds), '--timeout', '90000']);
+  await until(async () => cli.exited || (await waitCounts(ds)).every((c, i) => c > base[i]), 'the CLI’s wait requests at every daemon');
+  expect(cli.exited, `exited before any change: ${cli.stderr()}`).toBe(false);
+  await publish(ds[0], next);
+  await sleep(MARGIN_MS);
+  expect(cli.exited, `qconf wait exited after a change on 1 of 3 daemons: ${cli.stdout()} ${cli.stderr()}`).toBe(false);
+  const t0 = Date.now();
+  await publish(ds[1], next);
+  const r = await within(cli.done, SOON_MS + 30_000, 'qconf wait');
+  expect(r.code, r.stderr).toBe(0);
+  expect(cli.exitAt - t0, 'exited long after the quorum changed').toBeLessThan(SOON_MS);
+  return r;
+}
+
+describe('qconf wait is met once a quorum holds the condition, and not before', () => {
+  it('--changed prints the new value', async () => {
+    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'node1.example.com')));
+    const r = await minorityThenQuorum(ds, ['/cluster/master', '--changed'], withMaster(2, 'node2.example.com'));
+    expect(r.stdout).toBe('node2.example.com\n');
+  });
+
+  it('--serial N prints the serial', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const r = await minorityThenQuorum(ds, ['--serial', '3'], doc(3));
+    expect(r.stdout).toBe('3\n');
+  });
+
+  it('--equals JSON prints the value as JSON', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const want = { primary_ip: '192.0.2.12', drained: true };
+    const r = await minorityThenQuorum(
+      ds,
+      ['/nodes/node2.example.com', '--equals', JSON.stringify({ drained: true, primary_ip: '192.0.2.12' })],
+      doc(2, { nodes: { 'node2.example.com': want } }),
+    );
+    expect(JSON.parse(r.stdout)).toEqual(want);
+  });
+
+  it('--exists prints the value that appeared', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const r = await minorityThenQuorum(ds, ['/flags/ready', '--exists'], doc(2, { flags: { ready: 'yes' } }));
+    expect(r.stdout).toBe('yes\n');
+  });
+
+  it('--absent exits 0 once the value is gone, printing nothing', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(1, { locks: { upgrade: 'node1' } })));
+    const r = await minorityThenQuorum(ds, ['/locks/upgrade', '--absent'], doc(2, { locks: {} }));
+    expect(r.stdout).toBe('');
+  });
+
+  it('--serial N --json prints the whole result', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const r = await minorityThenQuorum(ds, ['--serial', '2', '--json'], doc(2));
+    const j = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(j.met).toBe(true);
+    expect(j.serial).toBe(2);
+    expect(j.needed).toBe(2);
+  });
+
+  it('exits 0 at once when the condition already holds', async () => {
+    const ds = await serve([0, 1, 2].map(() => doc(4)));
+    const t0 = Date.now();
+    const r = await runCli(['wait', '--serial', '4', ...flags(ds), '--timeout', '30000']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('4\n');
+    const e = await runCli(['wait', '/cluster/master', '--equals', '"node1.example.com"', ...flags(ds), '--timeout', '30000']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toBe('node1.example.com\n');
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
+
+describe('qconf wait: timeouts and exit codes', () => {
+  const exit1Cases: Array<[string, string[]]> = [
+    ['--equals (answered at once, then held)', ['/cluster/master', '--equals', '"nobody"']],
+    ['--serial (held from the start)', ['--serial', '99']],
+    ['--changed (held from the start)', ['/cluster/master', '--changed']],
+    ['--exists (held from the start)', ['/nope', '--exists']],
+  ];
+  it.each(exit1Cases)('exit 1 when the timeout passes first, all daemons up: %s', async (_name, args) => {
+    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const t0 = Date.now();
+    const r = await runCli(['wait', ...args, ...flags(ds), '--timeout', '1500']);
+    const elapsed = Date.now() - t0;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/timed out/);
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(20_000);
+  });
+
+  const exit3Cases: Array<[string, string[]]> = [
+    ['--equals', ['/cluster/master', '--equals', '"nobody"']],
+    ['--serial', ['--serial', '99']],
+    ['--changed', ['/cluster/master', '--changed']],
+  ];
+  it.each(exit3Cases)('exit 3 when no quorum can be reached (3 peers, 2 dead): %s', async (_name, args) => {
+    const ds = await serve([doc(1)]);
+    const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const r = await runCli(['wait', ...args, ...flags(ds, dead), '--timeout', '2000']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/quorum/);
+  });
+
+  it('exit 4 when no daemon answers at all', async () => {
+    const ds = await serve([doc(1)]);
+    const keyFile = ds[0].keyFile;
+    const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const r = await runCli(['wait', '/cluster/master', '--equals', '"x"', '--peers', dead.join(','), '--key-file', keyFile, '--timeout', '1500']);
+    expect(r.code, r.stderr).toBe(4);
+  });
+
+  const usageCases: Array<[string, string[]]> = [
+    ['no condition', ['/cluster/master']],
+    ['two conditions', ['/cluster/master', '--changed', '--exists']],
+    ['--serial and --equals', ['--serial', '3', '--equals', '1']],
+    ['bad --equals JSON', ['/cluster/master', '--equals', '{nope']],
+    ['--changed without PATH', ['--changed']],
+    ['two paths', ['/a', '/b', '--absent']],
+    ['--serial not a number', ['--serial', 'abc']],
+    ['--serial with two paths', ['--serial', '3', '/a', '/b']],
+    ['unknown flag', ['/a', '--changed', '--bogus']],
+  ];
+  it.each(usageCases)('exit 2 on a usage error: %s', async (_name, args) => {
+    const ds = await serve([doc(1)]);
+    const t0 = Date.now();
+    const r = await runCli(['wait', ...args, ...flags(ds), '--timeout', '30000']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.length).toBeGreaterThan(0);
+    // A usage error is reported before anything is waited for.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect((await fetchStats(ds[0].port)).requests.qcf1.wait ?? 0).toBe(0);
+  });
+});
+
+describe('qconf watch', () => {
+  it('prints one line per change, in serial order, and exits 0 on SIGTERM', async () => {
+    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
+    const cli = startCli(['watch', '/cluster/master', ...flags(ds)]);
+    const lines = () =>
+      cli
+        .stdout()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { serial: number; exists: boolean; value?: unknown });
+    for (let serial = 2; serial <= 4; serial++) {
+      await until(() => cli.exited || lines().length >= serial - 1, `watch line for serial ${serial - 1}`);
+      expect(cli.exited, cli.stderr()).toBe(false);
+      await Promise.all(ds.map((d) => publish(d, withMaster(serial, `m${serial}`))));
+    }
+    await until(() => cli.exited || lines().length >= 4, 'watch line for serial 4');
+    // A change of another path prints nothing.
+    await Promise.all(ds.map((d) => publish(d, doc(5, { cluster: { name: 'other', master: 'm4' } }))));
+    await sleep(MARGIN_MS);
+    cli.child.kill('SIGTERM');
+    const r = await within(cli.done, 15_000, 'qconf watch after SIGTERM');
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines()).toEqual([
+      { serial: 1, exists: true, value: 'm1' },
+      { serial: 2, exists: true, value: 'm2' },
+      { serial: 3, exists: true, value: 'm3' },
+      { serial: 4, exists: true, value: 'm4' },
+    ]);
+  });
+
+  it('--timeout ends it with exit 0', async () => {
+    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
+    const t0 = Date.now();
+    const r = await runCli(['watch', '/cluster/master', ...flags(ds), '--timeout', '1500'], {}, 20_000);
+    expect(Date.now() - t0, 'qconf watch lingered after its --timeout').toBeLessThan(10_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('{"serial":1,"exists":true,"value":"m1"}\n');
+  });
+});
