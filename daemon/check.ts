@@ -9,7 +9,10 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { QconfError } from '../shared/errors.js';
 import { loadKeyring, readRawKeyFile } from '../shared/keyring.js';
+import { etcdClientSettings } from '../shared/etcd-connection.js';
+import { etcdKeyPrefix } from '../shared/etcd-mapping.js';
 import { readDocument } from './file-source.js';
+import { readCache } from './snapshot-cache.js';
 import { GanetiLoadError, buildGanetiView } from './ganeti/view.js';
 import type { DaemonOptions, ParsedOptions } from './options.js';
 import { redactDocumentMessage } from './redact.js';
@@ -31,7 +34,43 @@ export interface CheckReport {
  */
 export type SourceCheck = (opts: DaemonOptions, report: CheckReport) => Promise<boolean>;
 
-export const SOURCE_CHECKS: SourceCheck[] = [checkFileSource];
+export const SOURCE_CHECKS: SourceCheck[] = [checkFileSource, checkEtcdSource];
+
+/** The etcd source: TLS and password files readable, the prefix readable within a deadline. */
+async function checkEtcdSource(opts: DaemonOptions, r: CheckReport): Promise<boolean> {
+  const e = opts.etcd;
+  if (e === undefined) return false;
+  let settings;
+  try {
+    settings = etcdClientSettings(e);
+  } catch (err) {
+    r.problems.push((err as Error).message);
+    return true;
+  }
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({
+    hosts: e.endpoints,
+    dialTimeout: 3000,
+    ...(settings.tls ? { credentials: { rootCertificate: settings.tls.ca, privateKey: settings.tls.key, certChain: settings.tls.cert } } : {}),
+    ...(settings.auth ? { auth: settings.auth } : {}),
+  });
+  try {
+    const res = await Promise.race([
+      client.getAll().prefix(etcdKeyPrefix(e.prefix)).limit(1).exec(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+    ]);
+    r.ok.push(`etcd ${e.endpoints.join(',')}: prefix ${e.prefix} readable at revision ${res.header.revision}`);
+  } catch (err) {
+    // Unreachable etcd is not fatal: the daemon serves its cache (if any) and reconnects.
+    const cache = opts.cacheDir ? readCache(opts.cacheDir, e.prefix) : undefined;
+    const msg = `etcd ${e.endpoints.join(',')}: prefix ${e.prefix} not readable (${(err as Error).message})`;
+    if (cache) r.warnings.push(`${msg}; qconfd would serve its cached replica (serial ${cache.serial}) as stale`);
+    else r.warnings.push(`${msg}; qconfd would answer not_ready until etcd answers`);
+  } finally {
+    client.close();
+  }
+  return true;
+}
 
 function mode(path: string): string {
   try {
@@ -117,7 +156,7 @@ async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boo
 
 async function checkSource(opts: DaemonOptions, r: CheckReport): Promise<void> {
   for (const check of SOURCE_CHECKS) if (await check(opts, r)) return;
-  r.warnings.push('no document source (--file): qconfd will answer not_ready to every query');
+  r.warnings.push('no document source (--file or --etcd): qconfd will answer not_ready to every query');
 }
 
 /** Try to bind a port the way the daemon will; in use is a warning (the daemon itself may hold it). */

@@ -22,6 +22,7 @@ export interface EtcdSourceOptions {
   staleAfterMs?: number;
   probeMs?: number;
   onSnapshot: (snap: Snapshot, trigger: string) => void;
+  /** The keys the new snapshot skipped (empty when none), before `onSnapshot`. */
   onSkipped: (skipped: SkippedKey[], serial: number) => void;
   onState: (state: EtcdState) => void;
   onError: (event: string, message: string) => void;
@@ -71,6 +72,11 @@ export class EtcdSource {
     if (opts.tls) options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     if (opts.auth) options.auth = { username: opts.auth.username, password: opts.auth.password };
     this.client = new Etcd3(options);
+  }
+
+  /** Read the prefix again (SIGHUP). */
+  refresh(): Promise<void> {
+    return this.resync('sighup');
   }
 
   /** Serve a cached replica (stale until etcd answers); call before start. */
@@ -247,7 +253,7 @@ export class EtcdSource {
   private emit(built: { doc: Record<string, unknown>; text: string; skipped: SkippedKey[] }, trigger: string): void {
     if (this.lastEmitted && this.lastEmitted.serial === this.serial && this.lastEmitted.doc === built.text) return;
     this.lastEmitted = { serial: this.serial, doc: built.text };
-    if (built.skipped.length > 0) this.o.onSkipped(built.skipped, this.serial);
+    this.o.onSkipped(built.skipped, this.serial);
     this.o.onSnapshot(new Snapshot({ doc: built.doc, serial: this.serial, source: 'etcd', origin: `${this.o.prefix}@${this.serial}` }), trigger);
   }
 }

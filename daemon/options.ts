@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { QconfError } from '../shared/errors.js';
+import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
 
 export interface DaemonOptions {
@@ -18,6 +19,10 @@ export interface DaemonOptions {
   maxWaits: number;
   maxWaitsPerSource: number;
   ganetiKeyFile?: string;
+  /** The etcd source (instead of --file). */
+  etcd?: EtcdConnection;
+  /** Where the etcd replica is cached for restarts while etcd is down. */
+  cacheDir?: string;
   /** --metrics-listen: serve Prometheus metrics over HTTP here (off when undefined). */
   metricsListen?: { host: string; port: number };
   /** --check: validate everything and exit instead of serving. */
@@ -40,6 +45,14 @@ export const FLAGS: FlagSpec[] = [
   { name: 'file', arg: 'PATH', doc: 'the JSON document to serve (top-level serial_no required); reloaded on change and on SIGHUP' },
   { name: 'key-file', arg: 'PATH', doc: 'QCF1 keyring: one key per line, the first signs; must not be group/world-writable' },
   { name: 'ganeti-key-file', arg: 'PATH', doc: "also answer Ganeti's confd protocol (plj0), with this raw hmac.key" },
+  { name: 'etcd', arg: 'ENDPOINTS', doc: 'mirror an etcd prefix instead of a file: comma-separated http(s):// client URLs' },
+  { name: 'etcd-prefix', arg: 'PREFIX', doc: 'the etcd key prefix holding the document (key PREFIX/a/b = value at /a/b)' },
+  { name: 'etcd-ca', arg: 'PATH', doc: 'CA certificate for TLS to etcd' },
+  { name: 'etcd-cert', arg: 'PATH', doc: 'client certificate for TLS to etcd (with --etcd-key)' },
+  { name: 'etcd-key', arg: 'PATH', doc: 'client key for TLS to etcd' },
+  { name: 'etcd-user', arg: 'NAME', doc: 'etcd user (with --etcd-password-file)' },
+  { name: 'etcd-password-file', arg: 'PATH', doc: "file holding the etcd user's password" },
+  { name: 'cache-dir', arg: 'DIR', doc: 'keep a copy of the etcd replica here, served (stale) after a restart while etcd is down' },
   { name: 'port', arg: 'N', doc: 'UDP port', dflt: String(DEFAULT_PORT) },
   { name: 'bind', arg: 'ADDR', doc: 'address to bind', dflt: ':: (dual-stack), or 0.0.0.0 without IPv6' },
   { name: 'node-name', arg: 'NAME', doc: 'name reported in replies', dflt: 'the host name' },
@@ -58,6 +71,7 @@ export const FLAGS: FlagSpec[] = [
 export function helpText(): string {
   const lines = [
     'Usage: qconfd --file PATH --key-file PATH [options]',
+    '       qconfd --etcd ENDPOINTS --etcd-prefix PREFIX --key-file PATH [options]',
     '',
     'qconfd answers HMAC-signed UDP queries (QCF1, and optionally Ganeti plj0) from a local',
     'replica of the cluster configuration.',
@@ -178,10 +192,26 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     bind = undefined;
   }
   const metricsText = get('metrics-listen');
+  const etcdText = get('etcd');
+  let etcd: EtcdConnection | undefined;
+  if (etcdText !== undefined) {
+    const endpoints = attempt('etcd', undefined, () => parseEndpoints(etcdText));
+    const prefix = attempt('etcd-prefix', undefined, () => validatePrefix(get('etcd-prefix')));
+    if (endpoints && prefix) {
+      etcd = { endpoints, prefix, caFile: get('etcd-ca'), certFile: get('etcd-cert'), keyFile: get('etcd-key'), user: get('etcd-user'), passwordFile: get('etcd-password-file') };
+    }
+    if (get('file') !== undefined) problem('etcd', '--file and --etcd: give one document source, not both');
+  } else {
+    for (const f of ['etcd-prefix', 'etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-password-file', 'cache-dir']) {
+      if (get(f) !== undefined) problem(f, `--${f}: only meaningful with --etcd`);
+    }
+  }
   const opts: DaemonOptions = {
     file: get('file'),
     keyFile: get('key-file'),
     ganetiKeyFile: get('ganeti-key-file'),
+    etcd,
+    cacheDir: get('cache-dir'),
     port: int('port', String(DEFAULT_PORT), 0, 65535, DEFAULT_PORT),
     bind,
     nodeName: get('node-name') ?? hostname(),

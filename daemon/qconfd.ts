@@ -4,7 +4,10 @@ import { QconfError } from '../shared/errors.js';
 import { Keyring, loadKeyring, readRawKeyFile } from '../shared/keyring.js';
 import { VERSION } from '../shared/version.js';
 import { startDropSummary } from './drop-log.js';
+import { EtcdSource, type EtcdState } from './etcd-source.js';
 import { FileSource } from './file-source.js';
+import { CacheWriter, readCache } from './snapshot-cache.js';
+import { etcdClientSettings } from '../shared/etcd-connection.js';
 import { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
 import type { DaemonOptions } from './options.js';
@@ -27,6 +30,9 @@ export class Qconfd {
   private readonly server: UdpServer;
   private readonly waits: WaitRegistry;
   private source: FileSource | undefined;
+  private etcd: EtcdSource | undefined;
+  private cache: CacheWriter | undefined;
+  private lastSkipped = '';
   private stopDropLog: (() => void) | undefined;
   private readonly metrics: Metrics | undefined;
   private readonly notifier: Notifier;
@@ -104,6 +110,7 @@ export class Qconfd {
     if (snap) return `serving serial ${snap.serial} from ${snap.source}${on}${why ? `; the newest document was refused (${why})` : ''}`;
     if (this.opts.file && (why === undefined || why === 'missing')) return `no document yet: watching ${this.opts.file}, answering not_ready${on}`;
     if (this.opts.file) return `no valid document yet: watching ${this.opts.file}, answering not_ready${on}; refused (${why})`;
+    if (this.opts.etcd) return `no replica yet: reading etcd prefix ${this.opts.etcd.prefix}, answering not_ready${on}`;
     return `no document source configured: answering not_ready${on}`;
   }
 
@@ -134,7 +141,7 @@ export class Qconfd {
   private refuse(reason: string, message: string, trigger: string): void {
     this.stats.refusal(reason);
     const serving = this.replica.current?.serial ?? null;
-    this.log.warn({ event: 'refused', reason, source: 'file', trigger, serial: serving, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
+    this.log.warn({ event: 'refused', reason, source: this.opts.etcd ? 'etcd' : 'file', trigger, serial: serving, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
     this.lastRefusal = message.includes('does not exist') ? 'missing' : reason;
     if (this.address) this.notifier.status(this.statusLine(this.replica.current));
   }
@@ -150,6 +157,7 @@ export class Qconfd {
       });
       await this.source.start();
     }
+    if (o.etcd) await this.startEtcd();
     this.address = await this.server.listen(o.port, o.bind);
     if (this.metrics && o.metricsListen) {
       this.metricsAddress = await this.metrics.listen(o.metricsListen);
@@ -165,7 +173,7 @@ export class Qconfd {
         address: this.address.address,
         port: this.address.port,
         serial: this.replica.current?.serial ?? null,
-        source: o.file ? 'file' : 'none',
+        source: o.file ? 'file' : o.etcd ? 'etcd' : 'none',
         keys: this.keyring.keys.length,
       },
       `qconfd listening on ${this.address.address} port ${this.address.port}`,
@@ -195,12 +203,73 @@ export class Qconfd {
       this.log.error({ event: 'refused', reason: 'key_file', source: 'key_file', trigger: 'sighup', serial }, `key file refused, old keys kept: ${(e as Error).message}`);
     }
     await this.source?.reload('sighup', true);
+    await this.etcd?.refresh();
+  }
+
+  /** The etcd source: a cached replica first (stale), then the prefix read and watched. */
+  private async startEtcd(): Promise<void> {
+    const e = this.opts.etcd;
+    if (!e) return;
+    const settings = etcdClientSettings(e);
+    this.stats.setEtcdState('connecting');
+    this.replica.setStale(true);
+    const cacheDir = this.opts.cacheDir;
+    if (cacheDir) {
+      this.cache = new CacheWriter(
+        cacheDir,
+        (msg) => this.log.warn({ event: 'cache_error', source: 'etcd', reason: 'write_failed' }, `snapshot cache not written: ${msg}`),
+        1000,
+        (c) => this.log.debug({ event: 'cache_written', source: 'etcd', serial: c.serial }, 'replica cached'),
+      );
+    }
+    const etcd = new EtcdSource({
+      endpoints: e.endpoints,
+      prefix: e.prefix,
+      ...settings,
+      onSnapshot: (snap, trigger) => {
+        this.accept(snap, trigger);
+        if (this.cache && trigger !== 'cache' && this.replica.current === snap) {
+          this.cache.save({ version: 1, source: 'etcd', prefix: e.prefix, serial: snap.serial, savedAt: Date.now(), kvs: etcd.entries() });
+        }
+      },
+      onSkipped: (skipped, serial) => {
+        this.stats.skippedKeys = skipped.length;
+        const text = JSON.stringify(skipped);
+        if (text === this.lastSkipped) return;
+        this.lastSkipped = text;
+        // Key names only: values may be secret.
+        if (skipped.length > 0) this.log.warn({ event: 'keys_skipped', source: 'etcd', serial, reason: 'invalid_keys', keys: skipped }, `${skipped.length} etcd keys skipped`);
+      },
+      onState: (st) => this.etcdState(st),
+      onError: (event, message) => this.log.warn({ event, source: 'etcd', reason: event }, message),
+    });
+    this.etcd = etcd;
+    const cached = cacheDir ? readCache(cacheDir, e.prefix) : undefined;
+    if (cached) {
+      etcd.serveCached(cached.serial, cached.kvs);
+      this.log.info({ event: 'cache_loaded', source: 'etcd', serial: cached.serial, savedAt: cached.savedAt }, `serving the cached replica (serial ${cached.serial}) until etcd answers`);
+    }
+    await etcd.start();
+  }
+
+  private etcdState(st: EtcdState): void {
+    const wasStale = this.replica.stale;
+    const was = this.stats.etcdState;
+    this.replica.lastContact = st.lastContact;
+    this.stats.setEtcdState(st.connected ? 'connected' : 'disconnected');
+    this.replica.setStale(st.stale || this.replica.current === null);
+    if (was !== this.stats.etcdState || wasStale !== this.replica.stale) {
+      this.log.info({ event: 'etcd_state', source: 'etcd', state: this.stats.etcdState, stale: this.replica.stale, serial: this.replica.current?.serial ?? null }, `etcd ${this.stats.etcdState}${this.replica.stale ? ' (replica stale)' : ''}`);
+      if (this.address) this.notifier.status(this.statusLine(this.replica.current));
+    }
   }
 
   async stop(signal: string): Promise<void> {
     this.notifier.stopping(`stopping (${signal}), answering held waits`);
     this.server.stopReceiving();
     this.source?.stop();
+    this.etcd?.stop();
+    this.cache?.flush();
     this.stopDropLog?.();
     this.waits.releaseAll();
     await this.server.close();

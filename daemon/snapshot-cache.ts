@@ -58,6 +58,7 @@ export class CacheWriter {
     private readonly dir: string,
     private readonly onError: (message: string) => void,
     private readonly intervalMs = 1000,
+    private readonly onWritten?: (c: CachedReplica) => void,
   ) {}
 
   save(c: CachedReplica): void {
@@ -77,6 +78,7 @@ export class CacheWriter {
     this.lastWrite = Date.now();
     try {
       writeCacheNow(this.dir, c);
+      this.onWritten?.(c);
     } catch (e) {
       this.onError((e as Error).message);
     }

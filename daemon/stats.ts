@@ -85,6 +85,8 @@ export interface StatsReport {
   heldWaits: number;
   waitsBusy: number;
   etcdState: EtcdConnectionState;
+  /** etcd keys the current snapshot skipped (bad JSON, leaf/parent conflicts). */
+  skippedKeys: number;
   replica: Gauges['replica'] & { ageMs: number; lastContactAgeMs: number | null };
   /** Present when latency is measured (the metrics endpoint is on). */
   latency?: Partial<Record<Protocol, LatencyHistogram & { bucketsMs: readonly number[] }>>;
@@ -111,6 +113,7 @@ export class Stats {
   heldWaits = 0;
   waitsBusy = 0;
   etcdState: EtcdConnectionState = 'none';
+  skippedKeys = 0;
   /** Whether reply latency is measured (the UDP server checks this once per datagram). */
   timing = false;
   readonly latency: Record<Protocol, LatencyHistogram> = { qcf1: newHistogram(), plj0: newHistogram() };
@@ -185,6 +188,7 @@ export class Stats {
       heldWaits: g?.heldWaits ?? this.heldWaits,
       waitsBusy: this.waitsBusy,
       etcdState: this.etcdState,
+      skippedKeys: this.skippedKeys,
       replica: {
         ...replica,
         ageMs: replica.loadedAt > 0 ? Math.max(0, now - replica.loadedAt) : 0,
