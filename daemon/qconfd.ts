@@ -73,8 +73,15 @@ export class Qconfd {
         replica: this.replica,
         stats: this.stats,
         replay,
-        configPath: opts.file ?? '',
+        configPath: opts.file ?? opts.etcd?.prefix ?? '',
         send: (b, to) => this.server.send(b, to),
+        // plj0 requests are valid for Ganeti's ±300 s; the guard remembers them that long.
+        replayWindowMs: opts.maxSkewMs,
+        onInvalidConfig: (snap, message) =>
+          this.log.warn(
+            { event: 'refused', reason: 'ganeti_config', source: snap.source, serial: snap.serial, servingSerial: snap.serial },
+            `document serial ${snap.serial} is not a usable Ganeti config (plj0 keeps answering from the last good one): ${redactDocumentMessage(message)}`,
+          ),
       });
       this.server.route({ magic: magicOf('plj0'), maxBytes: PLJ0_MAX_REQUEST_BYTES, protocol: 'plj0', handler: (m, r) => plj0.handle(m, r) });
     }
