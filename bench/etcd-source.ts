@@ -1,0 +1,199 @@
+// Benchmark of the etcd source: (1) the time from a write to etcd until every daemon serves
+// the new serial, and (2) loading a large prefix: time to first answer and memory.
+// A real etcd (Debian's etcd-server) and real qconfd processes on loopback; bounded in count
+// and time; every child killed at the end. Writes bench/results/etcd-source.md.
+//
+// Build and run: npm run build && node dist/bench/etcd-source.js [--runs N] [--keys N]
+import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { ConfdClient } from '../client/confd-client.js';
+import { Keyring } from '../shared/keyring.js';
+import { parsePeer } from '../shared/peers.js';
+import { startEtcd, type EtcdCluster } from '../test/etcd/harness.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = join(HERE, '..', '..');
+const DAEMON_JS = join(ROOT, 'dist/daemon/main.js');
+const RESULTS = join(ROOT, 'bench/results/etcd-source.md');
+const KEY = '0123456789abcdef'.repeat(4);
+const PREFIX = '/qconf/bench';
+const OVERALL_MS = 10 * 60_000;
+
+const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '50' }, keys: { type: 'string', default: '100000' } } });
+const RUNS = Math.max(1, Math.min(500, Number(argv.runs)));
+const BIG = Math.max(1000, Math.min(200_000, Number(argv.keys)));
+const started = Date.now();
+const children = new Set<ChildProcess>();
+const progress = (s: string) => process.stderr.write(`[etcd-bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Daemon {
+  child: ChildProcess;
+  port: number;
+}
+
+async function startDaemon(dir: string, endpoints: string[]): Promise<Daemon> {
+  const port = await freePort();
+  const keyFile = join(dir, 'k');
+  writeFileSync(keyFile, KEY + '\n', { mode: 0o600 });
+  const child = spawn(process.execPath, [DAEMON_JS, '--etcd', endpoints.join(','), '--etcd-prefix', PREFIX, '--key-file', keyFile, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return { child, port };
+}
+
+function killAll(): void {
+  for (const c of children) {
+    try {
+      process.kill(-(c.pid as number), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('exit', killAll);
+
+function rssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+/** Resolve when the daemon serves serial ≥ `serial` (a held wait: no polling). */
+async function servesSerial(client: ConfdClient, port: number, serial: number, timeoutMs: number): Promise<boolean> {
+  const { reply } = client.requestOne(parsePeer(`127.0.0.1:${port}`), { op: 'wait', path: '/none', minSerial: serial, timeoutMs }, { timeoutMs: timeoutMs + 1000, retransmitMs: 500 });
+  const r = await reply;
+  return r !== undefined && r.serial >= serial;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'qconf-etcd-bench-'));
+  let cluster: EtcdCluster | undefined;
+  const lines: string[] = [];
+  try {
+    cluster = await startEtcd();
+    const etcd = new Etcd3({ hosts: cluster.endpoints });
+    const client = new ConfdClient({ keyring: Keyring.fromStrings([KEY]), peers: ['127.0.0.1:1'] });
+    try {
+      // (1) propagation to three daemons.
+      progress('propagation: starting 3 daemons');
+      const daemons = await Promise.all([0, 1, 2].map(() => startDaemon(dir, cluster!.endpoints)));
+      await etcd.put(`${PREFIX}/counter`).value('0');
+      let rev = Number((await etcd.getAll().prefix(`${PREFIX}/`).exec()).header.revision);
+      for (const d of daemons) if (!(await servesSerial(client, d.port, rev, 30_000))) throw new Error('daemon not serving');
+      const times: number[] = [];
+      for (let i = 1; i <= RUNS && Date.now() - started < OVERALL_MS / 2; i++) {
+        const t0 = performance.now();
+        const put = await etcd.put(`${PREFIX}/counter`).value(String(i)).exec();
+        rev = Number(put.header.revision);
+        const ok = await Promise.all(daemons.map((d) => servesSerial(client, d.port, rev, 10_000)));
+        if (ok.includes(false)) throw new Error(`run ${i}: a daemon did not reach ${rev}`);
+        times.push(performance.now() - t0);
+        if (i % 10 === 0) progress(`propagation: ${i}/${RUNS}`);
+      }
+      for (const d of daemons) d.child.kill('SIGTERM');
+      lines.push(
+        '## Write → every daemon serving the new serial',
+        '',
+        `3 daemons on one etcd member (loopback). Each run: one put through the etcd3 client, timed from`,
+        `the call until all three daemons answer a held \`wait\` for the put's revision.`,
+        '',
+        '| runs | median ms | p99 ms | min ms | max ms |',
+        '|---:|---:|---:|---:|---:|',
+        `| ${times.length} | ${pct(times, 50).toFixed(1)} | ${pct(times, 99).toFixed(1)} | ${Math.min(...times).toFixed(1)} | ${Math.max(...times).toFixed(1)} |`,
+        '',
+      );
+      progress(`propagation: median ${pct(times, 50).toFixed(1)} ms`);
+
+      // (2) a large prefix: load time and memory, against a small one.
+      const rows: string[] = [];
+      for (const n of [1000, BIG]) {
+        await etcd.delete().prefix(`${PREFIX}/`).exec();
+        progress(`load: writing ${n} keys`);
+        const batch = 100;
+        for (let i = 0; i < n; i += batch) {
+          const ops = [];
+          for (let j = i; j < Math.min(n, i + batch); j++) {
+            ops.push(etcd.put(`${PREFIX}/nodes/node${j}/primary_ip`).value(JSON.stringify(`10.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}`)));
+          }
+          await etcd.if(`${PREFIX}/none`, 'Create', '==', 0).then(...ops).commit();
+        }
+        const target = Number((await etcd.get(`${PREFIX}/nodes/node${n - 1}/primary_ip`).exec()).kvs[0].mod_revision);
+        const t0 = performance.now();
+        const d = await startDaemon(dir, cluster.endpoints);
+        const ok = await servesSerial(client, d.port, target, 120_000);
+        const ms = performance.now() - t0;
+        if (!ok) throw new Error(`${n} keys: not served`);
+        const c2 = new ConfdClient({ keyring: Keyring.fromStrings([KEY]), peers: [`127.0.0.1:${d.port}`] });
+        const g = await c2.get(`/nodes/node${n - 1}/primary_ip`, { timeoutMs: 5000 });
+        c2.close();
+        if (g.status !== 0) throw new Error(`${n} keys: lookup failed`);
+        const rss = rssMb(d.child.pid as number);
+        d.child.kill('SIGTERM');
+        rows.push(`| ${n.toLocaleString('en')} | ${(ms / 1000).toFixed(2)} | ${rss.toFixed(0)} |`);
+        progress(`load: ${n} keys served after ${(ms / 1000).toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`);
+      }
+      lines.push(
+        '## Loading a prefix',
+        '',
+        'Time from starting a daemon (process start included) until it serves the prefix, and the',
+        "daemon's peak RSS (VmHWM) once serving.",
+        '',
+        '| keys | start → serving (s) | peak RSS (MB) |',
+        '|---:|---:|---:|',
+        ...rows,
+        '',
+      );
+    } finally {
+      client.close();
+      etcd.close();
+    }
+  } finally {
+    killAll();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const header = [
+    '# etcd source',
+    '',
+    `Measured ${new Date().toISOString()} by \`node dist/bench/etcd-source.js\` (bench/etcd-source.ts).`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; etcd from Debian's etcd-server.`,
+    '',
+  ];
+  mkdirSync(dirname(RESULTS), { recursive: true });
+  writeFileSync(RESULTS, [...header, ...lines].join('\n'));
+  process.stdout.write([...header, ...lines].join('\n') + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`etcd bench failed: ${(e as Error).stack ?? String(e)}\n`);
+    killAll();
+    process.exit(1);
+  },
+);
