@@ -1,7 +1,7 @@
 // qconf publish: load a whole JSON document into an etcd prefix or a file replica and print
 // the serial the daemons will report, for `qconf wait --serial N`.
 import { readFileSync } from 'node:fs';
-import { parseEndpoints, validatePrefix } from '../shared/etcd-connection.js';
+import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { QconfError } from '../shared/errors.js';
 import { CliExit, EXIT, parse } from './cli-common.js';
 import type { Command } from './cli-commands.js';
@@ -29,6 +29,23 @@ export const publishCommand: Command = {
     const v = p.values as Record<string, string | undefined>;
     if (!!v.etcd === !!v.to) throw new CliExit(EXIT.USAGE, 'give either --etcd ENDPOINTS --etcd-prefix PREFIX or --to PATH');
     const file = p.positionals[0];
+    // Flags first: a usage error is reported before any file is read.
+    let conn: EtcdConnection | undefined;
+    try {
+      if (v.etcd) {
+        conn = {
+          endpoints: parseEndpoints(v.etcd),
+          prefix: validatePrefix(v['etcd-prefix']),
+          caFile: v['etcd-ca'],
+          certFile: v['etcd-cert'],
+          keyFile: v['etcd-key'],
+          user: v['etcd-user'],
+          passwordFile: v['etcd-password-file'],
+        };
+      }
+    } catch (e) {
+      throw new CliExit(EXIT.USAGE, (e as Error).message);
+    }
     let doc: unknown;
     try {
       doc = JSON.parse(readFileSync(file, 'utf8'));
@@ -37,20 +54,7 @@ export const publishCommand: Command = {
     }
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new CliExit(EXIT.FAILURE, `${file}: the document must be a JSON object`);
     try {
-      const r = v.to
-        ? publishToFile(v.to, doc as Record<string, unknown>)
-        : await publishToEtcd(
-            {
-              endpoints: parseEndpoints(v.etcd as string),
-              prefix: validatePrefix(v['etcd-prefix']),
-              caFile: v['etcd-ca'],
-              certFile: v['etcd-cert'],
-              keyFile: v['etcd-key'],
-              user: v['etcd-user'],
-              passwordFile: v['etcd-password-file'],
-            },
-            doc as Record<string, unknown>,
-          );
+      const r = conn ? await publishToEtcd(conn, doc as Record<string, unknown>) : publishToFile(v.to as string, doc as Record<string, unknown>);
       if (r.changed === 0) io.err('qconf: nothing changed\n');
       io.out(`${r.serial}\n`);
       return EXIT.OK;

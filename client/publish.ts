@@ -1,22 +1,15 @@
 // Publishing a whole document: to an etcd prefix in one transaction (changed keys put,
 // vanished keys deleted, guarded against concurrent writers), or to a file replica atomically
 // with a bumped serial_no. Both return the serial the daemons will report.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { documentToKvs, etcdKeyPrefix } from '../shared/etcd-mapping.js';
-import { etcdClientSettings, type EtcdConnection } from '../shared/etcd-connection.js';
+import { etcd3Options, etcdClientSettings, prefixRangeEnd, type EtcdConnection } from '../shared/etcd-connection.js';
 import { QconfError } from '../shared/errors.js';
 
 export interface PublishResult {
   serial: number;
   changed: number;
-}
-
-/** The key just after every key starting with `prefix` (etcd's range_end for a prefix). */
-function rangeEnd(prefix: string): Buffer {
-  const b = Buffer.from(prefix, 'utf8');
-  b[b.length - 1]++;
-  return b;
 }
 
 export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, unknown>, attempts = 5): Promise<PublishResult> {
@@ -28,12 +21,7 @@ export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, un
   }
   const { Etcd3 } = await import('etcd3');
   const settings = etcdClientSettings(conn);
-  const client = new Etcd3({
-    hosts: conn.endpoints,
-    dialTimeout: 5000,
-    ...(settings.tls ? { credentials: { rootCertificate: settings.tls.ca, privateKey: settings.tls.key, certChain: settings.tls.cert } } : {}),
-    ...(settings.auth ? { auth: settings.auth } : {}),
-  });
+  const client = new Etcd3(etcd3Options(conn.endpoints, settings, 5000));
   const pfx = etcdKeyPrefix(conn.prefix);
   try {
     for (let i = 0; i < attempts; i++) {
@@ -51,7 +39,7 @@ export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, un
       const read = Number(res.header.revision);
       // Applies only if nothing under the prefix changed since the read; else read again.
       const txn = await client.kv.txn({
-        compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Mod', result: 'Less', mod_revision: String(read + 1) }],
+        compare: [{ key: Buffer.from(pfx), range_end: prefixRangeEnd(pfx), target: 'Mod', result: 'Less', mod_revision: String(read + 1) }],
         success: ops,
       } as never);
       if (txn.succeeded) return { serial: Number(txn.header.revision), changed: ops.length };
@@ -80,22 +68,6 @@ export function publishToFile(path: string, doc: Record<string, unknown>): Publi
   }
   const own = typeof doc.serial_no === 'number' && Number.isSafeInteger(doc.serial_no) ? doc.serial_no : 0;
   const serial = Math.max(own, currentSerial + 1);
-  const out = { ...doc, serial_no: serial };
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, JSON.stringify(out, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFileAtomic(path, JSON.stringify({ ...doc, serial_no: serial }, null, 2) + '\n');
   return { serial, changed: 1 };
 }

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { QconfError } from '../shared/errors.js';
 import { loadKeyring, readRawKeyFile } from '../shared/keyring.js';
-import { etcdClientSettings } from '../shared/etcd-connection.js';
+import { etcd3Options, etcdClientSettings } from '../shared/etcd-connection.js';
 import { etcdKeyPrefix } from '../shared/etcd-mapping.js';
 import { readDocument } from './file-source.js';
 import { readCache } from './snapshot-cache.js';
@@ -48,12 +48,7 @@ async function checkEtcdSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     return true;
   }
   const { Etcd3 } = await import('etcd3');
-  const client = new Etcd3({
-    hosts: e.endpoints,
-    dialTimeout: 3000,
-    ...(settings.tls ? { credentials: { rootCertificate: settings.tls.ca, privateKey: settings.tls.key, certChain: settings.tls.cert } } : {}),
-    ...(settings.auth ? { auth: settings.auth } : {}),
-  });
+  const client = new Etcd3(etcd3Options(e.endpoints, settings));
   try {
     const res = await Promise.race([
       client.getAll().prefix(etcdKeyPrefix(e.prefix)).limit(1).exec(),

@@ -7,15 +7,15 @@
 // that revision + 1, and events up to the read's revision only raise the serial (the read
 // already reflects them). Replicas that applied the same events therefore report the same
 // serial, whenever they started, and it only grows.
-import { Etcd3, type IOptions, type Watcher } from 'etcd3';
-import { etcdKeyPrefix, kvsToDocument, serialFromRevision, type SkippedKey } from '../shared/etcd-mapping.js';
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { etcd3Options, prefixRangeEnd, type EtcdClientSettings } from '../shared/etcd-connection.js';
+import { etcdKeyPrefix, serialFromRevision, type SkippedKey } from '../shared/etcd-mapping.js';
+import { EtcdTree } from './etcd-tree.js';
 import { Snapshot } from './snapshot.js';
 
-export interface EtcdSourceOptions {
+export interface EtcdSourceOptions extends EtcdClientSettings {
   endpoints: string[];
   prefix: string;
-  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
-  auth?: { username: string; password: string };
   /** A burst of events within this window becomes one snapshot. */
   batchMs?: number;
   /** Contact older than this marks the replica stale. */
@@ -42,18 +42,21 @@ interface KvLike {
 }
 
 const BACKOFF_MIN_MS = 250;
+const READ_PAGE = 10_000;
 const BACKOFF_MAX_MS = 5000;
 
 export class EtcdSource {
   private readonly o: Required<Omit<EtcdSourceOptions, 'tls' | 'auth'>> & Pick<EtcdSourceOptions, 'tls' | 'auth'>;
   private readonly client: Etcd3;
   private readonly keyPrefix: string;
-  private readonly kvs = new Map<string, string>();
+  private readonly tree: EtcdTree;
+  /** Bumped by every change to the tree: what a snapshot was built from. */
+  private version = 0;
   private watcher: Watcher | undefined;
   /** Revision of the last range read: events up to it are already reflected. */
   private readRevision = 0;
   private serial = 0;
-  private lastEmitted: { serial: number; doc: string } | undefined;
+  private lastEmitted: { serial: number; version: number } | undefined;
   private dirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -68,10 +71,8 @@ export class EtcdSource {
   constructor(opts: EtcdSourceOptions) {
     this.o = { batchMs: 5, staleAfterMs: 3000, probeMs: 1000, ...opts };
     this.keyPrefix = etcdKeyPrefix(opts.prefix);
-    const options: IOptions = { hosts: opts.endpoints, dialTimeout: 3000 };
-    if (opts.tls) options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
-    if (opts.auth) options.auth = { username: opts.auth.username, password: opts.auth.password };
-    this.client = new Etcd3(options);
+    this.tree = new EtcdTree(opts.prefix);
+    this.client = new Etcd3(etcd3Options(opts.endpoints, opts));
   }
 
   /** Read the prefix again (SIGHUP). */
@@ -81,13 +82,14 @@ export class EtcdSource {
 
   /** Serve a cached replica (stale until etcd answers); call before start. */
   serveCached(serial: number, kvs: Array<[string, string]>): void {
-    for (const [k, v] of kvs) this.kvs.set(k, v);
+    this.tree.replaceAll(kvs);
+    this.version++;
     this.serial = serial;
-    this.emit(this.build(), 'cache');
+    this.emit('cache');
   }
 
   entries(): Array<[string, string]> {
-    return [...this.kvs];
+    return this.tree.entries();
   }
 
   get currentSerial(): number {
@@ -163,16 +165,13 @@ export class EtcdSource {
     this.watcher = undefined;
     void old?.cancel().catch(() => undefined);
     try {
-      const res = await withTimeout(this.client.getAll().prefix(this.keyPrefix).exec(), 10_000);
+      const { kvs, header } = await this.readPrefix();
       if (this.stopped || gen !== this.generation) return;
       const previous = this.lastEmitted;
-      this.kvs.clear();
       let maxMod = 0;
-      for (const kv of res.kvs) {
-        this.kvs.set(kv.key.toString('utf8'), kv.value.toString('utf8'));
-        maxMod = Math.max(maxMod, serialFromRevision(kv.mod_revision));
-      }
-      const header = serialFromRevision(res.header.revision);
+      for (const kv of kvs) maxMod = Math.max(maxMod, serialFromRevision(kv.mod_revision));
+      const changed = this.tree.replaceAll(kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8')]));
+      if (changed) this.version++;
       this.readRevision = header;
       this.contact(true);
       this.backoff = BACKOFF_MIN_MS;
@@ -180,10 +179,9 @@ export class EtcdSource {
       // Newest put under the prefix; a re-read after missed deletes knows only that the change
       // happened by the read's revision.
       let serial = Math.max(this.serial, maxMod);
-      const doc = this.build();
-      if (previous && doc.text !== previous.doc && serial <= previous.serial) serial = header;
+      if (previous && previous.version !== this.version && serial <= previous.serial) serial = header;
       this.serial = serial;
-      this.emit(doc, trigger === 'start' ? 'etcd_read' : `etcd_resync:${trigger}`);
+      this.emit(trigger === 'start' ? 'etcd_read' : `etcd_resync:${trigger}`);
       // Catch up from the newest put on a first read (learning later deletes' revisions);
       // otherwise resume after the read.
       await this.watchFrom(first ? maxMod + 1 : header + 1, gen);
@@ -192,6 +190,23 @@ export class EtcdSource {
       this.contact(false);
       this.o.onError('etcd_unreachable', (e as Error).message);
       this.scheduleResync('retry');
+    }
+  }
+
+  /** The whole prefix at one revision, read in pages (a large prefix exceeds one reply). */
+  private async readPrefix(): Promise<{ kvs: IKeyValue[]; header: number }> {
+    const end = prefixRangeEnd(this.keyPrefix);
+    let start = Buffer.from(this.keyPrefix, 'utf8');
+    let header: number | undefined;
+    const kvs: IKeyValue[] = [];
+    for (;;) {
+      let b = this.client.getAll().inRange({ start, end }).limit(READ_PAGE);
+      if (header !== undefined) b = b.revision(header);
+      const res = await withTimeout(b.exec(), 10_000);
+      header ??= serialFromRevision(res.header.revision);
+      kvs.push(...res.kvs);
+      if (!res.more || res.kvs.length === 0) return { kvs, header };
+      start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
     }
   }
 
@@ -230,8 +245,7 @@ export class EtcdSource {
       }
     } else {
       const key = kv.key.toString('utf8');
-      if (type === 'Delete') this.kvs.delete(key);
-      else this.kvs.set(key, kv.value.toString('utf8'));
+      if (type === 'Delete' ? this.tree.delete(key) : this.tree.put(key, kv.value.toString('utf8'))) this.version++;
       this.serial = Math.max(this.serial, rev);
       this.dirty = true;
     }
@@ -240,21 +254,17 @@ export class EtcdSource {
         this.flushTimer = undefined;
         if (!this.dirty) return;
         this.dirty = false;
-        this.emit(this.build(), 'etcd_watch');
+        this.emit('etcd_watch');
       }, this.o.batchMs);
     }
   }
 
-  private build(): { doc: Record<string, unknown>; text: string; skipped: SkippedKey[] } {
-    const { doc, skipped } = kvsToDocument(this.o.prefix, [...this.kvs].map(([key, value]) => ({ key, value })));
-    return { doc, skipped, text: JSON.stringify(doc) };
-  }
-
-  private emit(built: { doc: Record<string, unknown>; text: string; skipped: SkippedKey[] }, trigger: string): void {
-    if (this.lastEmitted && this.lastEmitted.serial === this.serial && this.lastEmitted.doc === built.text) return;
-    this.lastEmitted = { serial: this.serial, doc: built.text };
-    this.o.onSkipped(built.skipped, this.serial);
-    this.o.onSnapshot(new Snapshot({ doc: built.doc, serial: this.serial, source: 'etcd', origin: `${this.o.prefix}@${this.serial}` }), trigger);
+  /** A snapshot of the tree as it is, unless nothing changed since the last one. */
+  private emit(trigger: string): void {
+    if (this.lastEmitted && this.lastEmitted.serial === this.serial && this.lastEmitted.version === this.version) return;
+    this.lastEmitted = { serial: this.serial, version: this.version };
+    this.o.onSkipped(this.tree.skipped(), this.serial);
+    this.o.onSnapshot(new Snapshot({ doc: this.tree.document(), serial: this.serial, source: 'etcd', origin: `${this.o.prefix}@${this.serial}` }), trigger);
   }
 }
 

@@ -1,7 +1,8 @@
 // On-disk cache of the etcd replica, so a daemon restarted while etcd is down serves its last
 // replica (marked stale) instead of nothing. Written atomically (temp file, fsync, rename),
 // at most once per interval, the last state always written.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { join } from 'node:path';
 
 export interface CachedReplica {
@@ -30,22 +31,7 @@ export function readCache(dir: string, prefix: string): CachedReplica | undefine
 
 export function writeCacheNow(dir: string, c: CachedReplica): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const final = cacheFile(dir);
-  const tmp = `${final}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, JSON.stringify(c));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, final);
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFileAtomic(cacheFile(dir), JSON.stringify(c), 0o600);
 }
 
 /** Rate-limited writer: `save` at most once per `intervalMs`, the latest state last. */

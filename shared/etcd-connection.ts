@@ -1,6 +1,7 @@
 // How both the daemon and `qconf publish` describe an etcd connection: endpoints, TLS files
 // and a password file, turned into etcd3 client options.
 import { readFileSync } from 'node:fs';
+import type { IOptions } from 'etcd3';
 import { QconfError } from './errors.js';
 
 export interface EtcdConnection {
@@ -60,4 +61,22 @@ export function validatePrefix(prefix: string | undefined): string {
     throw new QconfError('usage', '--etcd-prefix must be a key prefix starting with "/" (e.g. /qconf/cluster1)');
   }
   return prefix;
+}
+
+/**
+ * etcd3 client options for a connection. Replies may be large (a whole prefix, a big watch
+ * batch): gRPC's 4 MiB default receive limit is raised; reads are paged as well.
+ */
+export function etcd3Options(endpoints: string[], settings: EtcdClientSettings, dialTimeoutMs = 3000): IOptions {
+  const o: IOptions = { hosts: endpoints, dialTimeout: dialTimeoutMs, grpcOptions: { 'grpc.max_receive_message_length': 256 << 20 } };
+  if (settings.tls) o.credentials = { rootCertificate: settings.tls.ca, privateKey: settings.tls.key, certChain: settings.tls.cert };
+  if (settings.auth) o.auth = { username: settings.auth.username, password: settings.auth.password };
+  return o;
+}
+
+/** The key just after every key starting with `prefix` (etcd's range_end for a prefix). */
+export function prefixRangeEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix, 'utf8');
+  b[b.length - 1]++;
+  return b;
 }
