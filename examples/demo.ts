@@ -96,13 +96,16 @@ async function main(): Promise<void> {
       for (const p of r.peers) say(`   ${p.node} answered serial ${p.serial}`);
       say(`   the newest serial wins: ${JSON.stringify(r.answer)} (serial ${r.serial}, ${r.agreeing} agreeing, consistent ${r.consistent})`);
 
-      say('\n== A change propagates: serial 3 published to every node; waiting until all three serve it');
+      say('\n== A change propagates: serial 3 published to every node; a held wait returns once a quorum serves it');
       const v3 = { ...v2, serial_no: v2.serial_no + 1, cluster: { ...v2.cluster, master_ip: '192.0.2.20' } };
+      const waiting = client.waitFor({ minSerial: v3.serial_no }, { coverage: -1, timeoutMs: 10_000 });
       const started = Date.now();
       for (const n of nodes) publish(n.file, v3);
+      const w = await waiting;
+      say(`   qconf wait --serial ${v3.serial_no}: met=${w.met} after ${Date.now() - started} ms (${w.replies} daemons reported, ${w.needed} needed)`);
       await waitSerial(client, v3.serial_no, 3);
-      r = await client.get('/cluster', { coverage: -1, strict: true });
-      say(`   all 3 daemons serve serial ${r.serial} after ${Date.now() - started} ms: ${JSON.stringify(r.answer)}`);
+      r = await client.get('/cluster', { coverage: -1, strict: true, all: true });
+      say(`   all ${r.replies} daemons serve serial ${r.serial}: ${JSON.stringify(r.answer)}`);
     } finally {
       client.close();
     }
