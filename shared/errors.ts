@@ -25,12 +25,3 @@ export class QconfError extends Error {
     this.code = code;
   }
 }
-
-export function isWireErrorCode(v: unknown): v is WireErrorCode {
-  return typeof v === 'string' && (WIRE_ERROR_CODES as readonly string[]).includes(v);
-}
-
-/** Reply statuses (Ganeti's values). */
-export const STATUS_OK = 0;
-export const STATUS_ERROR = 1;
-export const STATUS_NOT_IMPLEMENTED = 2;

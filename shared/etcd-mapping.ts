@@ -86,15 +86,6 @@ export function isEncodableSegment(name: string): boolean {
   return name.length > 0 && !LONE_SURROGATE.test(name);
 }
 
-/** The etcd key for a path of (unescaped) segments under `prefix`. */
-export function keyForPath(prefix: string, path: readonly string[]): string {
-  if (path.length === 0) throw new RangeError('the document root has no key of its own');
-  for (const s of path) {
-    if (!isEncodableSegment(s)) throw new RangeError(`segment ${JSON.stringify(s)} cannot be part of an etcd key`);
-  }
-  return etcdKeyPrefix(prefix) + path.map(escapeSegment).join('/');
-}
-
 /** The path (unescaped segments) of an etcd key under `prefix`, or null for a bad key. */
 export function pathForKey(prefix: string, key: string): string[] | null {
   const p = etcdKeyPrefix(prefix);
