@@ -63,6 +63,10 @@ export class EtcdSource {
   private retryTimer: NodeJS.Timeout | undefined;
   private backoff = BACKOFF_MIN_MS;
   private connected = false;
+  /** The replica reflects etcd: the last read succeeded and its watch is running. */
+  private synced = false;
+  /** A resync failed while it held `syncing`: retry once it has let go. */
+  private retryWanted = false;
   private lastContact = 0;
   private stopped = false;
   private syncing: Promise<void> | undefined;
@@ -114,7 +118,8 @@ export class EtcdSource {
   }
 
   private state(): EtcdState {
-    return { connected: this.connected, stale: !this.connected || Date.now() - this.lastContact > this.o.staleAfterMs, lastContact: this.lastContact, revision: this.serial };
+    const stale = !this.synced || !this.connected || Date.now() - this.lastContact > this.o.staleAfterMs;
+    return { connected: this.connected, stale, lastContact: this.lastContact, revision: this.serial };
   }
 
   private contact(ok: boolean): void {
@@ -134,6 +139,8 @@ export class EtcdSource {
     try {
       await withTimeout(this.client.maintenance.status(), this.o.probeMs);
       this.contact(true);
+      // Reachable but not in step (a read was refused): keep trying, with backoff.
+      if (!this.synced) this.scheduleResync('not in sync');
     } catch {
       this.contact(false);
       this.scheduleResync('probe failed');
@@ -155,6 +162,10 @@ export class EtcdSource {
     if (this.syncing) return this.syncing;
     this.syncing = this.doResync(trigger).finally(() => {
       this.syncing = undefined;
+      if (this.retryWanted) {
+        this.retryWanted = false;
+        this.scheduleResync('retry');
+      }
     });
     return this.syncing;
   }
@@ -187,9 +198,10 @@ export class EtcdSource {
       await this.watchFrom(first ? maxMod + 1 : header + 1, gen);
     } catch (e) {
       if (this.stopped || gen !== this.generation) return;
+      this.synced = false;
       this.contact(false);
       this.o.onError('etcd_unreachable', (e as Error).message);
-      this.scheduleResync('retry');
+      this.retryWanted = true;
     }
   }
 
@@ -217,6 +229,8 @@ export class EtcdSource {
       return;
     }
     this.watcher = w;
+    this.synced = true;
+    this.contact(true);
     w.on('data', (resp) => {
       this.contact(true);
       for (const ev of resp.events) this.apply(ev.type, ev.kv as unknown as KvLike);
@@ -225,6 +239,7 @@ export class EtcdSource {
       if (this.watcher !== w || this.stopped) return;
       this.watcher = undefined;
       void w.cancel().catch(() => undefined);
+      this.synced = false;
       this.contact(false);
       this.o.onError('etcd_watch_lost', `${why}${err?.message ? `: ${err.message}` : ''}`);
       // Compaction or a lost stream: read again rather than trust a resume point.

@@ -13,13 +13,23 @@
  *   await cluster.compact(rev);     // etcdctl compaction --physical
  *   await cluster.stop();           // kills everything, removes the temp data dir
  *
+ * TLS on the client URLs (peer URLs stay plain http on loopback):
+ *
+ *   const c = await startEtcd({ tls: { certFile, keyFile, caFile, clientCertAuth: true, clientCertFile, clientKeyFile } });
+ *   c.endpoints;                    // ['https://127.0.0.1:41234']; etcdctl and /health use the CA (and client cert)
+ *
+ * After `auth enable`, tell the harness the credentials etcdctl must use from then on:
+ *
+ *   c.setEtcdctlUser('root:PASS');  // or startEtcd({ etcdctlUser: 'root:PASS' }) for a data dir with auth on
+ *
  * Every member runs in its own process group (spawn `detached`) and, where util-linux's
  * `setpriv` exists, with a parent-death signal, so nothing outlives the test process: groups
  * are killed on stop(), on process 'exit' and on SIGINT/SIGTERM/SIGHUP.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
-import { request } from 'node:http';
+import { accessSync, constants as fsConstants, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
+import { request, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -43,6 +53,33 @@ export interface StartEtcdOptions {
   electionTimeoutMs?: number;
   /** Extra command-line flags for every member. */
   extraArgs?: string[];
+  /** Serve the client URLs over TLS (https://127.0.0.1:PORT). Default: plain http. */
+  tls?: EtcdTlsOptions;
+  /**
+   * `NAME:PASSWORD` passed as `--user` to every etcdctl call (for a cluster with auth enabled).
+   * Can be changed later with `setEtcdctlUser`. etcdctl ignores it while auth is still off.
+   */
+  etcdctlUser?: string;
+}
+
+/** TLS for the client URLs. All files are PEM; the harness only passes their paths on. */
+export interface EtcdTlsOptions {
+  /** Server certificate (`--cert-file`); it must be valid for IP 127.0.0.1 (subjectAltName). */
+  certFile: string;
+  /** Server private key (`--key-file`). */
+  keyFile: string;
+  /**
+   * CA that signed the server certificate: etcdctl and the health probe trust it. With
+   * `clientCertAuth` it is also etcd's `--trusted-ca-file`, which client certificates must
+   * chain to. (etcd 3.4 demands a client certificate whenever `--trusted-ca-file` is given,
+   * so the harness passes it only together with `--client-cert-auth`.)
+   */
+  caFile: string;
+  /** `--client-cert-auth --trusted-ca-file=caFile`: every client must present a certificate. */
+  clientCertAuth?: boolean;
+  /** Client certificate and key for etcdctl and the health probe; required with `clientCertAuth`. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
 }
 
 export interface EtcdMember {
@@ -76,8 +113,13 @@ export interface EtcdCluster {
   stopMember(i: number, opts?: StopMemberOptions): Promise<void>;
   /** Restarts member i with the SAME data dir and ports; resolves when it reports healthy. */
   startMember(i: number): Promise<void>;
-  /** Runs `etcdctl --endpoints=... ARGS` (API v3) against member i or all members; resolves to stdout. */
+  /**
+   * Runs `etcdctl --endpoints=... ARGS` (API v3) against member i or all members; resolves to
+   * stdout. With `tls` it passes `--cacert` (and `--cert`/`--key`), with a user `--user`.
+   */
   etcdctl(args: string[], member?: number): Promise<string>;
+  /** `NAME:PASSWORD` for every later etcdctl call (after `auth enable`), or undefined for none. */
+  setEtcdctlUser(user: string | undefined): void;
   /** Compacts the key-value history up to `revision` (physically). Older revisions become unreadable. */
   compact(revision: number | string | bigint): Promise<void>;
   /** Current store revision as reported by member i (or any member), via `endpoint status`. */
@@ -234,14 +276,23 @@ function installExitHooks(): void {
 // ---------------------------------------------------------------------------------------------
 // health
 
-function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+/** PEM contents for an https GET (the CA to trust, and a client certificate if etcd wants one). */
+interface HttpsCredentials {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+function httpGet(url: string, timeoutMs: number, tls?: HttpsCredentials): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
+    const opts = { method: 'GET', timeout: timeoutMs, agent: false } as const;
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
-    });
+    };
+    const req = url.startsWith('https:') ? httpsRequest(url, { ...opts, ...tls }, onResponse) : request(url, opts, onResponse);
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -249,9 +300,9 @@ function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body
 }
 
 /** One /health probe: true iff etcd answers {"health":"true"} (it has a leader and can serve a read). */
-async function probeHealth(clientUrl: string): Promise<{ ok: boolean; detail: string }> {
+async function probeHealth(clientUrl: string, tls?: HttpsCredentials): Promise<{ ok: boolean; detail: string }> {
   try {
-    const { status, body } = await httpGet(`${clientUrl}/health`, 2_000);
+    const { status, body } = await httpGet(`${clientUrl}/health`, 2_000, tls);
     let ok = false;
     try {
       ok = status === 200 && (JSON.parse(body) as { health?: unknown }).health === 'true';
@@ -421,6 +472,28 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   etcdBinary();
   etcdctlBinary();
 
+  const tls = opts.tls;
+  if (tls && tls.clientCertAuth && (!tls.clientCertFile || !tls.clientKeyFile)) {
+    throw new Error('startEtcd: tls.clientCertAuth needs tls.clientCertFile and tls.clientKeyFile (for etcdctl and the health probe)');
+  }
+  if (tls && !tls.clientCertFile !== !tls.clientKeyFile) throw new Error('startEtcd: give tls.clientCertFile and tls.clientKeyFile together');
+  const clientScheme = tls ? 'https' : 'http';
+  const tlsArgs = tls
+    ? [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, ...(tls.clientCertAuth ? ['--client-cert-auth', `--trusted-ca-file=${tls.caFile}`] : [])]
+    : [];
+  // Read once, up front: a missing file fails here, not as a 30 s health timeout.
+  const probeTls: HttpsCredentials | undefined = tls
+    ? {
+        ca: readFileSync(tls.caFile),
+        cert: tls.clientCertFile ? readFileSync(tls.clientCertFile) : undefined,
+        key: tls.clientKeyFile ? readFileSync(tls.clientKeyFile) : undefined,
+      }
+    : undefined;
+  const etcdctlTlsArgs = tls
+    ? [`--cacert=${tls.caFile}`, ...(tls.clientCertFile && tls.clientKeyFile ? [`--cert=${tls.clientCertFile}`, `--key=${tls.clientKeyFile}`] : [])]
+    : [];
+  let etcdctlUser = opts.etcdctlUser;
+
   const name = (opts.name ?? `c${++clusterCounter}`).replace(/[^A-Za-z0-9_-]/g, '_');
   const ownsDir = opts.dataDir === undefined;
   const baseDir = opts.dataDir ?? pickBaseDir(name);
@@ -434,7 +507,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   const makeMembers = (ports: number[]): Member[] => {
     const specs = Array.from({ length: size }, (_, i) => ({
       name: `${name}-${i}`,
-      clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+      clientUrl: `${clientScheme}://127.0.0.1:${ports[2 * i]}`,
       peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
       dataDir: join(baseDir, `member-${i}`),
       logFile: join(baseDir, `member-${i}.log`),
@@ -456,6 +529,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
       `--election-timeout=${opts.electionTimeoutMs ?? 1000}`,
       '--logger=zap',
       '--log-outputs=stderr',
+      ...tlsArgs,
       ...(opts.extraArgs ?? []),
     ]));
   };
@@ -471,7 +545,14 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
     const endpoints = i === undefined ? members.map((m) => m.clientUrl) : [member(i).clientUrl];
     return execFileText(
       etcdctlBinary(),
-      [`--endpoints=${endpoints.join(',')}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
+      [
+        `--endpoints=${endpoints.join(',')}`,
+        '--dial-timeout=5s',
+        '--command-timeout=10s',
+        ...etcdctlTlsArgs,
+        ...(etcdctlUser !== undefined ? [`--user=${etcdctlUser}`] : []),
+        ...args,
+      ],
       cleanEnv({ ETCDCTL_API: '3' }),
       20_000,
     );
@@ -488,7 +569,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
       if (dead.length > 0) {
         throw new Error(`etcd member(s) ${dead.map((m) => m.name).join(', ')} exited while waiting for health (${INSTALL_HINT} if etcd is missing)\n${describe(which)}`);
       }
-      const results = await Promise.all(which.map(async (m) => [m, await probeHealth(m.clientUrl)] as const));
+      const results = await Promise.all(which.map(async (m) => [m, await probeHealth(m.clientUrl, probeTls)] as const));
       for (const [m, r] of results) last.set(m, r.detail);
       if (results.every(([, r]) => r.ok)) return;
       if (Date.now() > deadline) {
@@ -544,6 +625,9 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
       await waitHealthy([m], startTimeoutMs);
     },
     etcdctl,
+    setEtcdctlUser: (user) => {
+      etcdctlUser = user;
+    },
     compact: async (revision) => {
       await etcdctl(['compaction', '--physical', String(revision)]);
     },
