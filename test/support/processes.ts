@@ -1,6 +1,11 @@
 // Child processes of a test file: each in its own process group, killed with its children when
 // the test stops it, and at the latest when the test process exits (even after a failure).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+// With util-linux's setpriv, the kernel kills a child whose test process died without running
+// its exit hooks (a SIGKILLed worker); setpriv execs the command, so the pid stays the child's.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 const live = new Set<ChildProcess>();
 
@@ -22,7 +27,8 @@ process.on('exit', () => {
 });
 
 export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-  const child = spawn(cmd, args, { ...opts, detached: true, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'] });
+  const [c, a] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', cmd, ...args]] : [cmd, args];
+  const child = spawn(c, a, { ...opts, detached: true, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
