@@ -3,11 +3,11 @@
 import { QconfError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { CliExit, COMMON_HELP, EXIT, type Io } from './cli-common.js';
-import { COMMANDS } from './cli-commands.js';
+import { COMMANDS, type Command } from './cli-commands.js';
 
-function mainHelp(): string {
+async function mainHelp(): Promise<string> {
   const lines = ['Usage: qconf COMMAND [arguments] [options]', '', 'Commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  for (const [name, load] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${(await load()).summary}`);
   lines.push(
     '',
     "Run 'qconf COMMAND --help' for a command's arguments and examples.",
@@ -18,28 +18,28 @@ function mainHelp(): string {
   return lines.join('\n') + '\n';
 }
 
-function commandHelp(name: string): string {
-  const c = COMMANDS[name];
+function commandHelp(name: string, c: Command): string {
   return [`Usage: ${c.usage}`, '', c.summary, '', 'Examples:', ...c.examples.map((e) => '  ' + e), '', COMMON_HELP].join('\n') + '\n';
 }
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(mainHelp());
+    io.out(await mainHelp());
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === '--version') {
     io.out(VERSION + '\n');
     return EXIT.OK;
   }
-  const cmd = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const load = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const cmd = load ? await load() : undefined;
   if (!cmd) {
     io.err(`qconf: unknown command ${JSON.stringify(name)}\nTry 'qconf --help'.\n`);
     return EXIT.USAGE;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(commandHelp(name));
+    io.out(commandHelp(name, cmd));
     return EXIT.OK;
   }
   try {

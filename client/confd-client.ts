@@ -11,7 +11,8 @@ import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quor
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 import { UdpTransport } from './transport.js';
 import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
-import { waitFor, watch, type WaitCondition, type WaitOptions, type WaitResult, type WatchEvent } from './wait-for.js';
+// wait-for.js is loaded when first used: most processes (a `qconf get`) never wait.
+import type { WaitCondition, WaitOptions, WaitResult, WatchEvent } from './wait-for.js';
 
 export interface ConfdClientOptions {
   keyring: Keyring;
@@ -372,12 +373,15 @@ export class ConfdClient {
 
   /** Block until a quorum of daemons report `condition` (see wait-for.ts), or the timeout. */
   waitFor<A = unknown>(condition: WaitCondition, opts?: WaitOptions): Promise<WaitResult<A>> {
-    return waitFor<A>(this, condition, opts);
+    return import('./wait-for.js').then((m) => m.waitFor<A>(this, condition, opts));
   }
 
   /** Each new value of `path`, agreed by a quorum, for as long as the caller iterates. */
   watch<A = unknown>(path: string, opts?: Omit<WaitOptions, 'timeoutMs'>): AsyncGenerator<WatchEvent<A>, void, undefined> {
-    return watch<A>(this, path, opts);
+    return (async function* (client: ConfdClient) {
+      const m = await import('./wait-for.js');
+      yield* m.watch<A>(client, path, opts);
+    })(this);
   }
 
   /** Number of outstanding requests (for tests and monitoring). */

@@ -5,7 +5,15 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { QconfError } from '../shared/errors.js';
+import { parseJsonBytes, parseJsonSliced } from './json-chunked.js';
 import { Snapshot, documentSerial } from './snapshot.js';
+
+/**
+ * Documents at least this large are parsed from their bytes by json-chunked.ts (never holding
+ * the whole text as a string), and in slices once a snapshot is serving, so that a reload never
+ * holds the event loop for the whole parse: answers keep flowing from the serving snapshot.
+ */
+export const SLICED_PARSE_BYTES = 2 * 1024 * 1024;
 
 export interface FileSourceOptions {
   path: string;
@@ -35,18 +43,23 @@ export function defaultBuild(doc: unknown, serial: number, path: string): Snapsh
   return new Snapshot({ doc, serial, source: 'file', origin: path });
 }
 
-/** Read and validate a document file; throws QconfError with a reason code in `message`. */
-export async function readDocument(path: string): Promise<{ doc: unknown; serial: number }> {
-  let text: string;
+/**
+ * Read and validate a document file; throws QconfError with a reason code in `message`.
+ * `sliced`: parse a large document in slices (a snapshot is serving and must keep answering);
+ * without it (nothing to serve yet) it is parsed at once, which is faster.
+ */
+export async function readDocument(path: string, sliced = false): Promise<{ doc: unknown; serial: number }> {
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new QconfError('document', `${path}: ${code === 'ENOENT' ? 'does not exist' : `unreadable (${code})`}`);
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // The same result, and the same error, as JSON.parse of the file's UTF-8 text.
+    doc = bytes.length < SLICED_PARSE_BYTES ? JSON.parse(bytes.toString('utf8')) : sliced ? await parseJsonSliced(bytes) : parseJsonBytes(bytes);
   } catch (e) {
     throw new QconfError('document', `${path}: not valid JSON (${(e as Error).message})`);
   }
@@ -74,6 +87,8 @@ export class FileSource {
   private again = false;
   private againForced = false;
   private stopped = false;
+  /** A snapshot has been delivered: later documents are parsed in slices while it serves. */
+  private delivered = false;
 
   constructor(opts: FileSourceOptions) {
     this.o = { rateLimitMs: 250, pollMs: 250, safetyMs: 17_000, build: defaultBuild, ...opts };
@@ -171,12 +186,13 @@ export class FileSource {
     if (!force && fp === null && this.refused === 'missing') return;
     this.lastLoadAt = Date.now();
     try {
-      const { doc, serial } = await readDocument(this.o.path);
+      const { doc, serial } = await readDocument(this.o.path, this.delivered);
       // The file may have changed while it was read; the fingerprint taken before the read is
       // kept, so a later event sees the difference and reloads again.
       const snap = this.o.build(doc, serial, this.o.path);
       this.loaded = fp;
       this.refused = null;
+      this.delivered = true;
       this.o.onSnapshot(snap, trigger);
     } catch (e) {
       this.refused = fp ?? 'missing';

@@ -1,17 +1,11 @@
 // The QCF1 request path: guards (size, MAC, skew, replay) → handler → cached, signed reply.
 import type { RemoteInfo } from 'node:dgram';
 import type { Keyring } from '../shared/keyring.js';
-import {
-  KIND_REPLY,
-  KIND_REQUEST,
-  MAX_REPLY_BYTES,
-  decodeBody,
-  encodeDatagram,
-  packBody,
-  verifyDatagram,
-} from '../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAX_REPLY_BYTES, decodeBody, frame, packBody, timeOf, verifyKey } from '../shared/qcf1.js';
+import type { Key } from '../shared/keyring.js';
 import { errorBody, evaluateWait, handleQuery, type QueryContext, type ReplyBody } from './handlers.js';
 import type { Replica } from './replica.js';
+import type { ReplyCache, Snapshot } from './snapshot.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Stats } from './stats.js';
 import type { WaitRegistry } from './wait-registry.js';
@@ -50,7 +44,40 @@ function cacheKey(req: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** An encoded reply body, ready to be framed (the answer, or the too_large error replacing it). */
+interface Encoded {
+  body: Buffer;
+  status: number;
+  code: string | undefined;
+}
+
+/** A reply cached under its request's body bytes. */
+interface CachedReply extends Encoded {
+  op: string;
+  /** Memory estimate for the cache's bound. */
+  bytes: number;
+}
+
+/**
+ * The request keys each cacheable op reads. Only a body with no other key is cached by its
+ * bytes: one carrying anything per request (e.g. an `rid`) would fill the cache with entries
+ * that are never asked for again.
+ */
+const BODY_KEYS: Record<string, readonly string[]> = { get: ['op', 'path'], list: ['op', 'path', 'depth'], mget: ['op', 'paths'] };
+/** Request bodies up to this size are looked up by their bytes. */
+const MAX_CACHED_REQUEST = 1024;
+
+function onlyKeys(req: Record<string, unknown>, allowed: readonly string[] | undefined): boolean {
+  if (allowed === undefined) return false;
+  for (const k in req) if (!allowed.includes(k)) return false;
+  return true;
+}
+
 export class Qcf1Service {
+  /** The serving snapshot's reply cache, looked up once per snapshot. */
+  private cacheOf: Snapshot | null = null;
+  private cache: ReplyCache<CachedReply> | undefined;
+
   constructor(private readonly d: Qcf1Deps) {}
 
   private context(): QueryContext {
@@ -66,57 +93,83 @@ export class Qcf1Service {
     };
   }
 
+  /** The final encoding of a reply body: a body too large for a datagram becomes `too_large`. */
+  private encode(body: ReplyBody | Buffer, status: number, code: string | undefined): Encoded {
+    const bytes = Buffer.isBuffer(body) ? body : packBody(body);
+    if (HEADER_LEN + bytes.length <= MAX_REPLY_BYTES) return { body: bytes, status, code };
+    const d = this.d;
+    const tooLarge = errorBody(d, 'too_large', `the answer needs ${HEADER_LEN + bytes.length} bytes; the limit is ${MAX_REPLY_BYTES}`, d.replica.current?.serial ?? 0);
+    return { body: packBody(tooLarge), status: 1, code: 'too_large' };
+  }
+
+  /** Frame, sign and send; the reply's salt is read from `saltSrc` at `saltOff`. */
+  private sendEncoded(e: Encoded, op: string, key: Key, saltSrc: Buffer, saltOff: number, rinfo: RemoteInfo): void {
+    this.d.stats.reply(e.status, e.code, 'qcf1', op);
+    this.d.send(frame(KIND_REPLY, key, Date.now(), saltSrc, saltOff, e.body), rinfo);
+  }
+
   handle(msg: Buffer, rinfo: RemoteInfo): void {
     const d = this.d;
-    const v = verifyDatagram(msg, d.keyring(), KIND_REQUEST);
-    if (!v.ok) return d.stats.drop(v.reason);
+    const key = verifyKey(msg, d.keyring(), KIND_REQUEST);
+    if (typeof key === 'string') return d.stats.drop(key);
     const now = Date.now();
-    const { timeMs, salt } = v.header;
+    const timeMs = timeOf(msg);
     if (Math.abs(timeMs - now) > d.maxSkewMs) return d.stats.drop('skew');
-    const verdict = d.replay.admit('q' + salt.toString('latin1'), timeMs, now);
+    const verdict = d.replay.admitBytes(msg, 20, timeMs, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
+
+    // The hot path: a request whose bytes were answered before on this snapshot.
+    const current = d.replica.current;
+    let bodyKey: string | undefined;
+    if (current !== null && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
+      bodyKey = msg.toString('latin1', HEADER_LEN);
+      if (current !== this.cacheOf) {
+        this.cacheOf = current;
+        this.cache = current.replyCache<CachedReply>('qcf1');
+      }
+      const hit = (this.cache as ReplyCache<CachedReply>).get(bodyKey);
+      if (hit !== undefined) {
+        d.stats.request('qcf1', hit.op);
+        return this.sendEncoded(hit, hit.op, key, msg, 20, rinfo);
+      }
+    }
+
     const req = decodeBody(msg);
     if (!req) return d.stats.drop('bad_body');
 
     const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
     d.stats.request('qcf1', op);
-    const key = v.key;
-    const saltCopy = Buffer.from(salt); // the receive buffer is not ours to keep
-    const reply = (body: ReplyBody | Buffer, status: number, code?: string) => {
-      let bytes = encodeDatagram(KIND_REPLY, key, Date.now(), saltCopy, Buffer.isBuffer(body) ? body : packBody(body));
-      if (bytes.length > MAX_REPLY_BYTES) {
-        const tooLarge = errorBody(d, 'too_large', `the answer needs ${bytes.length} bytes; the limit is ${MAX_REPLY_BYTES}`, d.replica.current?.serial ?? 0);
-        bytes = encodeDatagram(KIND_REPLY, key, Date.now(), saltCopy, tooLarge);
-        status = 1;
-        code = 'too_large';
-      }
-      d.stats.reply(status, code, 'qcf1', op);
-      d.send(bytes, rinfo);
-    };
+    const reply = (body: ReplyBody, status: number, code?: string) => this.sendEncoded(this.encode(body, status, code), op, key, msg, 20, rinfo);
 
     const ctx = this.context();
     const out = handleQuery(ctx, req, d.waitCapMs);
     if (out.kind === 'reply') {
       const body = out.body;
       const snap = ctx.snapshot;
-      const ck = out.cacheable && snap ? cacheKey(req) : undefined;
-      if (ck !== undefined && snap) {
-        const cached = snap.memo.get('r' + ck, () => ({ bytes: packBody(body), status: body.status, code: body.error?.code })) as {
-          bytes: Buffer;
-          status: number;
-          code?: string;
-        };
-        return reply(cached.bytes, cached.status, cached.code);
+      if (out.cacheable && snap) {
+        if (bodyKey !== undefined && snap === current && onlyKeys(req, BODY_KEYS[op])) {
+          const e = this.encode(body, body.status, body.error?.code);
+          const cached: CachedReply = { ...e, op, bytes: e.body.length + 64 };
+          snap.replyCache<CachedReply>('qcf1').set(bodyKey, cached);
+          return this.sendEncoded(cached, op, key, msg, 20, rinfo);
+        }
+        const ck = cacheKey(req);
+        if (ck !== undefined) {
+          const cached = snap.memo.get('r' + ck, () => this.encode(body, body.status, body.error?.code)) as Encoded;
+          return this.sendEncoded(cached, op, key, msg, 20, rinfo);
+        }
       }
       return reply(body, body.status, body.error?.code);
     }
 
-    // A wait: answer now if it already holds, else hold it.
+    // A wait: answer now if it already holds, else hold it. A held wait keeps a copy of its
+    // salt, not the receive buffer.
     const spec = out.spec;
+    const salt = Buffer.from(msg.subarray(20, 36));
     const settle = (force: boolean): boolean => {
       const body = evaluateWait(this.context(), spec, force);
       if (!body) return false;
-      reply(body, body.status, body.error?.code);
+      this.sendEncoded(this.encode(body, body.status, body.error?.code), op, key, salt, 0, rinfo);
       return true;
     };
     if (settle(false)) return;

@@ -23,6 +23,72 @@ export class BoundedMemo<V> {
   }
 }
 
+/** Memory shared by several reply caches: an estimate of the bytes they hold, and the limit. */
+export interface CacheBudget {
+  held: number;
+  readonly max: number;
+  /** The caches drawing on it. */
+  readonly caches: Array<ReplyCache<{ bytes: number }>>;
+}
+
+const ENTRY_OVERHEAD = 96;
+
+/**
+ * Encoded replies of one snapshot, keyed by what makes requests answer alike (e.g. a request's
+ * exact body bytes), bounded by a number of entries and by an estimate of the memory held,
+ * shared with the other caches of the same budget. When the budget is full, the cache holding
+ * the most gives up its oldest entries (insertion order, O(1) each).
+ */
+export class ReplyCache<V extends { bytes: number }> {
+  private readonly map = new Map<string, V>();
+  /** Estimated bytes this cache holds. */
+  held = 0;
+  constructor(
+    readonly budget: CacheBudget,
+    readonly maxEntries: number,
+  ) {
+    budget.caches.push(this as unknown as ReplyCache<{ bytes: number }>);
+  }
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, v: V): void {
+    const cost = v.bytes + key.length + ENTRY_OVERHEAD;
+    const b = this.budget;
+    if (cost > b.max / 16 || this.map.has(key)) return;
+    if (this.map.size >= this.maxEntries) this.evictOldest();
+    while (b.held + cost > b.max) {
+      let largest: ReplyCache<{ bytes: number }> | undefined;
+      for (const c of b.caches) if (c.held > 0 && (largest === undefined || c.held > largest.held)) largest = c;
+      if (largest === undefined || !largest.evictOldest()) return;
+    }
+    this.map.set(key, v);
+    this.held += cost;
+    b.held += cost;
+  }
+  /** Forget the oldest entry; false when empty. */
+  evictOldest(): boolean {
+    const first = this.map.entries().next();
+    if (first.done) return false;
+    const [k, old] = first.value;
+    this.map.delete(k);
+    const cost = old.bytes + k.length + ENTRY_OVERHEAD;
+    this.held -= cost;
+    this.budget.held -= cost;
+    return true;
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/**
+ * Per-snapshot memory for cached replies, per protocol (caches whose names share the part before
+ * a "/" share one budget): QCF1 and plj0 get this much each.
+ */
+export const REPLY_CACHE_BYTES = 64 * 1024 * 1024;
+export const REPLY_CACHE_ENTRIES = 262_144;
+
 export interface SnapshotInit {
   doc: unknown;
   serial: number;
@@ -42,6 +108,9 @@ export class Snapshot {
   readonly memo = new BoundedMemo<unknown>(8192);
   /** Views built over the document by protocol front ends (e.g. the Ganeti indexes). */
   private readonly views = new Map<string, unknown>();
+  /** Reply caches of the protocol front ends, by name, created on first use, and their budgets. */
+  private readonly caches = new Map<string, ReplyCache<{ bytes: number }>>();
+  private readonly budgets = new Map<string, CacheBudget>();
 
   constructor(init: SnapshotInit) {
     this.doc = init.doc;
@@ -49,6 +118,33 @@ export class Snapshot {
     this.source = init.source;
     this.loadedAt = init.loadedAt ?? Date.now();
     this.origin = init.origin ?? '';
+  }
+
+  /** The reply cache `name` of this snapshot (dropped with it). */
+  replyCache<V extends { bytes: number }>(name: string): ReplyCache<V> {
+    let c = this.caches.get(name);
+    if (c === undefined) {
+      const group = name.split('/')[0];
+      let budget = this.budgets.get(group);
+      if (budget === undefined) this.budgets.set(group, (budget = { held: 0, max: REPLY_CACHE_BYTES, caches: [] }));
+      this.caches.set(name, (c = new ReplyCache(budget, REPLY_CACHE_ENTRIES)));
+    }
+    return c as ReplyCache<V>;
+  }
+
+  /** Estimated bytes held by the reply caches of `group` ('qcf1', 'plj0'). */
+  cachedBytes(group: string): number {
+    return this.budgets.get(group)?.held ?? 0;
+  }
+
+  /** Whether view `name` has been built (or is being built). */
+  hasView(name: string): boolean {
+    return this.views.has(name);
+  }
+
+  /** Install a view built elsewhere (e.g. incrementally, before the snapshot is served). */
+  setView(name: string, v: unknown): void {
+    this.views.set(name, v);
   }
 
   /** A view derived from the document once, on first use, then shared by every request. */

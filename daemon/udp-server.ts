@@ -1,5 +1,6 @@
 // The UDP edge: binds the socket, reads datagrams, and hands each to the protocol its magic
 // selects. Nothing here interprets a request.
+import cluster from 'node:cluster';
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -74,7 +75,8 @@ export class UdpServer {
         reject(err);
       };
       sock.once('error', fail);
-      sock.bind({ port, address, exclusive: true }, () => {
+      // A cluster worker shares the primary's socket (daemon/workers.ts); anything else binds its own.
+      sock.bind({ port, address, exclusive: !cluster.isWorker }, () => {
         sock.off('error', fail);
         sock.on('error', (err) => this.onError(err));
         sock.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
@@ -116,11 +118,14 @@ export class UdpServer {
       this.rxAt = -1;
     }
     this.pendingSends++;
-    sock.send(bytes, to.port, to.address, (err) => {
-      if (err) this.stats.sendErrors++;
-      if (--this.pendingSends === 0 && this.drained) this.drained();
-    });
+    sock.send(bytes, to.port, to.address, this.onSent);
   }
+
+  /** One completion callback for every send (no closure per datagram). */
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.stats.sendErrors++;
+    if (--this.pendingSends === 0 && this.drained) this.drained();
+  };
 
   get listening(): boolean {
     return this.socket !== undefined && !this.closing;

@@ -3,6 +3,7 @@
 // fail is a typed drop reason (the daemon stays silent on all of them). Replies are encoded as
 // pure ASCII (non-ASCII escaped as \uXXXX) and signed over rsalt ‖ inner with HMAC-SHA1.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { FAST_HMAC_MAX, HMAC_SCRATCH, hmacAsciiHexEquals, hmacKey, hmacStringBytesHexInto, macEqualsHex, macScratch, writeMacHex } from './fast-hmac.js';
 
 export const PLJ0_MAGIC = 'plj0';
 /** CONFD_MAX_CLOCK_SKEW: |timestamp − now| ≤ 300 s is accepted (inclusive). */
@@ -244,10 +245,37 @@ class JsonParser {
   }
 
   number(): JValue {
-    const m = /^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
-    if (!m) this.fail();
-    this.i += m[0].length;
-    return { t: 'n', raw: m[0] };
+    // -?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?, at most 400 characters (as the pattern on a
+    // 400-character window accepted).
+    const s = this.s;
+    const start = this.i;
+    const limit = Math.min(s.length, start + 400);
+    let i = start;
+    const digits = (): boolean => {
+      const from = i;
+      while (i < limit) {
+        const c = s.charCodeAt(i);
+        if (c < 0x30 || c > 0x39) break;
+        i++;
+      }
+      return i > from;
+    };
+    if (s.charCodeAt(i) === 0x2d) i++;
+    if (!digits()) this.fail();
+    if (i + 1 < limit && s.charCodeAt(i) === 0x2e) {
+      const save = i;
+      i++;
+      if (!digits()) i = save;
+    }
+    if (i + 1 < limit && (s.charCodeAt(i) | 0x20) === 0x65) {
+      const save = i;
+      i++;
+      const sign = s.charCodeAt(i);
+      if (sign === 0x2b || sign === 0x2d) i++;
+      if (!digits()) i = save;
+    }
+    this.i = i;
+    return { t: 'n', raw: s.slice(start, i) };
   }
 }
 
@@ -324,6 +352,9 @@ export function hmacSha1Hex(key: Buffer, salt: string, msg: string): string {
 /** Case-insensitive, constant-time comparison of a received MAC with the expected one. */
 export function macMatches(key: Buffer, salt: string, msg: string, received: string): boolean {
   if (received.length !== 40) return false;
+  // ASCII salt and msg (the usual case): HMAC computed over the strings in place.
+  const fast = hmacAsciiHexEquals(hmacKey('sha1', key), salt, msg, received);
+  if (fast !== undefined) return fast;
   const expected = Buffer.from(hmacSha1Hex(key, salt, msg), 'latin1');
   const got = Buffer.from(received.toLowerCase(), 'latin1');
   return got.length === expected.length && timingSafeEqual(got, expected);
@@ -404,6 +435,27 @@ function intOf(v: JValue | undefined): bigint | undefined {
   return v?.t === 'n' ? roundHalfEven(v.raw) : undefined;
 }
 
+/** A small non-negative integer literal (no sign, fraction or exponent) as a number, else -1. */
+function smallInt(raw: string): number {
+  if (raw.length > 9) return -1;
+  let v = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** intOf for values that must lie in [0, max]: the number, or undefined. */
+function smallIntOf(v: JValue | undefined, max: number): number | undefined {
+  if (v?.t !== 'n') return undefined;
+  const fast = smallInt(v.raw);
+  if (fast >= 0) return fast <= max ? fast : undefined;
+  const b = roundHalfEven(v.raw);
+  return b === undefined || b < 0n || b > BigInt(max) ? undefined : Number(b);
+}
+
 function parseQuery(v: JValue | undefined): Plj0Query | undefined {
   if (v === undefined || v.t === 'z') return { kind: 'empty' };
   if (v.t === 's') return { kind: 'plain', value: v.v };
@@ -425,9 +477,9 @@ function parseQuery(v: JValue | undefined): Plj0Query | undefined {
     } else {
       if (x.t !== 'a') return undefined;
       for (const e of x.v) {
-        const f = intOf(e);
-        if (f === undefined || f < 0n || f > 2n) return undefined;
-        q.fields.push(Number(f));
+        const f = smallIntOf(e, 2);
+        if (f === undefined) return undefined;
+        q.fields.push(f);
       }
     }
   }
@@ -443,13 +495,13 @@ export function parseInnerRequest(msg: string): Plj0Request | Plj0DropReason {
     if (k !== 'protocol' && k !== 'type' && k !== 'query' && k !== 'rsalt') return 'plj0_bad_request';
   }
   if (inner.m.get('protocol')?.t !== 'n') return 'plj0_bad_request';
-  const type = intOf(inner.m.get('type'));
-  if (type === undefined || type < 0n || type > 11n) return 'plj0_bad_type';
+  const type = smallIntOf(inner.m.get('type'), 11);
+  if (type === undefined) return 'plj0_bad_type';
   const rsalt = inner.m.get('rsalt');
   if (rsalt?.t !== 's') return 'plj0_bad_rsalt';
   const query = parseQuery(inner.m.get('query'));
   if (query === undefined) return 'plj0_bad_query';
-  return { type: Number(type), query, rsalt: rsalt.v };
+  return { type, query, rsalt: rsalt.v };
 }
 
 /**
@@ -457,16 +509,297 @@ export function parseInnerRequest(msg: string): Plj0Request | Plj0DropReason {
  * inner JSON is parsed; the timestamp must be within ±300 s of `nowSec`.
  */
 export function parseRequestDatagram(datagram: Buffer, key: Buffer, nowSec: number): ParseResult {
-  if (datagram.length < 4 || datagram.toString('latin1', 0, 4) !== PLJ0_MAGIC) return { ok: false, reason: 'plj0_bad_magic' };
+  const r = parseRequest(datagram, key, nowSec);
+  if (typeof r === 'string') return { ok: false, reason: r };
+  return { ok: true, request: r, timestamp: lastTimestamp ?? BigInt(lastTimestampSec) };
+}
+
+/** The timestamp of the request parsed last by parseRequest: seconds, and the exact value when it is not a plain number. */
+let lastTimestampSec = 0;
+let lastTimestamp: bigint | undefined;
+
+/** The request timestamp (seconds) of the datagram `parseRequest` accepted last. */
+export function lastRequestTimestamp(): number {
+  return lastTimestampSec;
+}
+
+/**
+ * parseRequestDatagram without the result object: the request, or why it is dropped. The
+ * timestamp is then `lastRequestTimestamp()`.
+ */
+export function parseRequest(datagram: Buffer, key: Buffer, nowSec: number): Plj0Request | Plj0DropReason {
+  if (datagram.length < 4 || datagram[0] !== 0x70 || datagram[1] !== 0x6c || datagram[2] !== 0x6a || datagram[3] !== 0x30) return 'plj0_bad_magic';
+  const fast = fastParse(datagram, key, nowSec);
+  if (fast !== FALLBACK) return fast;
   const env = parseEnvelope(datagram.toString('latin1', 4));
-  if (typeof env === 'string') return { ok: false, reason: env };
-  if (!macMatches(key, env.salt, env.msg, env.hmac)) return { ok: false, reason: 'plj0_bad_mac' };
-  const ts = parseHaskellInteger(env.salt);
-  if (ts === undefined) return { ok: false, reason: 'plj0_bad_timestamp' };
-  if (!timestampInWindow(ts, nowSec)) return { ok: false, reason: 'plj0_skew' };
-  const req = parseInnerRequest(env.msg);
-  if (typeof req === 'string') return { ok: false, reason: req };
-  return { ok: true, request: req, timestamp: ts };
+  if (typeof env === 'string') return env;
+  if (!macMatches(key, env.salt, env.msg, env.hmac)) return 'plj0_bad_mac';
+  // A plain decimal salt (what every client sends) is read as a number; anything else as
+  // Haskell's `reads` would.
+  const plain = env.salt.length <= 15 ? smallDecimal(env.salt) : -1;
+  if (plain >= 0) {
+    const d = plain - Math.floor(nowSec);
+    if (d > CONFD_MAX_CLOCK_SKEW || d < -CONFD_MAX_CLOCK_SKEW) return 'plj0_skew';
+    lastTimestampSec = plain;
+    lastTimestamp = undefined;
+  } else {
+    const ts = parseHaskellInteger(env.salt);
+    if (ts === undefined) return 'plj0_bad_timestamp';
+    if (!timestampInWindow(ts, nowSec)) return 'plj0_skew';
+    lastTimestampSec = Number(ts);
+    lastTimestamp = ts;
+  }
+  return parseInnerRequest(env.msg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast path: requests as Ganeti's and qconf's clients write them, parsed from the datagram's
+// bytes without building the JSON values. It handles only a strict subset (the envelope's three
+// string members once each, ASCII without control characters, escapes \" \\ \/ in msg, spaces
+// as the only whitespace, a plain decimal salt; an inner object of protocol, type, rsalt and an
+// optional string or null query, with no escapes); on anything else it steps aside and the
+// general parser above decides, so the two always agree. The msg is unescaped straight into
+// the HMAC scratch, MACed there, and the inner request is read from the same bytes.
+
+const FALLBACK = 'fallback' as const;
+const EMPTY_QUERY: Plj0Query = { kind: 'empty' };
+
+// Where the envelope's members are (set by fastEnvelope).
+let saltStart = 0;
+let saltEnd = 0;
+let hmacStart = 0;
+let hmacEnd = 0;
+let msgStart = 0;
+let msgEnd = 0;
+let msgEscapes = false;
+
+function skipSpaces(b: Uint8Array, i: number, n: number): number {
+  while (i < n && b[i] === 0x20) i++;
+  return i;
+}
+
+/** Scan the outer envelope; false when it is not in the fast subset. */
+function fastEnvelope(b: Uint8Array): boolean {
+  const n = b.length;
+  let i = 4;
+  if (b[i] !== 0x7b) return false;
+  i = skipSpaces(b, i + 1, n);
+  let seen = 0;
+  for (let m = 0; m < 3; m++) {
+    if (b[i] !== 0x22) return false;
+    // The key: msg, salt or hmac.
+    let which = 0;
+    if (b[i + 1] === 0x6d && b[i + 2] === 0x73 && b[i + 3] === 0x67 && b[i + 4] === 0x22) {
+      which = 1;
+      i += 5;
+    } else if (b[i + 1] === 0x73 && b[i + 2] === 0x61 && b[i + 3] === 0x6c && b[i + 4] === 0x74 && b[i + 5] === 0x22) {
+      which = 2;
+      i += 6;
+    } else if (b[i + 1] === 0x68 && b[i + 2] === 0x6d && b[i + 3] === 0x61 && b[i + 4] === 0x63 && b[i + 5] === 0x22) {
+      which = 4;
+      i += 6;
+    } else {
+      return false;
+    }
+    if (seen & which) return false;
+    seen |= which;
+    i = skipSpaces(b, i, n);
+    if (b[i] !== 0x3a) return false;
+    i = skipSpaces(b, i + 1, n);
+    if (b[i] !== 0x22) return false;
+    const start = ++i;
+    let escapes = false;
+    for (;;) {
+      if (i >= n) return false;
+      const c = b[i];
+      if (c === 0x22) break;
+      if (c < 0x20 || c > 0x7e) return false;
+      if (c === 0x5c) {
+        if (which !== 1) return false;
+        const e = b[i + 1];
+        if (e !== 0x22 && e !== 0x5c && e !== 0x2f) return false;
+        escapes = true;
+        i += 2;
+        continue;
+      }
+      i++;
+    }
+    if (which === 1) {
+      msgStart = start;
+      msgEnd = i;
+      msgEscapes = escapes;
+    } else if (which === 2) {
+      saltStart = start;
+      saltEnd = i;
+    } else {
+      hmacStart = start;
+      hmacEnd = i;
+    }
+    i = skipSpaces(b, i + 1, n);
+    if (m < 2) {
+      if (b[i] !== 0x2c) return false;
+      i = skipSpaces(b, i + 1, n);
+    }
+  }
+  if (b[i] !== 0x7d) return false;
+  // Trailing whitespace, which Ganeti accepts.
+  for (i++; i < n; i++) {
+    const c = b[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
+}
+
+/** Digits at b[i..) as a number (at most 9 of them), the end in `numEnd`; -1 if none. */
+let numEnd = 0;
+function digitsAt(b: Uint8Array, i: number, end: number): number {
+  let v = 0;
+  const start = i;
+  while (i < end && b[i] >= 0x30 && b[i] <= 0x39 && i - start < 9) {
+    v = v * 10 + (b[i] - 0x30);
+    i++;
+  }
+  numEnd = i;
+  return i > start && (i >= end || b[i] < 0x30 || b[i] > 0x39) ? v : -1;
+}
+
+/** A string without escapes at b[i] (the opening quote): its end (the closing quote), or -1. */
+function plainStringEnd(b: Uint8Array, i: number, end: number): number {
+  if (b[i] !== 0x22) return -1;
+  for (i++; i < end; i++) {
+    const c = b[i];
+    if (c === 0x22) return i;
+    if (c === 0x5c || c < 0x20 || c > 0x7e) return -1;
+  }
+  return -1;
+}
+
+const KEY_PROTOCOL = [0x70, 0x72, 0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c];
+const KEY_TYPE = [0x74, 0x79, 0x70, 0x65];
+const KEY_QUERY = [0x71, 0x75, 0x65, 0x72, 0x79];
+const KEY_RSALT = [0x72, 0x73, 0x61, 0x6c, 0x74];
+
+/** Whether b[start..end) spells `key`. */
+function isKey(b: Uint8Array, start: number, end: number, key: number[]): boolean {
+  if (end - start !== key.length) return false;
+  for (let i = 0; i < key.length; i++) if (b[start + i] !== key[i]) return false;
+  return true;
+}
+
+/** The inner request in HMAC_SCRATCH[s..e), or FALLBACK. */
+function fastInner(s: number, e: number): Plj0Request | typeof FALLBACK {
+  const b = HMAC_SCRATCH;
+  if (b[s] !== 0x7b) return FALLBACK;
+  let i = skipSpaces(b, s + 1, e);
+  let type = -1;
+  let protocol = false;
+  let rsalt: string | undefined;
+  let query: Plj0Query = EMPTY_QUERY;
+  let hasQuery = false;
+  for (;;) {
+    const k = plainStringEnd(b, i, e);
+    if (k < 0) return FALLBACK;
+    const ks = i + 1;
+    i = skipSpaces(b, k + 1, e);
+    if (b[i] !== 0x3a) return FALLBACK;
+    i = skipSpaces(b, i + 1, e);
+    if (isKey(b, ks, k, KEY_PROTOCOL)) {
+      // A plain number.
+      if (protocol || digitsAt(b, i, e) < 0) return FALLBACK;
+      protocol = true;
+      i = numEnd;
+    } else if (isKey(b, ks, k, KEY_TYPE)) {
+      if (type >= 0) return FALLBACK;
+      type = digitsAt(b, i, e);
+      if (type < 0 || type > 11) return FALLBACK;
+      i = numEnd;
+    } else if (isKey(b, ks, k, KEY_QUERY)) {
+      if (hasQuery) return FALLBACK;
+      hasQuery = true;
+      if (b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c) {
+        i += 4;
+      } else {
+        const q = plainStringEnd(b, i, e);
+        if (q < 0) return FALLBACK;
+        query = { kind: 'plain', value: b.toString('latin1', i + 1, q) };
+        i = q + 1;
+      }
+    } else if (isKey(b, ks, k, KEY_RSALT)) {
+      if (rsalt !== undefined) return FALLBACK;
+      const r = plainStringEnd(b, i, e);
+      if (r < 0) return FALLBACK;
+      rsalt = b.toString('latin1', i + 1, r);
+      i = r + 1;
+    } else {
+      return FALLBACK;
+    }
+    i = skipSpaces(b, i, e);
+    if (b[i] === 0x2c) {
+      i = skipSpaces(b, i + 1, e);
+      continue;
+    }
+    if (b[i] !== 0x7d) return FALLBACK;
+    i = skipSpaces(b, i + 1, e);
+    if (i !== e || !protocol || type < 0 || rsalt === undefined) return FALLBACK;
+    return { type, query, rsalt };
+  }
+}
+
+/** The fast path of parseRequest: a verdict, or FALLBACK to the general parser. */
+function fastParse(b: Buffer, key: Buffer, nowSec: number): Plj0Request | Plj0DropReason | typeof FALLBACK {
+  if (!fastEnvelope(b)) return FALLBACK;
+  const saltLen = saltEnd - saltStart;
+  if (saltLen + (msgEnd - msgStart) > FAST_HMAC_MAX) return FALLBACK;
+  // salt ‖ unescaped msg into the scratch.
+  const m = HMAC_SCRATCH;
+  let o = 0;
+  for (let i = saltStart; i < saltEnd; i++) m[o++] = b[i];
+  if (!msgEscapes) {
+    for (let i = msgStart; i < msgEnd; i++) m[o++] = b[i];
+  } else {
+    for (let i = msgStart; i < msgEnd; i++) {
+      const c = b[i];
+      if (c === 0x5c) m[o++] = b[++i];
+      else m[o++] = c;
+    }
+  }
+  if (hmacEnd - hmacStart !== 40) return 'plj0_bad_mac';
+  const hk = hmacKey('sha1', key);
+  macScratch(hk, o);
+  if (!macEqualsHex(hk, b, hmacStart)) return 'plj0_bad_mac';
+  const ts = saltLen <= 15 ? digitsRun(b, saltStart, saltEnd) : -1;
+  if (ts < 0) return FALLBACK;
+  const d = ts - Math.floor(nowSec);
+  if (d > CONFD_MAX_CLOCK_SKEW || d < -CONFD_MAX_CLOCK_SKEW) return 'plj0_skew';
+  lastTimestampSec = ts;
+  lastTimestamp = undefined;
+  const inner = fastInner(saltLen, o);
+  if (inner !== FALLBACK) return inner;
+  return parseInnerRequest(m.toString('latin1', saltLen, o));
+}
+
+/** b[start..end) as a decimal number when it is 1–15 digits, else -1. */
+function digitsRun(b: Uint8Array, start: number, end: number): number {
+  if (end <= start) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i] - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** A string of 1–15 decimal digits as a number, else -1. */
+function smallDecimal(s: string): number {
+  if (s.length === 0) return -1;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,8 +812,164 @@ export function innerReplyText(status: number, answerJson: string, serial: numbe
 
 /** The signed reply datagram: plj0{"hmac":H,"msg":inner,"salt":rsalt}. */
 export function encodeReplyDatagram(key: Buffer, rsalt: string, inner: string): Buffer {
-  const hmac = hmacSha1Hex(key, rsalt, inner);
-  return Buffer.from(`${PLJ0_MAGIC}{"hmac":"${hmac}","msg":${asciiJson(inner)},"salt":${asciiJson(rsalt)}}`, 'latin1');
+  return encodeReply(key, rsalt, prepareInner(inner));
+}
+
+/**
+ * An inner reply text prepared once for any number of replies: its JSON quoting as bytes (what
+ * the reply carries as "msg"). The MAC is computed over the inner text itself, which an ASCII
+ * text gives back by unquoting those bytes on the way into the HMAC; only a non-ASCII text (never
+ * made by innerReplyText) is kept as well. One copy per cached reply, not two.
+ */
+export interface PreparedInner {
+  /** asciiJson(text) as bytes. */
+  quoted: Buffer;
+  /** The inner text when it is not ASCII (its MAC covers its Haskell UTF-8); else undefined. */
+  text: string | undefined;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+export function prepareInner(inner: string): PreparedInner {
+  return { quoted: Buffer.from(asciiJson(inner), 'latin1'), text: isAscii(inner) ? undefined : inner };
+}
+
+/** The inner text of a prepared inner. */
+export function innerText(inner: PreparedInner): string {
+  return inner.text ?? (JSON.parse(inner.quoted.toString('latin1')) as string);
+}
+
+let unquoteScratch = Buffer.allocUnsafe(65536);
+
+/**
+ * Unquote the JSON string literal q (of an ASCII text: the escapes \" \\ \/ \b \f \n \r \t and
+ * \u00XX) into dst at `at`; the end, or -1 for anything else.
+ */
+function unquoteInto(q: Buffer, dst: Buffer, at: number): number {
+  const end = q.length - 1;
+  for (let i = 1; i < end; i++) {
+    let c = q[i];
+    if (c === 0x5c) {
+      const e = q[++i];
+      if (e === 0x22 || e === 0x5c || e === 0x2f) c = e;
+      else if (e === 0x6e) c = 0x0a;
+      else if (e === 0x74) c = 0x09;
+      else if (e === 0x72) c = 0x0d;
+      else if (e === 0x62) c = 0x08;
+      else if (e === 0x66) c = 0x0c;
+      else if (e === 0x75 && q[i + 1] === 0x30 && q[i + 2] === 0x30 && q[i + 3] <= 0x37) {
+        const h = (x: number) => (x <= 0x39 ? x - 0x30 : (x | 0x20) - 0x57);
+        c = h(q[i + 3]) * 16 + h(q[i + 4]);
+        i += 4;
+      } else return -1;
+    }
+    dst[at++] = c;
+  }
+  return at;
+}
+
+/** HMAC-SHA1(rsalt ‖ inner text) as 40 hex digits into out[off..). */
+function innerMacInto(key: Buffer, rsalt: string, asciiSalt: boolean, inner: PreparedInner, out: Buffer, off: number): void {
+  if (asciiSalt && inner.text === undefined) {
+    const q = inner.quoted;
+    const hk = hmacKey('sha1', key);
+    // Short: rsalt and the unquoted text straight into the HMAC scratch.
+    if (rsalt.length + q.length <= FAST_HMAC_MAX) {
+      const m = HMAC_SCRATCH;
+      let o = 0;
+      for (let i = 0; i < rsalt.length; i++) m[o++] = rsalt.charCodeAt(i);
+      const n = unquoteInto(q, m, o);
+      if (n >= 0) {
+        macScratch(hk, n);
+        writeMacHex(hk, out, off);
+        return;
+      }
+    } else {
+      if (unquoteScratch.length < q.length) unquoteScratch = Buffer.allocUnsafe(q.length);
+      const n = unquoteInto(q, unquoteScratch, 0);
+      if (n >= 0) {
+        hmacStringBytesHexInto(hk, rsalt, unquoteScratch, 0, n, out, off);
+        return;
+      }
+    }
+  }
+  out.write(hmacSha1Hex(key, rsalt, innerText(inner)), off, 'latin1');
+}
+
+const REPLY_HEAD = Buffer.from(`${PLJ0_MAGIC}{"hmac":"`, 'latin1'); // then 40 hex digits
+const REPLY_MSG = Buffer.from('","msg":', 'latin1');
+const REPLY_SALT = Buffer.from(',"salt":', 'latin1');
+
+/**
+ * The signed reply datagram for a prepared inner text: byte for byte what encodeReplyDatagram
+ * builds, in one allocation, the MAC computed over the prepared bytes in place.
+ */
+export function encodeReply(key: Buffer, rsalt: string, inner: PreparedInner): Buffer {
+  return encodeReplySized(key, rsalt, inner, Infinity) as Buffer;
+}
+
+/** The length encodeReply(key, rsalt, inner) would have, without building it. */
+export function replyLength(rsalt: string, inner: PreparedInner): number {
+  return REPLY_HEAD.length + 40 + REPLY_MSG.length + inner.quoted.length + REPLY_SALT.length + quoteSalt(rsalt).length + 1;
+}
+
+let quotedPlain = false;
+let saltAscii = true;
+/** rsalt's JSON text as a reply carries it (sets quotedPlain: it needed no escaping; saltAscii). */
+function quoteSalt(rsalt: string): { length: number; text: string | undefined } {
+  // An ASCII rsalt without quotes, backslashes or control characters is its own JSON text.
+  let plain = true;
+  let ascii = true;
+  for (let i = 0; i < rsalt.length; i++) {
+    const c = rsalt.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) {
+      plain = false;
+      if (c >= 0x80) ascii = false;
+    }
+  }
+  quotedPlain = plain;
+  saltAscii = ascii;
+  if (plain) return { length: rsalt.length + 2, text: undefined };
+  const text = ascii ? JSON.stringify(rsalt) : asciiJson(rsalt);
+  return { length: text.length, text };
+}
+
+/**
+ * encodeReply, or (without building anything) the length it would have when that is more than
+ * `limit`: a caller that refuses oversized replies learns their size for the price of a sum.
+ */
+export function encodeReplySized(key: Buffer, rsalt: string, inner: PreparedInner, limit: number): Buffer | number {
+  const qs = quoteSalt(rsalt);
+  const plain = quotedPlain;
+  const ascii = saltAscii;
+  const quotedSalt = qs.text;
+  const saltLen = qs.length;
+  const h = REPLY_HEAD.length;
+  const q = inner.quoted;
+  const n = h + 40 + REPLY_MSG.length + q.length + REPLY_SALT.length + saltLen + 1;
+  if (n > limit) return n;
+  const buf = Buffer.allocUnsafe(n);
+  buf.set(REPLY_HEAD, 0);
+  innerMacInto(key, rsalt, ascii, inner, buf, h);
+  let o = h + 40;
+  buf.set(REPLY_MSG, o);
+  o += REPLY_MSG.length;
+  buf.set(q, o);
+  o += q.length;
+  buf.set(REPLY_SALT, o);
+  o += REPLY_SALT.length;
+  if (plain) {
+    buf[o++] = 0x22;
+    for (let i = 0; i < rsalt.length; i++) buf[o++] = rsalt.charCodeAt(i);
+    buf[o++] = 0x22;
+  } else {
+    o += buf.write(quotedSalt as string, o, 'latin1');
+  }
+  buf[o] = 0x7d; // }
+  return buf;
 }
 
 // ---------------------------------------------------------------------------------------------

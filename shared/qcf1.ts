@@ -1,8 +1,11 @@
 // QCF1 framing (protocol.md): a 68-byte header, HMAC-SHA256 over everything but the MAC field,
 // and one MessagePack map as the body. The MAC is verified in constant time before any byte of
 // the body reaches the decoder.
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Packr } from 'msgpackr';
+// msgpackr/pack: the codec without the stream classes and the optional native string extractor,
+// which halves the module's load time (it matters to short-lived `qconf` processes) and gives
+// the same values.
+import { Packr } from 'msgpackr/pack';
+import { FAST_HMAC_MAX, HMAC_SCRATCH, hmacKey, hmacTwoEquals, hmacTwoInto, macScratch, writeMac } from './fast-hmac.js';
 import type { Key, Keyring } from './keyring.js';
 
 export const QCF1_MAGIC = Buffer.from('QCF1', 'ascii');
@@ -51,12 +54,31 @@ export function isQcf1(buf: Buffer): boolean {
   return buf.length >= 4 && buf[0] === 0x51 && buf[1] === 0x43 && buf[2] === 0x46 && buf[3] === 0x31;
 }
 
-/** Compute the MAC of a framed datagram without copying it. */
+/** Compute the MAC of a framed datagram: read in place, nothing copied. */
 export function computeMac(key: Buffer, datagram: Buffer): Buffer {
-  return createHmac('sha256', key)
-    .update(datagram.subarray(0, MAC_OFFSET))
-    .update(datagram.subarray(HEADER_LEN))
-    .digest();
+  const out = Buffer.allocUnsafe(MAC_LEN);
+  hmacTwoInto(hmacKey('sha256', key), datagram, 0, MAC_OFFSET, datagram, HEADER_LEN, datagram.length, out, 0);
+  return out;
+}
+
+/**
+ * Check framing and MAC without allocating: the key that verified the datagram, or why it is
+ * dropped. The MAC is computed over the datagram in place and compared in constant time.
+ */
+export function verifyKey(buf: Buffer, keyring: Keyring, expectKind: number): Key | DropReason {
+  if (buf.length < HEADER_LEN + 1) return 'too_short';
+  if (!isQcf1(buf)) return 'bad_magic';
+  if (buf[4] !== expectKind) return 'bad_kind';
+  if (buf[5] !== 0 || buf[6] !== 0 || buf[7] !== 0) return 'bad_reserved';
+  const key = keyring.byId(buf.readUInt32BE(8));
+  if (!key) return 'unknown_key';
+  if (!hmacTwoEquals(hmacKey('sha256', key.bytes), buf, 0, MAC_OFFSET, buf, HEADER_LEN, buf.length, buf, MAC_OFFSET)) return 'bad_mac';
+  return key;
+}
+
+/** The sender's time field (ms). */
+export function timeOf(buf: Buffer): number {
+  return buf.readUInt32BE(12) * 0x1_0000_0000 + buf.readUInt32BE(16);
 }
 
 /**
@@ -64,17 +86,9 @@ export function computeMac(key: Buffer, datagram: Buffer): Buffer {
  * looked at; the caller applies freshness rules and then calls `decodeBody`.
  */
 export function verifyDatagram(buf: Buffer, keyring: Keyring, expectKind: number): Verified {
-  if (buf.length < HEADER_LEN + 1) return { ok: false, reason: 'too_short' };
-  if (!isQcf1(buf)) return { ok: false, reason: 'bad_magic' };
-  if (buf[4] !== expectKind) return { ok: false, reason: 'bad_kind' };
-  if (buf[5] !== 0 || buf[6] !== 0 || buf[7] !== 0) return { ok: false, reason: 'bad_reserved' };
-  const keyId = buf.readUInt32BE(8);
-  const key = keyring.byId(keyId);
-  if (!key) return { ok: false, reason: 'unknown_key' };
-  const mac = computeMac(key.bytes, buf);
-  if (!timingSafeEqual(mac, buf.subarray(MAC_OFFSET, HEADER_LEN))) return { ok: false, reason: 'bad_mac' };
-  const timeMs = buf.readUInt32BE(12) * 0x1_0000_0000 + buf.readUInt32BE(16);
-  return { ok: true, key, header: { kind: buf[4], keyId, timeMs, salt: buf.subarray(20, 36) } };
+  const key = verifyKey(buf, keyring, expectKind);
+  if (typeof key === 'string') return { ok: false, reason: key };
+  return { ok: true, key, header: { kind: buf[4], keyId: key.id, timeMs: timeOf(buf), salt: buf.subarray(20, 36) } };
 }
 
 /** Decode an authenticated body: exactly one MessagePack map, nothing after it. */
@@ -101,17 +115,54 @@ export function encodeDatagram(
   body: object | Buffer,
 ): Buffer {
   const bodyBytes = Buffer.isBuffer(body) ? body : packr.pack(body);
-  const buf = Buffer.allocUnsafe(HEADER_LEN + bodyBytes.length);
-  QCF1_MAGIC.copy(buf, 0);
-  buf[4] = kind;
-  buf[5] = 0;
-  buf[6] = 0;
-  buf[7] = 0;
-  buf.writeUInt32BE(key.id, 8);
-  buf.writeUInt32BE(Math.floor(timeMs / 0x1_0000_0000), 12);
-  buf.writeUInt32BE(timeMs >>> 0, 16);
-  salt.copy(buf, 20, 0, SALT_LEN);
-  bodyBytes.copy(buf, HEADER_LEN);
-  computeMac(key.bytes, buf).copy(buf, MAC_OFFSET);
+  return frame(kind, key, timeMs, salt, 0, bodyBytes);
+}
+
+/**
+ * Frame and sign a datagram whose salt is read from `saltSrc` at `saltOff` (a reply takes it
+ * straight from its request datagram) and whose body is already encoded. One allocation: the
+ * datagram; the MAC is computed in place.
+ */
+export function frame(kind: number, key: Key, timeMs: number, saltSrc: Uint8Array, saltOff: number, body: Uint8Array): Buffer {
+  const n = HEADER_LEN + body.length;
+  const hk = hmacKey('sha256', key.bytes);
+  // The signed bytes (header without the MAC field, then the body) are assembled in the HMAC
+  // scratch, MACed there, and copied out once.
+  const long = MAC_OFFSET + body.length > FAST_HMAC_MAX;
+  const buf = Buffer.allocUnsafe(n);
+  const m = long ? buf : HMAC_SCRATCH;
+  m[0] = 0x51;
+  m[1] = 0x43;
+  m[2] = 0x46;
+  m[3] = 0x31;
+  m[4] = kind;
+  m[5] = 0;
+  m[6] = 0;
+  m[7] = 0;
+  const id = key.id;
+  m[8] = id >>> 24;
+  m[9] = id >>> 16;
+  m[10] = id >>> 8;
+  m[11] = id;
+  const hi = Math.floor(timeMs / 0x1_0000_0000);
+  m[12] = hi >>> 24;
+  m[13] = hi >>> 16;
+  m[14] = hi >>> 8;
+  m[15] = hi;
+  m[16] = timeMs >>> 24;
+  m[17] = timeMs >>> 16;
+  m[18] = timeMs >>> 8;
+  m[19] = timeMs;
+  for (let i = 0; i < SALT_LEN; i++) m[20 + i] = saltSrc[saltOff + i];
+  if (long) {
+    buf.set(body, HEADER_LEN);
+    hmacTwoInto(hk, buf, 0, MAC_OFFSET, buf, HEADER_LEN, n, buf, MAC_OFFSET);
+    return buf;
+  }
+  HMAC_SCRATCH.set(body, MAC_OFFSET);
+  macScratch(hk, MAC_OFFSET + body.length);
+  HMAC_SCRATCH.copy(buf, 0, 0, MAC_OFFSET);
+  writeMac(hk, buf, MAC_OFFSET);
+  HMAC_SCRATCH.copy(buf, HEADER_LEN, MAC_OFFSET, MAC_OFFSET + body.length);
   return buf;
 }

@@ -7,17 +7,43 @@ import {
   MAX_UDP_DATA_SIZE,
   REQUEST_TYPE_NAMES,
   asciiJson,
-  encodeReplyDatagram,
+  encodeReply,
+  encodeReplySized,
   innerReplyText,
-  parseRequestDatagram,
+  lastRequestTimestamp,
+  parseRequest,
+  prepareInner,
   type Plj0Request,
+  type PreparedInner,
 } from '../../shared/plj0.js';
 import type { ReplayGuard } from '../replay-guard.js';
 import type { Replica } from '../replica.js';
 import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
-import { GanetiLoadError, buildGanetiView, type GanetiView } from './view.js';
+import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, type GanetiView } from './view.js';
+import { runSliced } from '../json-chunked.js';
+
+/**
+ * A config with more objects than this (nodes, instances and disks) has its Ganeti view built
+ * in slices when it replaces one already serving: Ganeti requests keep being answered from the
+ * previous snapshot until the new view is complete (QCF1 serves the new snapshot at once).
+ * Smaller configs, and the first config, are built at once, as before.
+ */
+export const SLICED_VIEW_OBJECTS = 4000;
+const SLICE_MS = 4;
+
+/** Whether `doc` holds more than SLICED_VIEW_OBJECTS nodes, instances and disks (stops counting there). */
+function isLarge(doc: unknown): boolean {
+  if (doc === null || typeof doc !== 'object') return false;
+  let n = 0;
+  for (const k of ['nodes', 'instances', 'disks']) {
+    const m = (doc as Record<string, unknown>)[k];
+    if (m === null || typeof m !== 'object') continue;
+    for (const _ in m) if (++n > SLICED_VIEW_OBJECTS) return true;
+  }
+  return false;
+}
 
 export interface Plj0Deps {
   /** The raw bytes of Ganeti's hmac.key (re-read on SIGHUP). */
@@ -41,24 +67,37 @@ export const PLJ0_MAX_REQUEST_BYTES = 8192;
 const WINDOW_MS = 300_000;
 
 interface CachedReply {
-  inner: string;
+  inner: PreparedInner;
   status: number;
+  /** Memory estimate for the cache's bound. */
+  bytes: number;
 }
 
 const TYPES_IGNORING_QUERY = new Set([0, 4, 5, 11]);
+/**
+ * Reply caches: one per request type for plain queries (the query string is the key as it is,
+ * nothing concatenated per request), and one for the rest (keys naming the type).
+ */
+const PLAIN_CACHES = REQUEST_TYPE_NAMES.map((_, t) => `plj0/${t}`);
+const OTHER_CACHE = 'plj0';
+const TYPE_KEYS = REQUEST_TYPE_NAMES.map((_, t) => (TYPES_IGNORING_QUERY.has(t) ? `g${t}` : `g${t}e`));
 
-/** What makes two requests' answers equal on one snapshot. */
+/** The cache and key under which a request's answer is kept: requests alike answer alike. */
+function cacheOf(req: Plj0Request): string {
+  return req.query.kind === 'plain' && !TYPES_IGNORING_QUERY.has(req.type) ? PLAIN_CACHES[req.type] : OTHER_CACHE;
+}
+
 function cacheKey(req: Plj0Request): string {
-  if (TYPES_IGNORING_QUERY.has(req.type)) return `g${req.type}`;
   const q = req.query;
-  if (q.kind === 'empty') return `g${req.type}e`;
-  if (q.kind === 'plain') return `g${req.type}s${q.value}`;
+  if (q.kind === 'empty' || TYPES_IGNORING_QUERY.has(req.type)) return TYPE_KEYS[req.type];
+  if (q.kind === 'plain') return q.value;
   const d = q.value;
   return `g${req.type}d${JSON.stringify([d.link ?? null, d.ip ?? null, d.ipList, d.fields])}`;
 }
 
 function encodeInner(a: GanetiAnswer): CachedReply {
-  return { inner: innerReplyText(a.status, asciiJson(a.answer), a.serial), status: a.status };
+  const inner = prepareInner(innerReplyText(a.status, asciiJson(a.answer), a.serial));
+  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + 160 };
 }
 
 export class Plj0Service {
@@ -74,20 +113,56 @@ export class Plj0Service {
     if (d.replica.current) this.load(d.replica.current);
   }
 
-  /** Build the view eagerly when a snapshot arrives; a bad one leaves the last good view serving. */
+  /** A view being built in slices, for a snapshot not yet served over plj0. */
+  private building: { snap: Snapshot; cancelled: boolean } | undefined;
+
+  /**
+   * Build the view when a snapshot arrives: at once, or in slices (large configs replacing a
+   * served one). A bad config leaves the last good view serving.
+   */
   private load(snap: Snapshot): void {
+    if (this.building) {
+      this.building.cancelled = true;
+      this.building = undefined;
+    }
+    if (this.good === undefined || snap.hasView('ganeti') || !isLarge(snap.doc)) return this.install(snap);
+    const job = { snap, cancelled: false };
+    this.building = job;
+    runSliced(buildGanetiViewSteps(snap.doc), SLICE_MS, () => job.cancelled).then(
+      (view) => {
+        if (job.cancelled || view === undefined) return;
+        this.building = undefined;
+        snap.setView('ganeti', view);
+        this.install(snap);
+      },
+      (e: unknown) => {
+        if (job.cancelled) return;
+        this.building = undefined;
+        this.reject(snap, `internal error: ${(e as Error).message}`);
+      },
+    );
+  }
+
+  /** Whether a view is being built in slices (for tests and tools). */
+  get pending(): boolean {
+    return this.building !== undefined;
+  }
+
+  private reject(snap: Snapshot, message: string): void {
+    this.lastError = message;
+    this.d.stats.refusal('ganeti_config');
+    this.d.onInvalidConfig?.(snap, message);
+  }
+
+  /** Serve `snap` over plj0 (building its view now if it has none). */
+  private install(snap: Snapshot): void {
     let view: GanetiView | GanetiLoadError;
     try {
       view = snap.view('ganeti', buildGanetiView);
     } catch (e) {
       view = new GanetiLoadError(`internal error: ${(e as Error).message}`);
     }
-    if (view instanceof GanetiLoadError) {
-      this.lastError = view.message;
-      this.d.stats.refusal('ganeti_config');
-      this.d.onInvalidConfig?.(snap, view.message);
-      return;
-    }
+    if (view instanceof GanetiLoadError) return this.reject(snap, view.message);
     this.good = { snapshot: snap, view };
   }
 
@@ -100,12 +175,11 @@ export class Plj0Service {
     const d = this.d;
     const now = Date.now();
     const key = d.key();
-    const p = parseRequestDatagram(msg, key, now / 1000);
-    if (!p.ok) return d.stats.drop(p.reason);
-    const req = p.request;
+    const req = parseRequest(msg, key, now / 1000);
+    if (typeof req === 'string') return d.stats.drop(req);
     // Remember the rsalt until the datagram can no longer pass the timestamp check.
-    const expiresMs = Number(p.timestamp) * 1000 + WINDOW_MS;
-    const verdict = d.replay.admit('g' + req.rsalt, expiresMs - this.windowMs, now);
+    const expiresMs = lastRequestTimestamp() * 1000 + WINDOW_MS;
+    const verdict = d.replay.admitPrefixed(0x67 /* g */, req.rsalt, expiresMs - this.windowMs, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
     d.stats.request('plj0', REQUEST_TYPE_NAMES[req.type]);
 
@@ -114,14 +188,21 @@ export class Plj0Service {
     if (good === undefined) {
       reply = encodeInner(notLoadedAnswer(d.configPath, this.lastError));
     } else {
-      const { snapshot, view } = good;
-      reply = snapshot.memo.get(cacheKey(req), () => encodeInner(answerGanetiRequest(view, req))) as CachedReply;
+      const cache = good.snapshot.replyCache<CachedReply>(cacheOf(req));
+      const ck = cacheKey(req);
+      const hit = cache.get(ck);
+      if (hit !== undefined) {
+        reply = hit;
+      } else {
+        reply = encodeInner(answerGanetiRequest(good.view, req));
+        cache.set(ck, reply);
+      }
     }
-    let bytes = encodeReplyDatagram(key, req.rsalt, reply.inner);
+    let bytes = encodeReplySized(key, req.rsalt, reply.inner, MAX_UDP_DATA_SIZE);
     let status = reply.status;
-    if (bytes.length > MAX_UDP_DATA_SIZE) {
-      const text = `the answer needs ${bytes.length} bytes; the limit is ${MAX_UDP_DATA_SIZE}`;
-      bytes = encodeReplyDatagram(key, req.rsalt, innerReplyText(1, asciiJson(text), 0));
+    if (typeof bytes === 'number') {
+      const text = `the answer needs ${bytes} bytes; the limit is ${MAX_UDP_DATA_SIZE}`;
+      bytes = encodeReply(key, req.rsalt, prepareInner(innerReplyText(1, asciiJson(text), 0)));
       status = 1;
       d.stats.reply(status, 'too_large');
     } else {

@@ -475,8 +475,139 @@ export function serObject(v: unknown, s: Schema, where: string): Record<string, 
 
 /** The whole re-serialized ConfigData, or a load error. */
 export function serializeConfig(doc: unknown): Record<string, unknown> | GanetiLoadError {
+  return drain(serializeConfigSteps(doc));
+}
+
+/** Run a step generator to its end at once. */
+export function drain<T>(gen: Generator<void, T>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Yield to the caller after this many objects of a large map. */
+export const STEP_EVERY = 128;
+
+/** Sort strings in place as compareBytes does (the engine's native sort when it agrees). */
+export function sortBytes(keys: string[]): string[] {
+  for (const k of keys) {
+    for (let i = 0; i < k.length; i++) {
+      const c = k.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdfff) return keys.sort(compareBytes);
+    }
+  }
+  // Without surrogates, code unit order is code point and UTF-8 byte order.
+  return keys.sort();
+}
+
+function hasSurrogate(keys: string[]): boolean {
+  for (const k of keys) {
+    for (let i = 0; i < k.length; i++) {
+      const c = k.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdfff) return true;
+    }
+  }
+  return false;
+}
+
+const SORT_CHUNK = 4096;
+
+/**
+ * sortBytes in steps: runs of SORT_CHUNK sorted by the engine, then merged pairwise, yielding
+ * between runs and every SORT_CHUNK merged keys, so a sort of many thousands of keys never holds
+ * the event loop for long. The same order as sortBytes (a stable merge of sorted runs).
+ */
+export function* sortBytesSteps(keys: string[]): Generator<void, string[]> {
+  if (keys.length <= SORT_CHUNK) return sortBytes(keys);
+  const surrogates = hasSurrogate(keys);
+  const less = surrogates ? (a: string, b: string) => compareBytes(a, b) < 0 : (a: string, b: string) => a < b;
+  let runs: string[][] = [];
+  for (let i = 0; i < keys.length; i += SORT_CHUNK) {
+    const run = keys.slice(i, i + SORT_CHUNK);
+    runs.push(surrogates ? run.sort(compareBytes) : run.sort());
+    yield;
+  }
+  while (runs.length > 1) {
+    const next: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r];
+      const b = runs[r + 1];
+      if (b === undefined) {
+        next.push(a);
+        continue;
+      }
+      const out = new Array<string>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) {
+        // b before a only when strictly less: equal keys keep their run order (stable).
+        out[k++] = less(b[j], a[i]) ? b[j++] : a[i++];
+        if ((k & (SORT_CHUNK - 1)) === 0) yield;
+      }
+      while (i < a.length) out[k++] = a[i++];
+      while (j < b.length) out[k++] = b[j++];
+      next.push(out);
+      yield;
+    }
+    runs = next;
+  }
+  return runs[0];
+}
+
+/** The sorted keys of maps made by serObjectMapSteps (the view walks them in that order too). */
+const SORTED_KEYS = new WeakMap<object, string[]>();
+
+/** The keys of a re-serialized map in compareBytes order, when serializeConfig recorded them. */
+export function sortedKeysOf(o: object): string[] | undefined {
+  return SORTED_KEYS.get(o);
+}
+
+/** A {map: {obj}} field, one object at a time (same checks and order as serValue). */
+function* serObjectMapSteps(v: unknown, s: Schema, where: string): Generator<void, Record<string, unknown>> {
+  if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
+  const out: Record<string, unknown> = {};
+  const keys = yield* sortBytesSteps(Object.keys(v));
+  let n = 0;
+  for (const k of keys) {
+    put(out, k, serObject(v[k], s, k));
+    if (++n % STEP_EVERY === 0) yield;
+  }
+  SORTED_KEYS.set(out, keys);
+  return out;
+}
+
+/**
+ * serializeConfig as a generator that yields between objects of the large maps (nodes,
+ * instances, disks, ...), so a large config can be re-serialized in slices. It visits the
+ * document in exactly serObject's order, so it fails with the same first error.
+ */
+export function* serializeConfigSteps(doc: unknown): Generator<void, Record<string, unknown> | GanetiLoadError> {
   try {
-    return serObject(doc, CONFIG, 'config');
+    const s = CONFIG;
+    const where = 'config';
+    if (!isObj(doc)) fail(where, `expected an object, got ${typeName(doc)}`);
+    const v = doc;
+    const keys = s.keys as Set<string>;
+    let extra: string[] | undefined;
+    for (const k in v) {
+      if (!keys.has(k)) (extra ??= []).push(k);
+    }
+    if (hasOwn(v, '__proto__') && !keys.has('__proto__')) (extra ??= []).push('__proto__');
+    if (extra) fail(where, `Superfluous dictionary keys: ${extra.join(', ')}`);
+    const out: Record<string, unknown> = {};
+    for (const f of s.fields) {
+      if (hasOwn(v, f.k) && v[f.k] !== undefined) {
+        const t = f.t;
+        const objMap = typeof t === 'object' && 'map' in t && typeof t.map === 'object' && 'obj' in t.map ? t.map.obj : undefined;
+        put(out, f.k, objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k) : serValue(v[f.k], t, f.k));
+      } else {
+        if (f.m === 'req') fail(where, `key '${f.k}' not found`);
+        if (f.m === 'def') put(out, f.k, (f.d as () => unknown)());
+      }
+    }
+    return out;
   } catch (e) {
     if (e instanceof GanetiLoadError) return e;
     throw e;

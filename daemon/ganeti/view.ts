@@ -1,7 +1,7 @@
 // The Ganeti view of a snapshot: everything the plj0 request types need, built once per
 // snapshot in O(size) (ganeti-confd-protocol.md §4), so that every request is answered in
 // O(1) or O(answer). Never walk the whole config per query.
-import { GanetiLoadError, compareBytes, serializeConfig } from './serialize.js';
+import { GanetiLoadError, STEP_EVERY, drain, serializeConfigSteps, sortBytesSteps, sortedKeysOf } from './serialize.js';
 
 export { GanetiLoadError };
 
@@ -79,12 +79,14 @@ export interface GanetiView {
   dataCollectors: Obj;
 }
 
-function buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined): NameIndex {
+function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined): Generator<void, NameIndex> {
   const exact = new Map<string, string>();
   // Ganeti's M.mapKeys keeps the greatest original key for duplicate names.
+  let n = 0;
   for (const u of sortedUuids) {
-    const n = nameOf(recs.get(u) as R);
-    if (n !== undefined) exact.set(n, u);
+    const name = nameOf(recs.get(u) as R);
+    if (name !== undefined) exact.set(name, u);
+    if (++n % (STEP_EVERY * 8) === 0) yield;
   }
   const partial = new Map<string, string | null>();
   for (const [name, uuid] of exact) {
@@ -92,6 +94,7 @@ function buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: 
       const prefix = name.slice(0, j);
       partial.set(prefix, partial.has(prefix) ? null : uuid);
     }
+    if (++n % (STEP_EVERY * 8) === 0) yield;
   }
   return { exact, partial };
 }
@@ -119,7 +122,15 @@ const DEFAULT_COLLECTOR_INTERVAL = 5_000_000;
 
 /** Build the view, or report why Ganeti would refuse to load this document. */
 export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
-  const config = serializeConfig(doc);
+  return drain(buildGanetiViewSteps(doc));
+}
+
+/**
+ * buildGanetiView as a generator that yields every few objects, so that the view of a large
+ * config can be built in slices while the daemon keeps answering (the same code: the same view).
+ */
+export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView | GanetiLoadError> {
+  const config = yield* serializeConfigSteps(doc);
   if (config instanceof GanetiLoadError) return config;
   const cluster = config.cluster as Obj;
   const nicparams = cluster.nicparams as Record<string, Obj>;
@@ -129,9 +140,10 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
 
   // Nodes.
   const nodeObjs = config.nodes as Record<string, Obj>;
-  const nodeUuids = Object.keys(nodeObjs).sort(compareBytes);
+  const nodeUuids = sortedKeysOf(nodeObjs) ?? (yield* sortBytesSteps(Object.keys(nodeObjs)));
   const nodes = new Map<string, NodeRec>();
   for (const u of nodeUuids) {
+    if (nodes.size % (STEP_EVERY * 4) === 0) yield;
     const n = nodeObjs[u];
     nodes.set(u, {
       uuid: u,
@@ -144,7 +156,7 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
       obj: n,
     });
   }
-  const nodeNames = buildNameIndex(nodeUuids, nodes, (r) => r.name);
+  const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name);
   const nodePrimaryIps: string[] = [];
   const mcPrimaryIps: string[] = [];
   for (let i = nodeUuids.length - 1; i >= 0; i--) {
@@ -156,7 +168,7 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
   // Instances and their disks.
   const instObjs = config.instances as Record<string, Obj>;
   const diskObjs = config.disks as Record<string, Obj>;
-  const instUuids = Object.keys(instObjs).sort(compareBytes);
+  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs)));
   const instances = new Map<string, InstanceRec>();
   const instanceByExactName = new Map<string, InstanceRec>();
   const linkIps = new Map<string, Map<string, string>>();
@@ -170,7 +182,9 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
     else m.set(k, [v]);
   };
 
+  let step = 0;
   for (const u of instUuids) {
+    if (++step % STEP_EVERY === 0) yield;
     const o = instObjs[u];
     const rec: InstanceRec = {
       uuid: u,
@@ -238,10 +252,13 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
     });
   }
   // Unnamed instances (and the name "") are left out of name lookups, as Ganeti does.
-  const instanceNames = buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name));
+  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name));
 
   const linkIpList = new Map<string, string[]>();
-  for (const [link, m] of linkIps) linkIpList.set(link, [...m.keys()].sort(compareBytes)); // code point order
+  for (const [link, m] of linkIps) {
+    linkIpList.set(link, yield* sortBytesSteps([...m.keys()])); // code point order
+    yield;
+  }
 
   // Data collectors (§4.6).
   const configured = cluster.data_collectors as Record<string, Obj>;
