@@ -129,7 +129,7 @@ function generateQcf1(job: Job, count: number, sign: boolean): Generated {
   const keyring = Keyring.fromStrings([job.key ?? 'x'.repeat(32)]);
   const key = keyring.signer;
   const pick = rng(job.seed);
-  const choice = new Uint16Array(count);
+  const choice = new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
     const c = Math.floor(pick() * bodies.length);

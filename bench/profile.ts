@@ -3,7 +3,7 @@
 // generated config), stops it (the profile is written at exit), and prints the top of the
 // profile by self time. Writes bench/results/profile-<name>.md.
 //
-// node dist/bench/profile.js [--proto qcf1|plj0] [--type N] [--nodes N] [--seconds S] [--name NAME]
+// node dist/bench/profile.js [--proto qcf1|plj0] [--type N] [--nodes N] [--seconds S] [--name NAME] [--daemon-js PATH]
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ const { values: argv } = parseArgs({
     seconds: { type: 'string', default: '6' },
     name: { type: 'string' },
     concurrency: { type: 'string', default: '64' },
+    'daemon-js': { type: 'string' },
   },
 });
 
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const type = argv.type === undefined ? undefined : Number(argv.type);
   const name = argv.name ?? `${proto}${type === undefined ? '' : `-type${type}`}${argv.nodes ? `-${argv.nodes}nodes` : ''}`;
   progress(`profile ${name}: starting qconfd under --cpu-prof on ${config}`);
-  const d = await startQconfd({ file: config, keyFile, ganetiKeyFile: gkeyFile, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+  const d = await startQconfd({ file: config, keyFile, ganetiKeyFile: gkeyFile, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir], daemonJs: argv['daemon-js'] });
   const lg = new LoadGen();
   const seconds = Number(argv.seconds);
   const job: Job = {
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   const lines = [
     `# qconfd CPU profile: ${name}`,
     '',
-    `${new Date().toISOString()}, ${machine()}.`,
+    `${new Date().toISOString()}, ${machine()}.${argv['daemon-js'] ? ` Daemon: ${argv['daemon-js']}.` : ''}`,
     `Load: ${proto}, ${job.concurrency} in flight, ${seconds} s after 1 s warm-up, config ${config.includes('examples') ? 'examples/ganeti/config.data' : `generated, ${argv.nodes} nodes`}` +
       `${type === undefined ? ', the side-by-side mix' : `, request type ${type}`}.`,
     `Throughput under the profiler: ${Math.round(r.qps).toLocaleString('en-US')} queries/s (daemon CPU ${r.daemonCpuPct.toFixed(0)}%, load generator ${r.loadgenCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%); replies sampled ${JSON.stringify(r.statuses)}.`,

@@ -500,7 +500,8 @@ async function measureGanetiType(g: StartedGaneti, templates: Plj0Template[], la
     r = await measure(label, plj0Job(g, templates, { concurrency: conc, warmupMs: 0, durationMs: dur, timeoutMs: Math.max(2000, probeMs * 4), expectRate: Math.max(10, (conc * 1000) / probeMs) * 2 }));
     note = `slow: ${fmt(probeMs, 0)} ms for one query alone; measured with ${conc} in flight`;
   } else {
-    r = await measure(label, plj0Job(g, templates, { warmupMs: 500, durationMs: SCALE_WINDOW_MS, expectRate: 60_000 }));
+    // A fast single answer can still hide a low throughput: a long timeout, so queued requests count.
+    r = await measure(label, plj0Job(g, templates, { warmupMs: 500, durationMs: SCALE_WINDOW_MS, expectRate: 60_000, timeoutMs: 10_000 }));
   }
   // Let it finish what it has queued before the next type (bounded).
   if (!(await waitIdle(g.pids[0], 30_000))) note += (note ? '; ' : '') + 'still busy 30 s after the window';
@@ -785,7 +786,8 @@ async function sectionClient(): Promise<void> {
   const client = new ConfdClient({ keyring: Keyring.fromStrings([KEY]), peers });
   try {
     const n = QUICK ? 500 : 3000;
-    await timeQueries(client, 300); // warm-up (JIT, caches)
+    // Warm-up: the daemons and this process compile their hot code, the caches fill.
+    await timeQueries(client, QUICK ? 1500 : 3000);
     const idle = await timeQueries(client, n);
     progress(`  idle: p50 ${fmt(idle.p50, 3)} ms, p99 ${fmt(idle.p99, 3)} ms`);
     // Under load: the generator drives all five daemons meanwhile.

@@ -1,7 +1,6 @@
 // The client's UDP edge: one socket per address family, opened on first use; host names are
 // resolved once per peer list. Incoming datagrams go to a single handler.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import type { Peer } from '../shared/peers.js';
 
 export type MessageHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
@@ -35,7 +34,10 @@ export class UdpTransport {
     if (peer.family !== 0) return Promise.resolve({ address: peer.host, family: peer.family });
     let p = this.resolved.get(peer.host);
     if (!p) {
-      p = lookup(peer.host).then((r) => ({ address: r.address, family: r.family === 6 ? 6 : 4 }) as const);
+      // node:dns is loaded only for host names (most peer lists are addresses).
+      p = import('node:dns/promises')
+        .then((dns) => dns.lookup(peer.host))
+        .then((r) => ({ address: r.address, family: r.family === 6 ? 6 : 4 }) as const);
       this.resolved.set(peer.host, p);
       p.catch(() => this.resolved.delete(peer.host));
     }

@@ -286,8 +286,9 @@ function run(key: HmacKey, len: number): void {
 }
 
 function copyIn(src: Uint8Array, start: number, end: number, at: number): number {
-  if (end - start > 16 && Buffer.isBuffer(src)) {
-    src.copy(MSG, at, start, end);
+  // Short ranges (the usual datagram) by a loop: cheaper than a native copy's call overhead.
+  if (end - start > 256) {
+    MSG.set(src.subarray(start, end), at);
     return at + (end - start);
   }
   for (let i = start; i < end; i++) MSG[at++] = src[i];

@@ -531,6 +531,12 @@ export function parseRequest(datagram: Buffer, key: Buffer, nowSec: number): Plj
   if (datagram.length < 4 || datagram[0] !== 0x70 || datagram[1] !== 0x6c || datagram[2] !== 0x6a || datagram[3] !== 0x30) return 'plj0_bad_magic';
   const fast = fastParse(datagram, key, nowSec);
   if (fast !== FALLBACK) return fast;
+  return parseRequestGeneral(datagram, key, nowSec);
+}
+
+/** parseRequest without the fast path (the general parser alone; tests compare the two). */
+export function parseRequestGeneral(datagram: Buffer, key: Buffer, nowSec: number): Plj0Request | Plj0DropReason {
+  if (datagram.length < 4 || datagram[0] !== 0x70 || datagram[1] !== 0x6c || datagram[2] !== 0x6a || datagram[3] !== 0x30) return 'plj0_bad_magic';
   const env = parseEnvelope(datagram.toString('latin1', 4));
   if (typeof env === 'string') return env;
   if (!macMatches(key, env.salt, env.msg, env.hmac)) return 'plj0_bad_mac';

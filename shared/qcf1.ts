@@ -5,7 +5,7 @@
 // which halves the module's load time (it matters to short-lived `qconf` processes) and gives
 // the same values.
 import { Packr } from 'msgpackr/pack';
-import { FAST_HMAC_MAX, HMAC_SCRATCH, hmacKey, hmacTwoEquals, hmacTwoInto, macScratch, writeMac } from './fast-hmac.js';
+import { hmacKey, hmacTwoEquals, hmacTwoInto } from './fast-hmac.js';
 import type { Key, Keyring } from './keyring.js';
 
 export const QCF1_MAGIC = Buffer.from('QCF1', 'ascii');
@@ -125,44 +125,32 @@ export function encodeDatagram(
  */
 export function frame(kind: number, key: Key, timeMs: number, saltSrc: Uint8Array, saltOff: number, body: Uint8Array): Buffer {
   const n = HEADER_LEN + body.length;
-  const hk = hmacKey('sha256', key.bytes);
-  // The signed bytes (header without the MAC field, then the body) are assembled in the HMAC
-  // scratch, MACed there, and copied out once.
-  const long = MAC_OFFSET + body.length > FAST_HMAC_MAX;
   const buf = Buffer.allocUnsafe(n);
-  const m = long ? buf : HMAC_SCRATCH;
-  m[0] = 0x51;
-  m[1] = 0x43;
-  m[2] = 0x46;
-  m[3] = 0x31;
-  m[4] = kind;
-  m[5] = 0;
-  m[6] = 0;
-  m[7] = 0;
+  buf[0] = 0x51;
+  buf[1] = 0x43;
+  buf[2] = 0x46;
+  buf[3] = 0x31;
+  buf[4] = kind;
+  buf[5] = 0;
+  buf[6] = 0;
+  buf[7] = 0;
   const id = key.id;
-  m[8] = id >>> 24;
-  m[9] = id >>> 16;
-  m[10] = id >>> 8;
-  m[11] = id;
+  buf[8] = id >>> 24;
+  buf[9] = id >>> 16;
+  buf[10] = id >>> 8;
+  buf[11] = id;
   const hi = Math.floor(timeMs / 0x1_0000_0000);
-  m[12] = hi >>> 24;
-  m[13] = hi >>> 16;
-  m[14] = hi >>> 8;
-  m[15] = hi;
-  m[16] = timeMs >>> 24;
-  m[17] = timeMs >>> 16;
-  m[18] = timeMs >>> 8;
-  m[19] = timeMs;
-  for (let i = 0; i < SALT_LEN; i++) m[20 + i] = saltSrc[saltOff + i];
-  if (long) {
-    buf.set(body, HEADER_LEN);
-    hmacTwoInto(hk, buf, 0, MAC_OFFSET, buf, HEADER_LEN, n, buf, MAC_OFFSET);
-    return buf;
-  }
-  HMAC_SCRATCH.set(body, MAC_OFFSET);
-  macScratch(hk, MAC_OFFSET + body.length);
-  HMAC_SCRATCH.copy(buf, 0, 0, MAC_OFFSET);
-  writeMac(hk, buf, MAC_OFFSET);
-  HMAC_SCRATCH.copy(buf, HEADER_LEN, MAC_OFFSET, MAC_OFFSET + body.length);
+  buf[12] = hi >>> 24;
+  buf[13] = hi >>> 16;
+  buf[14] = hi >>> 8;
+  buf[15] = hi;
+  buf[16] = timeMs >>> 24;
+  buf[17] = timeMs >>> 16;
+  buf[18] = timeMs >>> 8;
+  buf[19] = timeMs;
+  for (let i = 0; i < SALT_LEN; i++) buf[20 + i] = saltSrc[saltOff + i];
+  buf.set(body, HEADER_LEN);
+  // The MAC over the datagram as built, written into its own MAC field.
+  hmacTwoInto(hmacKey('sha256', key.bytes), buf, 0, MAC_OFFSET, buf, HEADER_LEN, n, buf, MAC_OFFSET);
   return buf;
 }

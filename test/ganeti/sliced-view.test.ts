@@ -1,0 +1,45 @@
+// A large Ganeti config replacing a served one is built in slices (the event loop keeps
+// answering): plj0 answers from the previous config until the new view is complete, then from the
+// new one, and the view is the same as one built at once.
+import { describe, expect, it } from 'vitest';
+import { Plj0Service } from '../../daemon/ganeti/plj0-service.js';
+import { buildGanetiView } from '../../daemon/ganeti/view.js';
+import { ReplayGuard } from '../../daemon/replay-guard.js';
+import { Replica } from '../../daemon/replica.js';
+import { Snapshot } from '../../daemon/snapshot.js';
+import { Stats } from '../../daemon/stats.js';
+import { decodeReplyDatagram, encodeRequestDatagram } from '../../shared/plj0.js';
+import { generateGanetiConfig } from './generate-config.js';
+
+const KEY = Buffer.from('hmac-key-0123456789\n');
+
+describe('Ganeti view built in slices', () => {
+  it('keeps answering from the served config, then switches to the complete new view', async () => {
+    const replica = new Replica();
+    const sent: Buffer[] = [];
+    const svc = new Plj0Service({ key: () => KEY, replica, stats: new Stats(), replay: new ReplayGuard({ windowMs: 60_000, capacity: 10_000 }), configPath: 'x', send: (b) => sent.push(b) });
+    const small = generateGanetiConfig({ nodes: 3, instancesPerNode: 1, links: 2, seed: 1 });
+    (small.cluster as Record<string, unknown>).serial_no = 100;
+    const large = generateGanetiConfig({ nodes: 500, instancesPerNode: 5, links: 3, seed: 2 });
+    (large.cluster as Record<string, unknown>).serial_no = 200;
+    let n = 0;
+    const clusterSerial = () => {
+      svc.handle(encodeRequestDatagram(KEY, { type: 3, rsalt: `r${n++}` }), { address: '127.0.0.1', port: 1, family: 'IPv4', size: 0 });
+      return decodeReplyDatagram(KEY, sent.pop() as Buffer)?.serial;
+    };
+    replica.offer(new Snapshot({ doc: small, serial: 1, source: 'file' }));
+    expect(clusterSerial()).toBe(100);
+    replica.offer(new Snapshot({ doc: large, serial: 2, source: 'file' }));
+    expect(svc.pending).toBe(true);
+    expect(clusterSerial()).toBe(100);
+    for (let i = 0; i < 2000 && svc.pending; i++) await new Promise((r) => setImmediate(r));
+    expect(svc.pending).toBe(false);
+    expect(clusterSerial()).toBe(200);
+    const once = buildGanetiView(large);
+    const sliced = svc.view;
+    if (once instanceof Error || !sliced || !('config' in once)) throw new Error('no view');
+    expect(JSON.stringify(sliced.config)).toBe(JSON.stringify(once.config));
+    expect(JSON.stringify([...sliced.linkIpList])).toBe(JSON.stringify([...once.linkIpList]));
+    expect(JSON.stringify([...sliced.drbdMinors])).toBe(JSON.stringify([...once.drbdMinors]));
+  });
+});

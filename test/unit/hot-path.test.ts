@@ -1,0 +1,270 @@
+// The hot path's building blocks against plain references: the allocation-free HMACs against
+// node:crypto, the sliced JSON parser against JSON.parse, the replay memory against a set of
+// every salt, the stepped sort against the engine's, the per-snapshot reply caches' bounds.
+import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  compress1Reference,
+  compress256Reference,
+  hmacAsciiHex,
+  hmacAsciiHexEquals,
+  hmacKey,
+  hmacStringBytesHexInto,
+  hmacTwoEquals,
+  hmacTwoInto,
+  unrolled,
+} from '../../shared/fast-hmac.js';
+import { parseJsonBytes, parseJsonSliced, parseJsonSteps } from '../../daemon/json-chunked.js';
+import { ReplayGuard } from '../../daemon/replay-guard.js';
+import { ReplyCache, Snapshot } from '../../daemon/snapshot.js';
+import { compareBytes, sortBytes, sortBytesSteps, drain } from '../../daemon/ganeti/serialize.js';
+
+const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((u) => Buffer.from(u));
+
+describe('fast HMAC', () => {
+  it('matches node:crypto for SHA-256 and SHA-1, any key and split, short and long', () => {
+    fc.assert(
+      fc.property(bytes(100), bytes(1200), fc.nat(), fc.constantFrom('sha256', 'sha1') as fc.Arbitrary<'sha256' | 'sha1'>, (key, msg, cut, alg) => {
+        const k = key.length === 0 ? Buffer.from('k') : key;
+        const c = cut % (msg.length + 1);
+        const want = createHmac(alg, k).update(msg).digest();
+        const out = Buffer.alloc(want.length);
+        // Past the warm-up the unrolled functions are used: run enough to cover both.
+        for (let i = 0; i < 2; i++) {
+          hmacTwoInto(hmacKey(alg, k), msg, 0, c, msg, c, msg.length, out, 0);
+          expect(out).toEqual(want);
+          expect(hmacTwoEquals(hmacKey(alg, k), msg, 0, c, msg, c, msg.length, want, 0)).toBe(true);
+        }
+        const bad = Buffer.from(want);
+        bad[bad.length - 1] ^= 1;
+        expect(hmacTwoEquals(hmacKey(alg, k), msg, 0, c, msg, c, msg.length, bad, 0)).toBe(false);
+      }),
+      { numRuns: 800 },
+    );
+  });
+
+  it('matches node:crypto over ASCII strings, comparing hex case-insensitively', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), fc.string({ maxLength: 900 }), (a, b) => {
+        const key = Buffer.from('0123456789abcdef\n');
+        const ascii = /^[\x00-\x7f]*$/.test(a + b);
+        const hex = ascii && a.length + b.length <= 768 ? createHmac('sha1', key).update(a, 'latin1').update(b, 'latin1').digest('hex') : undefined;
+        expect(hmacAsciiHex(hmacKey('sha1', key), a, b)).toBe(hex);
+        if (hex) {
+          expect(hmacAsciiHexEquals(hmacKey('sha1', key), a, b, hex.toUpperCase())).toBe(true);
+          expect(hmacAsciiHexEquals(hmacKey('sha1', key), a, b, hex.slice(1) + 'g')).toBe(false);
+        }
+        if (ascii) {
+          const out = Buffer.alloc(40);
+          hmacStringBytesHexInto(hmacKey('sha1', key), a, Buffer.from(b, 'latin1'), 0, b.length, out, 0);
+          expect(out.toString()).toBe(createHmac('sha1', key).update(a, 'latin1').update(b, 'latin1').digest('hex'));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('generates unrolled compression functions equal to the reference ones', () => {
+    for (let t = 0; t < 200; t++) {
+      const block = Buffer.alloc(64 + 7);
+      for (let i = 0; i < block.length; i++) block[i] = (i * 131 + t * 17) & 255;
+      for (const [alg, ref, words] of [['sha256', compress256Reference, 8], ['sha1', compress1Reference, 5]] as const) {
+        const a = new Int32Array(words).map((_, i) => i * 0x01234567 + t);
+        const b = Int32Array.from(a);
+        ref(a, block, 7);
+        unrolled(alg)(b, block, 7);
+        expect(b).toEqual(a);
+      }
+    }
+  });
+});
+
+describe('sliced JSON parsing', () => {
+  const keyed = fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', '0', '12', 'constructor')), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 8 });
+  // Large enough containers to be assembled piecewise (not handed to JSON.parse whole).
+  const big = (v: unknown) => ({ pad: 'x'.repeat(300 * 1024), v, list: Array.from({ length: 600 }, (_, i) => ({ i, v })) });
+
+  it('gives what JSON.parse gives: values, key order, "__proto__" keys, duplicates', async () => {
+    await fc.assert(
+      fc.asyncProperty(keyed, fc.constantFrom('', ' ', '\n\t'), fc.boolean(), async (doc, sp, large) => {
+        let text = JSON.stringify({ top: large ? big(doc) : doc, doc }, null, sp === '' ? undefined : sp);
+        text = text.replace('{', `{"dup":1,${sp}"dup":[2],`);
+        const b = Buffer.from(text, 'utf8');
+        const want = JSON.parse(text) as unknown;
+        for (const got of [parseJsonBytes(b), await parseJsonSliced(b, 1)]) {
+          expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+          expect(got).toEqual(want);
+          expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('fails where JSON.parse fails, with its message', async () => {
+    const good = JSON.stringify({ a: 'x'.repeat(300 * 1024), b: [1, 2, { c: 'é' }] });
+    for (const text of [good.slice(0, -1), good.replace('[1', '[01'), good + ' x', '\ufeff' + good, good.replace('"c"', "'c'"), good.replace(',', ',,'), '']) {
+      let msg = '';
+      try {
+        JSON.parse(text);
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      const b = Buffer.from(text, 'utf8');
+      expect(() => parseJsonBytes(b)).toThrow(msg);
+      await expect(parseJsonSliced(b)).rejects.toThrow(msg);
+    }
+  });
+
+  it('yields while it parses', () => {
+    const doc = { m: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, { i }])) };
+    const gen = parseJsonSteps(Buffer.from(JSON.stringify(doc)));
+    let steps = 0;
+    let r = gen.next();
+    while (!r.done) {
+      steps++;
+      r = gen.next();
+    }
+    expect(steps).toBeGreaterThan(5);
+    expect(r.value).toEqual(doc);
+  });
+});
+
+describe('replay memory', () => {
+  it('refuses exactly the salts it has accepted within the window (against a set)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 2000 })), { maxLength: 3000 }), (reqs) => {
+        const g = new ReplayGuard({ windowMs: 60_000, capacity: 1 << 20, bucketMs: 1000 });
+        const seen = new Set<string>();
+        const now = 1_000_000;
+        for (const [salt, dt] of reqs) {
+          const t = now - dt;
+          const buf = Buffer.alloc(20);
+          buf.writeUInt32BE(salt, 4);
+          buf.writeUInt32BE(salt * 7919, 16);
+          // As before: a salt is remembered per one-second bucket of its request time.
+          const k = `${salt}@${Math.floor(t / 1000)}`;
+          expect(g.admitBytes(buf, 4, t, now)).toBe(seen.has(k) ? 'replay' : 'fresh');
+          seen.add(k);
+        }
+        expect(g.entries).toBe(seen.size);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('grows its tables and keeps every salt of a busy second', () => {
+    const g = new ReplayGuard({ windowMs: 60_000, capacity: 1 << 20 });
+    const now = 5_000_000;
+    for (let i = 0; i < 50_000; i++) expect(g.admit(`s${i}`, now, now)).toBe('fresh');
+    for (let i = 0; i < 50_000; i += 97) expect(g.admit(`s${i}`, now, now)).toBe('replay');
+    expect(g.admitPrefixed(0x67, 's1', now, now)).toBe('fresh');
+    expect(g.admit('gs1', now, now)).toBe('replay');
+  });
+});
+
+describe('stepped sort', () => {
+  it('orders as sortBytes (code points, surrogates after U+FFFF... as UTF-8)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 5 }), fc.constantFrom('\ud83d\ude00', '\uffff', 'a\ue000')), { minLength: 4097, maxLength: 9000 }), (xs) => {
+        const keys = [...new Set(xs)];
+        expect(drain(sortBytesSteps([...keys]))).toEqual(sortBytes([...keys]));
+        expect(sortBytes([...keys])).toEqual([...keys].sort(compareBytes));
+      }),
+      { numRuns: 10 },
+    );
+  });
+});
+
+describe('reply caches', () => {
+  it('stay within their shared budget and evict the oldest entries', () => {
+    const budget = { held: 0, max: 100_000, caches: [] };
+    const a = new ReplyCache<{ bytes: number }>(budget, 1000);
+    const b = new ReplyCache<{ bytes: number }>(budget, 1000);
+    for (let i = 0; i < 500; i++) a.set(`a${i}`, { bytes: 300 });
+    for (let i = 0; i < 500; i++) b.set(`b${i}`, { bytes: 300 });
+    expect(budget.held).toBeLessThanOrEqual(budget.max);
+    expect(a.get('a0')).toBeUndefined();
+    expect(b.get('b499')).toBeDefined();
+    expect(a.size + b.size).toBeGreaterThan(100);
+    const s = new Snapshot({ doc: {}, serial: 1, source: 'file' });
+    expect(s.replyCache('plj0/1').budget).toBe(s.replyCache('plj0/2').budget);
+    expect(s.replyCache('qcf1').budget).not.toBe(s.replyCache('plj0').budget);
+  });
+});
+
+describe('QCF1 replies cached by request bytes', async () => {
+  const { Qcf1Service } = await import('../../daemon/qcf1-service.js');
+  const { Replica } = await import('../../daemon/replica.js');
+  const { Stats } = await import('../../daemon/stats.js');
+  const { WaitRegistry } = await import('../../daemon/wait-registry.js');
+  const { Keyring } = await import('../../shared/keyring.js');
+  const { KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, verifyDatagram } = await import('../../shared/qcf1.js');
+  const { randomBytes } = await import('node:crypto');
+
+  it('answers from the serving snapshot, per request, as without the cache', () => {
+    const keyring = Keyring.fromStrings(['k'.repeat(32)]);
+    const replica = new Replica();
+    replica.offer(new Snapshot({ doc: { serial_no: 1, a: 'one', big: 'x'.repeat(70_000) }, serial: 1, source: 'file' }));
+    const sent: Buffer[] = [];
+    const stats = new Stats();
+    const svc = new Qcf1Service({
+      keyring: () => keyring, replica, stats, replay: new ReplayGuard({ windowMs: 60_000, capacity: 1000 }), maxSkewMs: 60_000,
+      node: 'n1', version: 't', waits: new WaitRegistry({ total: 10, perSource: 10 }), waitCapMs: 1000, send: (b) => sent.push(b), debug: () => undefined,
+    });
+    const rinfo = { address: '127.0.0.1', port: 9, family: 'IPv4' as const, size: 0 };
+    const ask = (body: Record<string, unknown>) => {
+      const salt = randomBytes(16);
+      svc.handle(encodeDatagram(KIND_REQUEST, keyring.signer, Date.now(), salt, body), rinfo);
+      const reply = sent.pop() as Buffer;
+      const v = verifyDatagram(reply, keyring, KIND_REPLY);
+      expect(v.ok && v.header.salt.equals(salt)).toBe(true);
+      return decodeBody(reply) as Record<string, unknown>;
+    };
+    expect(ask({ op: 'get', path: '/a' }).answer).toBe('one');
+    expect(ask({ op: 'get', path: '/a' }).answer).toBe('one');
+    expect(ask({ op: 'get', path: '/a', rid: 'r1' }).answer).toBe('one');
+    expect((ask({ op: 'get', path: '/big' }).error as { code: string }).code).toBe('too_large');
+    expect((ask({ op: 'get', path: '/big' }).error as { code: string }).code).toBe('too_large');
+    expect(ask({ op: 'list', path: '' }).answer).toEqual(['a', 'big', 'serial_no']);
+    replica.offer(new Snapshot({ doc: { serial_no: 2, a: 'two' }, serial: 2, source: 'file' }));
+    const r = ask({ op: 'get', path: '/a' });
+    expect([r.answer, r.serial]).toEqual(['two', 2]);
+    expect(stats.requests.qcf1.get).toBe(6);
+    expect(stats.answered.qcf1.get).toEqual({ ok: 4, error: 2, not_implemented: 0 });
+    expect(stats.errors.too_large).toBe(2);
+  });
+});
+
+describe('large documents read from their bytes', async () => {
+  const { readDocument } = await import('../../daemon/file-source.js');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+
+  it('parse (at once or in slices) as JSON.parse, and are refused with its message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qconf-hot-'));
+    try {
+      const doc = { serial_no: 7, nodes: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`node${i}`, { ip: `10.0.${i >> 8}.${i & 255}`, tags: ['a', 'é'] }])) };
+      const file = join(dir, 'doc.json');
+      writeFileSync(file, JSON.stringify(doc, null, 1));
+      for (const sliced of [false, true]) {
+        const r = await readDocument(file, sliced);
+        expect(r.serial).toBe(7);
+        expect(r.doc).toEqual(doc);
+      }
+      const text = JSON.stringify(doc).replace('"node5"', '"node5" ');
+      writeFileSync(file, text.slice(0, -3));
+      let msg = '';
+      try {
+        JSON.parse(text.slice(0, -3));
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      for (const sliced of [false, true]) await expect(readDocument(file, sliced)).rejects.toThrow(`not valid JSON (${msg})`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
