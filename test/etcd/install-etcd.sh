@@ -60,5 +60,5 @@ else
   fi
 fi
 
-etcd --version | head -n 3
+etcd --version
 ETCDCTL_API=3 etcdctl version
