@@ -143,7 +143,7 @@ function word(b: Uint8Array, o: number): number {
 
 export class ReplayGuard {
   readonly windowMs: number;
-  private readonly capacity: number;
+  readonly capacity: number;
   private readonly bucketMs: number;
   private readonly buckets = new Map<number, Bucket>();
   /** The bucket used last (most requests fall in the current one). */

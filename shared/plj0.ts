@@ -832,6 +832,11 @@ export interface PreparedInner {
   quoted: Buffer;
   /** The inner text when it is not ASCII (its MAC covers its Haskell UTF-8); else undefined. */
   text: string | undefined;
+  /**
+   * A long ASCII text's own bytes: for it, unquoting per reply would cost more than the memory
+   * of a second copy (the MAC of a long text is node:crypto's, over these bytes).
+   */
+  raw: Buffer | undefined;
 }
 
 function isAscii(s: string): boolean {
@@ -840,7 +845,8 @@ function isAscii(s: string): boolean {
 }
 
 export function prepareInner(inner: string): PreparedInner {
-  return { quoted: Buffer.from(asciiJson(inner), 'latin1'), text: isAscii(inner) ? undefined : inner };
+  const ascii = isAscii(inner);
+  return { quoted: Buffer.from(asciiJson(inner), 'latin1'), text: ascii ? undefined : inner, raw: ascii && inner.length > FAST_HMAC_MAX ? Buffer.from(inner, 'latin1') : undefined };
 }
 
 /** The inner text of a prepared inner. */
@@ -882,6 +888,10 @@ function innerMacInto(key: Buffer, rsalt: string, asciiSalt: boolean, inner: Pre
   if (asciiSalt && inner.text === undefined) {
     const q = inner.quoted;
     const hk = hmacKey('sha1', key);
+    if (inner.raw !== undefined) {
+      hmacStringBytesHexInto(hk, rsalt, inner.raw, 0, inner.raw.length, out, off);
+      return;
+    }
     // Short: rsalt and the unquoted text straight into the HMAC scratch.
     if (rsalt.length + q.length <= FAST_HMAC_MAX) {
       const m = HMAC_SCRATCH;

@@ -16,7 +16,7 @@ import {
   type Plj0Request,
   type PreparedInner,
 } from '../../shared/plj0.js';
-import type { ReplayGuard } from '../replay-guard.js';
+import { ReplayGuard } from '../replay-guard.js';
 import type { Replica } from '../replica.js';
 import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../stats.js';
@@ -54,7 +54,10 @@ export interface Plj0Deps {
   /** Where the document comes from, for Ganeti-style error texts. */
   configPath: string;
   send: (bytes: Buffer, to: RemoteInfo) => void;
-  /** The replay guard's window (default: read from the guard, else 60 s). */
+  /**
+   * Not used any more: plj0 keeps its own replay memory (see the constructor), whose window is
+   * Ganeti's 300 s. Kept so that callers passing it still compile.
+   */
   replayWindowMs?: number;
   /** Reports a snapshot whose document is not a loadable Ganeti config (it is not served). */
   onInvalidConfig?: (snapshot: Snapshot, message: string) => void;
@@ -97,18 +100,23 @@ function cacheKey(req: Plj0Request): string {
 
 function encodeInner(a: GanetiAnswer): CachedReply {
   const inner = prepareInner(innerReplyText(a.status, asciiJson(a.answer), a.serial));
-  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + 160 };
+  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + (inner.raw?.length ?? 0) + 160 };
 }
 
 export class Plj0Service {
   /** The last snapshot whose document loaded as a Ganeti config, with its view. */
   private good: { snapshot: Snapshot; view: GanetiView } | undefined;
   private lastError: string | undefined;
-  private readonly windowMs: number;
+  /**
+   * plj0's replay memory: rsalts by request time, for Ganeti's ±300 s, with the capacity of the
+   * daemon's guard (`--replay-capacity`). Its own, not the QCF1 one: kept 300 s, plj0 salts in a
+   * shared, full memory would push QCF1's out, and the overflow rule would then refuse every
+   * QCF1 request for minutes; apart, a flood of either protocol cannot starve the other.
+   */
+  private readonly replay: ReplayGuard;
 
   constructor(private readonly d: Plj0Deps) {
-    const guardWindow = (d.replay as unknown as { windowMs?: unknown }).windowMs;
-    this.windowMs = d.replayWindowMs ?? (typeof guardWindow === 'number' ? guardWindow : 60_000);
+    this.replay = new ReplayGuard({ windowMs: WINDOW_MS, capacity: d.replay.capacity });
     d.replica.on('change', (snap) => this.load(snap));
     if (d.replica.current) this.load(d.replica.current);
   }
@@ -178,8 +186,7 @@ export class Plj0Service {
     const req = parseRequest(msg, key, now / 1000);
     if (typeof req === 'string') return d.stats.drop(req);
     // Remember the rsalt until the datagram can no longer pass the timestamp check.
-    const expiresMs = lastRequestTimestamp() * 1000 + WINDOW_MS;
-    const verdict = d.replay.admitPrefixed(0x67 /* g */, req.rsalt, expiresMs - this.windowMs, now);
+    const verdict = this.replay.admitPrefixed(0x67 /* g */, req.rsalt, lastRequestTimestamp() * 1000, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
     d.stats.request('plj0', REQUEST_TYPE_NAMES[req.type]);
 
