@@ -67,6 +67,16 @@ const BODY_KEYS: Record<string, readonly string[]> = { get: ['op', 'path'], list
 /** Request bodies up to this size are looked up by their bytes. */
 const MAX_CACHED_REQUEST = 1024;
 
+/**
+ * A cached body in memory of its own: the encoder's output shares a larger buffer with other,
+ * short-lived, bodies, which one cached body would keep alive.
+ */
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
+}
+
 function onlyKeys(req: Record<string, unknown>, allowed: readonly string[] | undefined): boolean {
   if (allowed === undefined) return false;
   for (const k in req) if (!allowed.includes(k)) return false;
@@ -149,13 +159,16 @@ export class Qcf1Service {
       if (out.cacheable && snap) {
         if (bodyKey !== undefined && snap === current && onlyKeys(req, BODY_KEYS[op])) {
           const e = this.encode(body, body.status, body.error?.code);
-          const cached: CachedReply = { ...e, op, bytes: e.body.length + 64 };
+          const cached: CachedReply = { body: ownCopy(e.body), status: e.status, code: e.code, op, bytes: e.body.length + 160 };
           snap.replyCache<CachedReply>('qcf1').set(bodyKey, cached);
           return this.sendEncoded(cached, op, key, msg, 20, rinfo);
         }
         const ck = cacheKey(req);
         if (ck !== undefined) {
-          const cached = snap.memo.get('r' + ck, () => this.encode(body, body.status, body.error?.code)) as Encoded;
+          const cached = snap.memo.get('r' + ck, () => {
+            const e = this.encode(body, body.status, body.error?.code);
+            return { ...e, body: ownCopy(e.body) };
+          }) as Encoded;
           return this.sendEncoded(cached, op, key, msg, 20, rinfo);
         }
       }

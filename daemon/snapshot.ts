@@ -84,9 +84,13 @@ export class ReplyCache<V extends { bytes: number }> {
 
 /**
  * Per-snapshot memory for cached replies, per protocol (caches whose names share the part before
- * a "/" share one budget): QCF1 and plj0 get this much each.
+ * a "/" share one budget). QCF1 gets more: its documents are whatever users publish, and a point
+ * lookup over 100,000 entries needs about 60 MB to stay cached; plj0 serves Ganeti configs, whose
+ * own size (a 10,000-node config is some 350 MB of objects, twice: as read and re-serialized)
+ * leaves less room.
  */
 export const REPLY_CACHE_BYTES = 64 * 1024 * 1024;
+export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { qcf1: 64 * 1024 * 1024, plj0: 32 * 1024 * 1024 };
 export const REPLY_CACHE_ENTRIES = 262_144;
 
 export interface SnapshotInit {
@@ -126,7 +130,7 @@ export class Snapshot {
     if (c === undefined) {
       const group = name.split('/')[0];
       let budget = this.budgets.get(group);
-      if (budget === undefined) this.budgets.set(group, (budget = { held: 0, max: REPLY_CACHE_BYTES, caches: [] }));
+      if (budget === undefined) this.budgets.set(group, (budget = { held: 0, max: REPLY_CACHE_BYTES_BY_GROUP[group] ?? REPLY_CACHE_BYTES, caches: [] }));
       this.caches.set(name, (c = new ReplyCache(budget, REPLY_CACHE_ENTRIES)));
     }
     return c as ReplyCache<V>;

@@ -846,7 +846,18 @@ function isAscii(s: string): boolean {
 
 export function prepareInner(inner: string): PreparedInner {
   const ascii = isAscii(inner);
-  return { quoted: Buffer.from(asciiJson(inner), 'latin1'), text: ascii ? undefined : inner, raw: ascii && inner.length > FAST_HMAC_MAX ? Buffer.from(inner, 'latin1') : undefined };
+  return { quoted: ownBytes(asciiJson(inner)), text: ascii ? undefined : inner, raw: ascii && inner.length > FAST_HMAC_MAX ? ownBytes(inner) : undefined };
+}
+
+/**
+ * Latin-1 bytes of `s` in memory of their own. Buffer.from would take small ones from the
+ * shared 8 KB pool, where one long-lived (cached) reply keeps a whole slab of short-lived ones
+ * alive: with thousands of cached replies, hundreds of megabytes.
+ */
+function ownBytes(s: string): Buffer {
+  const b = Buffer.allocUnsafeSlow(s.length);
+  b.write(s, 0, 'latin1');
+  return b;
 }
 
 /** The inner text of a prepared inner. */

@@ -72,6 +72,8 @@ const WINDOW_MS = 300_000;
 interface CachedReply {
   inner: PreparedInner;
   status: number;
+  /** The too_large error replacing this reply, by the reply's size (it varies with the rsalt). */
+  tooLarge?: Map<number, PreparedInner>;
   /** Memory estimate for the cache's bound. */
   bytes: number;
 }
@@ -100,7 +102,7 @@ function cacheKey(req: Plj0Request): string {
 
 function encodeInner(a: GanetiAnswer): CachedReply {
   const inner = prepareInner(innerReplyText(a.status, asciiJson(a.answer), a.serial));
-  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + (inner.raw?.length ?? 0) + 160 };
+  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + (inner.raw?.length ?? 0) + 256 };
 }
 
 export class Plj0Service {
@@ -208,8 +210,14 @@ export class Plj0Service {
     let bytes = encodeReplySized(key, req.rsalt, reply.inner, MAX_UDP_DATA_SIZE);
     let status = reply.status;
     if (typeof bytes === 'number') {
-      const text = `the answer needs ${bytes} bytes; the limit is ${MAX_UDP_DATA_SIZE}`;
-      bytes = encodeReply(key, req.rsalt, prepareInner(innerReplyText(1, asciiJson(text), 0)));
+      // The error text names the size, which depends on the rsalt's length: kept per size.
+      let tl = reply.tooLarge?.get(bytes);
+      if (tl === undefined) {
+        const text = `the answer needs ${bytes} bytes; the limit is ${MAX_UDP_DATA_SIZE}`;
+        tl = prepareInner(innerReplyText(1, asciiJson(text), 0));
+        if ((reply.tooLarge ??= new Map()).size < 64) reply.tooLarge.set(bytes, tl);
+      }
+      bytes = encodeReply(key, req.rsalt, tl);
       status = 1;
       d.stats.reply(status, 'too_large');
     } else {
