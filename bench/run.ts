@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
@@ -87,6 +87,8 @@ const WINDOW_MS = Number(argv.seconds ?? (QUICK ? 2 : 4)) * 1000;
 const SCALE_WINDOW_MS = QUICK ? 1500 : 2500;
 const DAEMON = argv['daemon-js'] ?? DAEMON_JS;
 const OUT = argv.out ?? join(BENCH_DIR, 'RESULTS.md');
+/** Charts go beside the report that links them. */
+const CHART_DIR = dirname(OUT);
 const CONFIG_CACHE = join(tmpdir(), 'qconf-bench-configs');
 const HARD_MS = (QUICK ? 8 : 30) * 60_000;
 
@@ -304,7 +306,7 @@ function renderThroughput(): void {
     '',
   );
   writeFileSync(
-    join(BENCH_DIR, 'chart-throughput.svg'),
+    join(CHART_DIR, 'chart-throughput.svg'),
     barChart(
       'Queries/s per daemon, same machine, same run',
       `Ganeti 3-node test config, mix of cluster-master/node-role/node-drbd/config-query, 64 in flight; ${machine()}`,
@@ -407,25 +409,35 @@ async function sectionGeneric(): Promise<void> {
   const sizes = QUICK ? [1000, 100_000] : [1000, 10_000, 100_000];
   const ops: GenericOp[] = QUICK ? ['get-entry', 'get-field'] : GENERIC_OPS;
   progress(`generic: documents of ${sizes.map(fmtInt).join(', ')} entries; ops ${ops.join(', ')}`);
-  for (const n of sizes) {
-    const file = join(work, `generic-${n}.json`);
-    writeFileSync(file, JSON.stringify(genericDoc(n)));
-    const d = await qconfd(file, { ganeti: false });
-    await sleep(300);
-    const res: GenericResult = { n, bytes: statSync(file).size, startMs: d.startMs, rssIdle: rssMB(d.pids[0]).rss, rssAfter: NaN, ops: {} };
-    try {
-      for (const op of ops) {
-        const bodies = genericBodies(op, n);
-        // Warm every key once before the window: the steady state, caches filled.
-        const warmupMs = Math.max(1000, Math.min(6000, ((3 * n) / 50_000) * 1000));
-        res.ops[op] = await measure(`${fmtInt(n)} entries, ${op}`, qcf1Job(d, bodies, { warmupMs, durationMs: SCALE_WINDOW_MS, seed: 11 }));
-      }
-      res.rssAfter = rssMB(d.pids[0]).rss;
-    } finally {
-      await d.stop();
+  // Every size's daemon runs for the whole section and the sizes take turns per op (point
+  // lookups for several rounds), so a drift in the machine's speed does not decide the ratio.
+  const started: Array<{ n: number; d: StartedQconfd; res: GenericResult }> = [];
+  try {
+    for (const n of sizes) {
+      const file = join(work, `generic-${n}.json`);
+      writeFileSync(file, JSON.stringify(genericDoc(n)));
+      const d = await qconfd(file, { ganeti: false });
+      await sleep(300);
+      started.push({ n, d, res: { n, bytes: statSync(file).size, startMs: d.startMs, rssIdle: rssMB(d.pids[0]).rss, rssAfter: NaN, ops: {} } });
     }
-    genericResults.push(res);
+    for (const op of ops) {
+      const rounds = op === 'get-entry' || op === 'get-field' ? ROUNDS : 1;
+      const runs = started.map(() => [] as LoadResult[]);
+      for (let round = 1; round <= rounds; round++) {
+        for (const [i, { n, d }] of started.entries()) {
+          const bodies = genericBodies(op, n);
+          // The first round warms every key (about three requests per entry): the steady state, caches filled.
+          const warmupMs = round > 1 ? 1000 : Math.max(1000, Math.min(6000, ((3 * n) / 50_000) * 1000));
+          runs[i].push(await measure(`${fmtInt(n)} entries, ${op}${rounds > 1 ? `, round ${round}/${rounds}` : ''}`, qcf1Job(d, bodies, { warmupMs, durationMs: SCALE_WINDOW_MS, seed: 11 + round })));
+        }
+      }
+      started.forEach(({ res }, i) => (res.ops[op] = median(runs[i], (r) => r.qps)));
+    }
+    for (const { d, res } of started) res.rssAfter = rssMB(d.pids[0]).rss;
+  } finally {
+    await Promise.all(started.map(({ d }) => d.stop()));
   }
+  genericResults.push(...started.map(({ res }) => res));
 }
 
 function renderGeneric(): void {
@@ -440,7 +452,8 @@ function renderGeneric(): void {
     '(`get-entry`: a whole entry; `get-field`: one field; `mget-4`: four fields of four entries; `list-entry`: an',
     "entry's keys; `get-missing`: an absent key; `ping`). Each op is warmed with about three requests per entry",
     'first, so the window shows the steady state (nearly every answer cached per snapshot; 64 MB of replies per',
-    'snapshot for QCF1).',
+    `snapshot for QCF1). The daemons of every size run side by side and take turns; get-entry and get-field are`,
+    `measured in ${ROUNDS} interleaved round(s), the median shown.`,
     '',
     `| entries | file MB | start → first answer ms | RSS MB idle / after | ${ops.join(' q/s | ')} q/s |`,
     `|---:|---:|---:|---:|${ops.map(() => '---:|').join('')}`,
@@ -619,7 +632,7 @@ function renderGaneti(): void {
     ],
   }));
   writeFileSync(
-    join(BENCH_DIR, 'chart-scaling.svg'),
+    join(CHART_DIR, 'chart-scaling.svg'),
     logLinePanels('Queries/s against Ganeti config size', `nodes (5 instances each); both axes logarithmic; ${machine()}`, 'nodes in the config', 'queries/s', panels, { yFloor: 1, xTicks: ganetiResults.map((g) => g.nodes) }),
   );
   // Targets at the largest size.

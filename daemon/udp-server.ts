@@ -22,6 +22,15 @@ export function magicOf(ascii: string): number {
   return Buffer.from(ascii, 'ascii').readUInt32BE(0);
 }
 
+/**
+ * Replies go only to the address a request came from, always an IP literal. dgram's default
+ * lookup (dns.lookup) answers a literal on the next tick, which costs every reply a deferred
+ * call; this one answers at once (about a tenth of the daemon's time per datagram).
+ */
+function literalLookup(address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
+}
+
 export interface BoundAddress {
   address: string;
   port: number;
@@ -69,7 +78,7 @@ export class UdpServer {
 
   private bindOne(type: 'udp4' | 'udp6', address: string, port: number): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
-      const sock = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+      const sock = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
       const fail = (err: Error) => {
         sock.close();
         reject(err);

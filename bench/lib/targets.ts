@@ -78,9 +78,17 @@ export async function waitQcf1Ready(port: number, key: string, timeoutMs: number
   }
 }
 
+/** The Node flags on a daemon script's `#!/usr/bin/env -S node …` line: the installed daemon runs with them. */
+export function daemonNodeFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
 export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
   const port = await freePort();
   const args = [
+    ...daemonNodeFlags(o.daemonJs ?? DAEMON_JS),
     ...(o.nodeArgs ?? []),
     o.daemonJs ?? DAEMON_JS,
     '--file', o.file,
