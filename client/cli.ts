@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // qconf: the command line client. Exit codes are documented in COMMON_HELP.
 import { QconfError } from '../shared/errors.js';
-import { VERSION } from '../shared/version.js';
 import { CliExit, COMMON_HELP, EXIT, type Io } from './cli-common.js';
 import { COMMANDS, type Command } from './cli-commands.js';
 
@@ -29,6 +28,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === '--version') {
+    // Loaded here: every module a `qconf get` imports costs it start-up time.
+    const { VERSION } = await import('../shared/version.js');
     io.out(VERSION + '\n');
     return EXIT.OK;
   }

@@ -3,28 +3,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Keyring } from '../shared/keyring.js';
 import { KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, verifyDatagram } from '../shared/qcf1.js';
+// normaliseReply lives with the lean codec, which must not import this module's msgpackr.
+import { normaliseReply } from './qcf1-lean.js';
 import type { Reply, Request } from './types.js';
+
+export { normaliseReply };
 
 export interface ClientProtocol {
   /** A fresh salt for one transmission, as a string key. */
   newSalt(): string;
   encode(request: Request, salt: string): Buffer;
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined;
-}
-
-export function normaliseReply(body: Record<string, unknown>): Reply | undefined {
-  const { status, serial } = body;
-  if (typeof status !== 'number' || typeof serial !== 'number') return undefined;
-  const r: Reply = { status, serial };
-  if (typeof body.node === 'string') r.node = body.node;
-  if ('answer' in body) r.answer = body.answer;
-  if (typeof body.etag === 'string') r.etag = body.etag;
-  if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;
-  const e = body.error as Record<string, unknown> | undefined;
-  if (e && typeof e === 'object' && typeof e.code === 'string') {
-    r.error = { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
-  }
-  return r;
 }
 
 export class Qcf1ClientProtocol implements ClientProtocol {

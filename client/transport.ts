@@ -1,10 +1,27 @@
 // The client's UDP edge: one socket per address family, opened on first use; host names are
 // resolved once per peer list. Incoming datagrams go to a single handler.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import type { LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import type { Peer } from '../shared/peers.js';
 
 export type MessageHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
 export type SendErrorHandler = (peer: Peer, err: Error) => void;
+
+/**
+ * The sockets' address lookup. Every address this transport gives a socket is a literal (the
+ * bind address, peers' addresses, names resolved by `resolve` below), so this answers without
+ * node:dns, which dgram's default lookup loads (a short-lived `qconf` process is mostly
+ * module loading). Anything else still goes to dns.lookup.
+ */
+function lookupLiteral(address: string, options: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(address);
+  if (family !== 0) return process.nextTick(cb, null, address, family);
+  import('node:dns').then(
+    (dns) => dns.lookup(address, options, cb),
+    (err: Error) => cb(err, '', 0),
+  );
+}
 
 export class UdpTransport {
   private sock4: Socket | undefined;
@@ -20,7 +37,7 @@ export class UdpTransport {
   private socket(family: 4 | 6): Socket {
     let s = family === 4 ? this.sock4 : this.sock6;
     if (s) return s;
-    s = family === 4 ? dgram.createSocket('udp4') : dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    s = dgram.createSocket(family === 4 ? { type: 'udp4', lookup: lookupLiteral } : { type: 'udp6', ipv6Only: true, lookup: lookupLiteral });
     s.on('message', this.onMessage);
     // Errors of an unconnected UDP socket are per send (e.g. ICMP unreachable): not fatal.
     s.on('error', () => undefined);

@@ -1,0 +1,361 @@
+// QCF1 for clients, without msgpackr. A `qconf get` process lives for tens of milliseconds and
+// spends most of them loading code; msgpackr (five modules, and a first call that compiles its
+// codec) was the largest single part of that. QCF1 bodies carry JSON values (protocol.md,
+// "Request body", "Reply body"), and for those this module writes the bytes msgpackr writes with
+// the options of shared/qcf1.ts (maps always map16, everything else in its smallest form) and
+// reads what msgpackr reads, down to its rules for odd input: a "__proto__" key becomes
+// "__proto_", a number, boolean or nil key becomes its string, fixext type 0 is undefined.
+// Extensions other than that, records and bundled strings are JSON-less msgpackr features a
+// daemon never sends; a body holding one is not decoded (the reply is dropped). The daemon keeps
+// msgpackr (shared/qcf1.ts). Header and MAC are shared/qcf1-frame.ts's, the daemon's own.
+import { randomBytes } from 'node:crypto';
+import type { Keyring } from '../shared/keyring.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
+import type { ClientProtocol } from './protocol.js';
+import type { Reply, Request } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+class Writer {
+  buf: Buffer;
+  pos: number;
+
+  constructor() {
+    this.buf = Buffer.allocUnsafe(256);
+    this.pos = 0;
+  }
+
+  /** Make room for `n` more bytes. */
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** A type byte and a big-endian length of `size` bytes (1, 2 or 4). */
+  head(type: number, size: 1 | 2 | 4, n: number): void {
+    this.room(1 + size);
+    this.buf[this.pos++] = type;
+    this.pos = size === 1 ? this.buf.writeUInt8(n, this.pos) : size === 2 ? this.buf.writeUInt16BE(n, this.pos) : this.buf.writeUInt32BE(n, this.pos);
+  }
+}
+
+function packString(w: Writer, s: string): void {
+  // Lone surrogates count and are written as U+FFFD, as msgpackr writes them.
+  const n = Buffer.byteLength(s, 'utf8');
+  if (n < 0x20) w.byte(0xa0 | n);
+  else if (n < 0x100) w.head(0xd9, 1, n);
+  else if (n < 0x10000) w.head(0xda, 2, n);
+  else w.head(0xdb, 4, n);
+  w.room(n);
+  w.pos += w.buf.write(s, w.pos, n, 'utf8');
+}
+
+function packNumber(w: Writer, v: number): void {
+  if (v >>> 0 === v) {
+    if (v < 0x80) w.byte(v);
+    else if (v < 0x100) w.head(0xcc, 1, v);
+    else if (v < 0x10000) w.head(0xcd, 2, v);
+    else w.head(0xce, 4, v);
+  } else if (v >> 0 === v) {
+    if (v >= -0x20) w.byte(0x100 + v);
+    else if (v >= -0x80) w.head(0xd0, 1, v + 0x100);
+    else if (v >= -0x8000) w.head(0xd1, 2, v + 0x10000);
+    else w.head(0xd2, 4, v >>> 0);
+  } else {
+    w.room(9);
+    w.buf[w.pos++] = 0xcb;
+    w.pos = w.buf.writeDoubleBE(v, w.pos);
+  }
+}
+
+function packBigInt(w: Writer, v: bigint): void {
+  w.room(9);
+  if (v < 0x8000000000000000n && v >= -0x8000000000000000n) {
+    w.buf[w.pos++] = 0xd3;
+    w.pos = w.buf.writeBigInt64BE(v, w.pos);
+  } else if (v < 0x10000000000000000n && v > 0n) {
+    w.buf[w.pos++] = 0xcf;
+    w.pos = w.buf.writeBigUInt64BE(v, w.pos);
+  } else {
+    throw new RangeError(`${v} does not fit a MessagePack 64-bit integer`);
+  }
+}
+
+function packObject(w: Writer, o: object): void {
+  if (Array.isArray(o)) {
+    const n = o.length;
+    if (n < 0x10) w.byte(0x90 | n);
+    else if (n < 0x10000) w.head(0xdc, 2, n);
+    else w.head(0xdd, 4, n);
+    for (let i = 0; i < n; i++) packValue(w, o[i]);
+    return;
+  }
+  const toJSON = (o as { toJSON?: unknown }).toJSON;
+  if (o instanceof Date || o instanceof Map || o instanceof Set || o instanceof RegExp || o instanceof Error || ArrayBuffer.isView(o) || o instanceof ArrayBuffer) {
+    // msgpackr gives these extension types of its own; a QCF1 body has no use for them.
+    throw new TypeError(`a QCF1 body carries JSON values, not a ${o.constructor.name}`);
+  }
+  if (typeof toJSON === 'function') {
+    const json: unknown = toJSON.call(o);
+    if (json !== o) return packValue(w, json);
+  }
+  // Always map16 with the own enumerable keys, in for-in order: msgpackr's bytes exactly.
+  w.head(0xde, 2, 0);
+  const at = w.pos - 2;
+  let size = 0;
+  for (const key in o) {
+    if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
+    packString(w, key);
+    packValue(w, (o as Record<string, unknown>)[key]);
+    size++;
+  }
+  if (size > 0xffff) throw new RangeError('a map of more than 65535 keys');
+  w.buf.writeUInt16BE(size, at);
+}
+
+function packValue(w: Writer, v: unknown): void {
+  switch (typeof v) {
+    case 'string':
+      return packString(w, v);
+    case 'number':
+      return packNumber(w, v);
+    case 'boolean':
+      return w.byte(v ? 0xc3 : 0xc2);
+    case 'bigint':
+      return packBigInt(w, v);
+    case 'undefined':
+    case 'function':
+      // fixext 1 of type 0: msgpackr's (and notepack's) undefined.
+      w.room(3);
+      w.buf[w.pos++] = 0xd4;
+      w.buf[w.pos++] = 0;
+      w.buf[w.pos++] = 0;
+      return;
+    case 'object':
+      return v === null ? w.byte(0xc0) : packObject(w, v);
+    default:
+      throw new TypeError(`a QCF1 body cannot carry a ${typeof v}`);
+  }
+}
+
+/** A body's MessagePack bytes. */
+export function packBody(body: object): Buffer {
+  const w = new Writer();
+  packValue(w, body);
+  return w.buf.subarray(0, w.pos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+class Reader {
+  constructor(
+    readonly b: Buffer,
+    public pos: number,
+  ) {}
+
+  /** Position of the next `n` bytes, which must all be there. */
+  take(n: number): number {
+    const at = this.pos;
+    if (n > this.b.length - at) throw new RangeError('MessagePack value runs past the end');
+    this.pos = at + n;
+    return at;
+  }
+
+  u8(): number {
+    return this.b[this.take(1)];
+  }
+
+  u16(): number {
+    return this.b.readUInt16BE(this.take(2));
+  }
+
+  u32(): number {
+    return this.b.readUInt32BE(this.take(4));
+  }
+
+  str(n: number): string {
+    const at = this.take(n);
+    return this.b.toString('utf8', at, at + n);
+  }
+}
+
+function readArray(r: Reader, n: number): unknown[] {
+  // Every element takes a byte at least: a longer claim is truncated input, not an allocation.
+  if (n > r.b.length - r.pos) throw new RangeError('MessagePack array runs past the end');
+  const a = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) a[i] = read(r);
+  return a;
+}
+
+function readMap(r: Reader, n: number): Record<string, unknown> {
+  if (n > (r.b.length - r.pos) / 2) throw new RangeError('MessagePack map runs past the end');
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const k = read(r);
+    let key: string;
+    if (typeof k === 'string') key = k;
+    else if (typeof k === 'number' || typeof k === 'boolean' || k === null || k === undefined) key = String(k);
+    else throw new TypeError('a MessagePack map key that is neither a string nor a number');
+    o[key === '__proto__' ? '__proto_' : key] = read(r);
+  }
+  return o;
+}
+
+function readExt(r: Reader, n: number): undefined {
+  const type = r.u8();
+  r.take(n);
+  if (type === 0) return undefined;
+  throw new TypeError(`MessagePack extension type ${type} is no JSON value`);
+}
+
+function read(r: Reader): unknown {
+  const t = r.u8();
+  if (t < 0x80) return t;
+  if (t < 0x90) return readMap(r, t - 0x80);
+  if (t < 0xa0) return readArray(r, t - 0x90);
+  if (t < 0xc0) return r.str(t - 0xa0);
+  if (t >= 0xe0) return t - 0x100;
+  const b = r.b;
+  switch (t) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: {
+      const n = t === 0xc4 ? r.u8() : t === 0xc5 ? r.u16() : r.u32();
+      const at = r.take(n);
+      return b.subarray(at, at + n);
+    }
+    case 0xc7:
+      return readExt(r, r.u8());
+    case 0xc8:
+      return readExt(r, r.u16());
+    case 0xc9:
+      return readExt(r, r.u32());
+    case 0xca:
+      return b.readFloatBE(r.take(4));
+    case 0xcb:
+      return b.readDoubleBE(r.take(8));
+    case 0xcc:
+      return r.u8();
+    case 0xcd:
+      return r.u16();
+    case 0xce:
+      return r.u32();
+    case 0xcf: {
+      const at = r.take(8);
+      return b.readUInt32BE(at) * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+    }
+    case 0xd0:
+      return b.readInt8(r.take(1));
+    case 0xd1:
+      return b.readInt16BE(r.take(2));
+    case 0xd2:
+      return b.readInt32BE(r.take(4));
+    case 0xd3: {
+      const at = r.take(8);
+      return b.readInt32BE(at) * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+    }
+    case 0xd4:
+      return readExt(r, 1);
+    case 0xd5:
+      return readExt(r, 2);
+    case 0xd6:
+      return readExt(r, 4);
+    case 0xd7:
+      return readExt(r, 8);
+    case 0xd8:
+      return readExt(r, 16);
+    case 0xd9:
+      return r.str(r.u8());
+    case 0xda:
+      return r.str(r.u16());
+    case 0xdb:
+      return r.str(r.u32());
+    case 0xdc:
+      return readArray(r, r.u16());
+    case 0xdd:
+      return readArray(r, r.u32());
+    case 0xde:
+      return readMap(r, r.u16());
+    case 0xdf:
+      return readMap(r, r.u32());
+  }
+  // 0xc1, "never used" (msgpackr's bundled strings).
+  throw new TypeError(`MessagePack byte 0x${t.toString(16)} is no JSON value`);
+}
+
+/**
+ * Decode a body: exactly one MessagePack map from `start` to the end, nothing after it; or
+ * undefined for anything else (arrays, scalars, truncated or malformed input).
+ */
+export function unpackBody(bytes: Buffer, start = 0): Record<string, unknown> | undefined {
+  const r = new Reader(bytes, start);
+  let v: unknown;
+  try {
+    v = read(r);
+  } catch {
+    // Malformed input, or nesting deep enough to exhaust the stack.
+    return undefined;
+  }
+  if (r.pos !== bytes.length || v === null || typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+  return v as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The protocol
+
+/** A reply body as the client sees it: undefined unless it has a numeric status and serial. */
+export function normaliseReply(body: Record<string, unknown>): Reply | undefined {
+  const { status, serial } = body;
+  if (typeof status !== 'number' || typeof serial !== 'number') return undefined;
+  const r: Reply = { status, serial };
+  if (typeof body.node === 'string') r.node = body.node;
+  if ('answer' in body) r.answer = body.answer;
+  if (typeof body.etag === 'string') r.etag = body.etag;
+  if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;
+  const e = body.error as Record<string, unknown> | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    r.error = { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
+  }
+  return r;
+}
+
+/** QCF1 requests out, replies in: what protocol.ts's Qcf1ClientProtocol does, with this codec. */
+export class LeanQcf1Protocol implements ClientProtocol {
+  constructor(
+    private readonly keyring: () => Keyring,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  newSalt(): string {
+    return randomBytes(16).toString('latin1');
+  }
+
+  encode(request: Request, salt: string): Buffer {
+    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, packBody(request));
+  }
+
+  decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {
+    // Header and MAC (in constant time) before a byte of the body is looked at.
+    const v = verifyDatagram(datagram, this.keyring(), KIND_REPLY);
+    if (!v.ok) return undefined;
+    const body = unpackBody(datagram, HEADER_LEN);
+    const reply = body && normaliseReply(body);
+    if (!reply) return undefined;
+    return { salt: v.header.salt.toString('latin1'), reply };
+  }
+}
