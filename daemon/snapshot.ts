@@ -66,6 +66,15 @@ export class ReplyCache<V extends { bytes: number }> {
     this.held += cost;
     b.held += cost;
   }
+  /**
+   * Whether set(key, v) with v.bytes = `bytes` would keep it without pushing anything out: for
+   * replies cheap to make again, which are not worth another entry's place.
+   */
+  hasRoom(key: string, bytes: number): boolean {
+    const cost = bytes + key.length + ENTRY_OVERHEAD;
+    return cost <= this.budget.max / 16 && this.map.size < this.maxEntries && this.budget.held + cost <= this.budget.max && !this.map.has(key);
+  }
+
   /** Forget the oldest entry; false when empty. */
   evictOldest(): boolean {
     const first = this.map.entries().next();

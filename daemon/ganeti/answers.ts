@@ -3,6 +3,7 @@
 // texts of ganeti-confd 3.0.
 import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
 import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
+import { ComposedAnswer } from './fragments.js';
 import { hasOwn } from './serialize.js';
 import { lookupByName, type GanetiView, type Lookup, type NodeRec } from './view.js';
 
@@ -81,18 +82,14 @@ function formatPrereq(msg: string): string {
 
 // ---------------------------------------------------------------------------------------------
 
-function getNode(v: GanetiView, name: string): Lookup {
+function getNode(v: GanetiView, name: string): Lookup<NodeRec> {
   return lookupByName(v.nodes, v.nodeNames, name);
-}
-
-function nodeOf(v: GanetiView, l: Lookup & { ok: true }): NodeRec {
-  return v.nodes.get(l.uuid) as NodeRec;
 }
 
 function masterName(v: GanetiView): { ok: true; name: string; node: NodeRec } | { ok: false; msg: string } {
   const l = getNode(v, v.masterUuid);
   if (!l.ok) return { ok: false, msg: prereqMessage('Node', v.masterUuid, l.why) };
-  const node = nodeOf(v, l);
+  const node = l.rec;
   return { ok: true, name: node.name, node };
 }
 
@@ -103,7 +100,7 @@ function nodePipByInstanceIp(v: GanetiView, link: string, ip: string): GanetiAns
   if (!inst || inst.primaryNode === undefined) return UNKNOWN_ENTRY;
   const l = getNode(v, inst.primaryNode);
   if (!l.ok) return UNKNOWN_ENTRY;
-  return ok(nodeOf(v, l).primaryIp, v.clusterSerial);
+  return ok(l.rec.primaryIp, v.clusterSerial);
 }
 
 /** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
@@ -179,7 +176,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       if (!m.ok) return failure(formatPrereq(m.msg));
       const l = getNode(v, q.value);
       if (!l.ok) return failure(formatPrereq(prereqMessage('Node', q.value, l.why)));
-      const n = nodeOf(v, l);
+      const n = l.rec;
       const role = m.name === q.value ? 0 : n.drained ? 3 : n.offline ? 2 : n.masterCandidate ? 1 : 4;
       return ok(role, C);
     }
@@ -205,7 +202,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       }
       const l = getNode(v, v.masterUuid);
       if (!l.ok) return failure(showPrereq(prereqMessage('Node', v.masterUuid, l.why)));
-      const node = nodeOf(v, l);
+      const node = l.rec;
       return ok(q.value.fields.map((f) => (f === 0 ? node.name : f === 1 ? v.masterIp : node.primaryIp)), C);
     }
 
@@ -225,12 +222,12 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       if (q.kind !== 'plain') return invalidQuery(q);
       const l = getNode(v, q.value);
       if (!l.ok) return failure(showPrereq(prereqMessage('Node', q.value, l.why)));
-      const node = nodeOf(v, l);
+      const node = l.rec;
       const out: unknown[] = [];
       for (const m of v.drbdMinors.get(node.uuid) ?? []) {
         const p = getNode(v, m.peer);
         if (!p.ok) return failure(showPrereq(prereqMessage('Node', m.peer, p.why)));
-        out.push([node.name, m.minor, m.instance, m.disk, m.role, nodeOf(v, p).name]);
+        out.push([node.name, m.minor, m.instance, m.disk, m.role, p.rec.name]);
       }
       return ok(out, node.serial);
     }
@@ -239,21 +236,19 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       if (q.kind !== 'plain') return invalidQuery(q);
       const l = getNode(v, q.value);
       if (!l.ok) return failure(`Node not found in the configuration: ${showPrereq(prereqMessage('Node', q.value, l.why))}`);
-      const node = nodeOf(v, l);
-      const pri = (v.primaryInstances.get(node.uuid) ?? []).map((i) => i.obj);
-      const sec = (v.secondaryInstances.get(node.uuid) ?? []).map((i) => i.obj);
-      return ok([pri, sec], node.serial);
+      const node = l.rec;
+      // [[primaries], [secondaries]] as instance slots: put together from their kept texts.
+      return ok(new ComposedAnswer(v.instanceJson, [node.primarySlots, node.secondarySlots]), node.serial);
     }
 
     case 9: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const l = lookupByName(v.instances, v.instanceNames, q.value);
       if (!l.ok) return failure(`Instance not found in the configuration: ${showPrereq(prereqMessage('Instance', q.value, l.why))}`);
-      const inst = v.instances.get(l.uuid);
-      const disks = v.instanceDisks.get(l.uuid);
-      if (!inst || !disks) return UNKNOWN_ENTRY;
+      const inst = l.rec;
+      const disks = inst.disks;
       if (!disks.ok) return failure(`Could not retrieve disks: ${showPrereq(`Disk uuid ${disks.missing} not found`)}`);
-      return ok(disks.disks, inst.serial);
+      return ok(new ComposedAnswer(v.diskListJson, inst.index), inst.serial);
     }
 
     case 10: {

@@ -1,18 +1,23 @@
 // Ganeti's confd protocol (plj0) on qconfd's socket: parse and verify (shared/plj0.ts) →
 // timestamp window → replay guard → answer (answers.ts over the snapshot's Ganeti view) →
 // sign → send. Encoded answers are cached per snapshot; only the rsalt and the MAC are per
-// request. Every silent drop is counted by reason; nothing here throws on input.
+// request. Answers made of kept object texts (fragments.ts) are put together per request
+// instead, cached only while the cache has room. Every silent drop is counted by reason;
+// nothing here throws on input.
 import type { RemoteInfo } from 'node:dgram';
 import {
   MAX_UDP_DATA_SIZE,
   REQUEST_TYPE_NAMES,
   asciiJson,
   encodeReply,
+  encodeReplyFromBytes,
   encodeReplySized,
   innerReplyText,
   lastRequestTimestamp,
   parseRequest,
   prepareInner,
+  prepareInnerFromBytes,
+  preparedBytes,
   type Plj0Request,
   type PreparedInner,
 } from '../../shared/plj0.js';
@@ -21,6 +26,7 @@ import type { Replica } from '../replica.js';
 import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
+import { ComposedAnswer, composeInner } from './fragments.js';
 import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, type GanetiView } from './view.js';
 import { runSliced } from '../json-chunked.js';
 
@@ -100,9 +106,12 @@ function cacheKey(req: Plj0Request): string {
   return `g${req.type}d${JSON.stringify([d.link ?? null, d.ip ?? null, d.ipList, d.fields])}`;
 }
 
+/** Memory estimate of a cached reply: its prepared inner's bytes, and its objects. */
+const REPLY_OVERHEAD = 256;
+
 function encodeInner(a: GanetiAnswer): CachedReply {
   const inner = prepareInner(innerReplyText(a.status, asciiJson(a.answer), a.serial));
-  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + (inner.raw?.length ?? 0) + 256 };
+  return { inner, status: a.status, bytes: inner.quoted.length + (inner.text?.length ?? 0) + (inner.raw?.length ?? 0) + REPLY_OVERHEAD };
 }
 
 export class Plj0Service {
@@ -203,7 +212,22 @@ export class Plj0Service {
       if (hit !== undefined) {
         reply = hit;
       } else {
-        reply = encodeInner(answerGanetiRequest(good.view, req));
+        const a = answerGanetiRequest(good.view, req);
+        if (a.answer instanceof ComposedAnswer) {
+          const text = composeInner(a.status, a.answer, a.serial);
+          const bytes = text && encodeReplyFromBytes(key, req.rsalt, text.bytes, text.length, text.escapes, MAX_UDP_DATA_SIZE);
+          if (text && bytes instanceof Buffer) {
+            // Kept only where the budget has room: composing again costs less than pushing
+            // out another reply (and leaving it to the collector) would.
+            const size = preparedBytes(text.length, text.escapes) + REPLY_OVERHEAD;
+            if (cache.hasRoom(ck, size)) cache.set(ck, { inner: prepareInnerFromBytes(text.bytes, text.length, text.escapes), status: a.status, bytes: size });
+            d.stats.reply(a.status);
+            d.send(bytes, rinfo);
+            return;
+          }
+          // Too large, a text that cannot be kept, or a non-ASCII rsalt: the general path.
+        }
+        reply = encodeInner(a);
         cache.set(ck, reply);
       }
     }

@@ -1,6 +1,7 @@
 // The Ganeti view of a snapshot: everything the plj0 request types need, built once per
 // snapshot in O(size) (ganeti-confd-protocol.md §4), so that every request is answered in
 // O(1) or O(answer). Never walk the whole config per query.
+import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
 import { GanetiLoadError, STEP_EVERY, drain, serializeConfigSteps, sortBytesSteps, sortedKeysOf } from './serialize.js';
 
 export { GanetiLoadError };
@@ -17,14 +18,21 @@ export interface NodeRec {
   serial: number;
   /** The re-serialized node object. */
   obj: Obj;
+  /** Slots of its primary and secondary instances, in UUID order (type 8). */
+  primarySlots: number[];
+  secondarySlots: number[];
 }
 
 export interface InstanceRec {
   uuid: string;
+  /** Position in UUID order: the instance's slot in the fragment tables. */
+  index: number;
   name: string | undefined;
   primaryNode: string | undefined;
   serial: number;
   obj: Obj;
+  /** Its disk objects, or the first missing disk UUID (type 9). */
+  disks: InstanceDisks;
 }
 
 /** One DRBD minor of a node (§4.4), before UUIDs are turned into names. */
@@ -36,14 +44,17 @@ export interface DrbdMinor {
   peer: string;
 }
 
-/** Ganeti's name lookup: exact key, then exact name, then the unique "name." prefix match. */
-export interface NameIndex {
-  exact: Map<string, string>;
-  /** prefix → uuid, or null when several names share it. */
-  partial: Map<string, string | null>;
+/**
+ * Ganeti's name lookup: exact key, then exact name, then the unique "name." prefix match. The
+ * maps lead to the records themselves: one map probe per lookup, not two.
+ */
+export interface NameIndex<R> {
+  exact: Map<string, R>;
+  /** prefix → record, or null when several names share it. */
+  partial: Map<string, R | null>;
 }
 
-export type Lookup = { ok: true; uuid: string } | { ok: false; why: 'not found' | 'has multiple matches' };
+export type Lookup<R> = { ok: true; rec: R } | { ok: false; why: 'not found' | 'has multiple matches' };
 
 export type InstanceDisks = { ok: true; disks: Obj[] } | { ok: false; missing: string };
 
@@ -56,9 +67,9 @@ export interface GanetiView {
   masterIp: string;
   defaultLink: string;
   nodes: Map<string, NodeRec>;
-  nodeNames: NameIndex;
+  nodeNames: NameIndex<NodeRec>;
   instances: Map<string, InstanceRec>;
-  instanceNames: NameIndex;
+  instanceNames: NameIndex<InstanceRec>;
   /** getInstanceByName: the first instance in UUID order with exactly this name. */
   instanceByExactName: Map<string, InstanceRec>;
   /** link → IP → instance name (or UUID when unnamed); last NIC visited wins (§4.3). */
@@ -70,43 +81,46 @@ export interface GanetiView {
   mcPrimaryIps: string[];
   /** node UUID (as written in logical ids) → its DRBD minors (type 7). */
   drbdMinors: Map<string, DrbdMinor[]>;
-  /** node UUID → primary and secondary instances, in UUID order (type 8). */
-  primaryInstances: Map<string, InstanceRec[]>;
-  secondaryInstances: Map<string, InstanceRec[]>;
-  /** instance UUID → its disk objects, or the first missing disk UUID (type 9). */
-  instanceDisks: Map<string, InstanceDisks>;
+  /** JSON texts, by instance slot: of the instance objects (type 8), of their disk lists (type 9). */
+  instanceJson: FragmentTable;
+  diskListJson: FragmentTable;
   /** The type 11 answer. */
   dataCollectors: Obj;
 }
 
-function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined): Generator<void, NameIndex> {
-  const exact = new Map<string, string>();
+function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined): Generator<void, NameIndex<R>> {
+  const exact = new Map<string, R>();
   // Ganeti's M.mapKeys keeps the greatest original key for duplicate names.
   let n = 0;
   for (const u of sortedUuids) {
-    const name = nameOf(recs.get(u) as R);
-    if (name !== undefined) exact.set(name, u);
+    const rec = recs.get(u) as R;
+    const name = nameOf(rec);
+    if (name !== undefined) exact.set(name, rec);
     if (++n % (STEP_EVERY * 8) === 0) yield;
   }
-  const partial = new Map<string, string | null>();
-  for (const [name, uuid] of exact) {
+  const partial = new Map<string, R | null>();
+  for (const [name, rec] of exact) {
     for (let j = name.indexOf('.'); j >= 0; j = name.indexOf('.', j + 1)) {
       const prefix = name.slice(0, j);
-      partial.set(prefix, partial.has(prefix) ? null : uuid);
+      partial.set(prefix, partial.has(prefix) ? null : rec);
     }
     if (++n % (STEP_EVERY * 8) === 0) yield;
   }
   return { exact, partial };
 }
 
-export function lookupByName(keys: Map<string, unknown>, idx: NameIndex, query: string): Lookup {
-  if (keys.has(query)) return { ok: true, uuid: query };
+const NOT_FOUND = { ok: false, why: 'not found' } as const;
+const MULTIPLE = { ok: false, why: 'has multiple matches' } as const;
+
+export function lookupByName<R>(keys: Map<string, R>, idx: NameIndex<R>, query: string): Lookup<R> {
+  const k = keys.get(query);
+  if (k !== undefined) return { ok: true, rec: k };
   const e = idx.exact.get(query);
-  if (e !== undefined) return { ok: true, uuid: e };
+  if (e !== undefined) return { ok: true, rec: e };
   const p = idx.partial.get(query);
-  if (p === undefined) return { ok: false, why: 'not found' };
-  if (p === null) return { ok: false, why: 'has multiple matches' };
-  return { ok: true, uuid: p };
+  if (p === undefined) return NOT_FOUND;
+  if (p === null) return MULTIPLE;
+  return { ok: true, rec: p };
 }
 
 function drbdLogicalId(disk: Obj): [string, string, number, number, number] | undefined {
@@ -154,6 +168,8 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       drained: n.drained as boolean,
       serial: n.serial_no as number,
       obj: n,
+      primarySlots: [],
+      secondarySlots: [],
     });
   }
   const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name);
@@ -173,25 +189,39 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
   const instanceByExactName = new Map<string, InstanceRec>();
   const linkIps = new Map<string, Map<string, string>>();
   const drbdMinors = new Map<string, DrbdMinor[]>();
-  const primaryInstances = new Map<string, InstanceRec[]>();
-  const secondaryInstances = new Map<string, InstanceRec[]>();
-  const instanceDisks = new Map<string, InstanceDisks>();
+  const instanceObjs: Obj[] = new Array(instUuids.length);
+  const diskLists: Array<Obj[] | undefined> = new Array(instUuids.length).fill(undefined);
   const push = <T>(m: Map<string, T[]>, k: string, v: T) => {
     const l = m.get(k);
     if (l) l.push(v);
     else m.set(k, [v]);
   };
 
-  let step = 0;
-  for (const u of instUuids) {
-    if (++step % STEP_EVERY === 0) yield;
+  for (let index = 0; index < instUuids.length; index++) {
+    if ((index + 1) % STEP_EVERY === 0) yield;
+    const u = instUuids[index];
     const o = instObjs[u];
+
+    // Disks: all or nothing, as getInstDisks.
+    const diskUuids = (o.disks as string[] | undefined) ?? [];
+    let resolved: InstanceDisks = { ok: true, disks: [] };
+    for (const d of diskUuids) {
+      const disk = Object.prototype.hasOwnProperty.call(diskObjs, d) ? diskObjs[d] : undefined;
+      if (!disk) {
+        resolved = { ok: false, missing: d };
+        break;
+      }
+      resolved.disks.push(disk);
+    }
+
     const rec: InstanceRec = {
       uuid: u,
+      index,
       name: typeof o.name === 'string' ? o.name : undefined,
       primaryNode: typeof o.primary_node === 'string' ? o.primary_node : undefined,
       serial: typeof o.serial_no === 'number' ? o.serial_no : 0,
       obj: o,
+      disks: resolved,
     };
     instances.set(u, rec);
     if (rec.name !== undefined && !instanceByExactName.has(rec.name)) instanceByExactName.set(rec.name, rec);
@@ -206,21 +236,11 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       if (!m) linkIps.set(link, (m = new Map()));
       m.set(nic.ip, iname);
     }
+    instanceObjs[index] = o;
+    if (resolved.ok) diskLists[index] = resolved.disks;
 
-    // Disks: all or nothing, as getInstDisks.
-    const diskUuids = (o.disks as string[] | undefined) ?? [];
-    let resolved: InstanceDisks = { ok: true, disks: [] };
-    for (const d of diskUuids) {
-      const disk = Object.prototype.hasOwnProperty.call(diskObjs, d) ? diskObjs[d] : undefined;
-      if (!disk) {
-        resolved = { ok: false, missing: d };
-        break;
-      }
-      resolved.disks.push(disk);
-    }
-    instanceDisks.set(u, resolved);
-
-    if (rec.primaryNode !== undefined) push(primaryInstances, rec.primaryNode, rec);
+    // Type 8 lists, on the node records (UUIDs that are no node's are never asked for).
+    if (rec.primaryNode !== undefined) nodes.get(rec.primaryNode)?.primarySlots.push(index);
     if (!resolved.ok) continue;
 
     // Secondaries: nodes of the top-level DRBD logical ids, minus the primary.
@@ -233,7 +253,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       }
     }
     if (rec.primaryNode !== undefined) secs.delete(rec.primaryNode);
-    for (const s of secs) push(secondaryInstances, s, rec);
+    for (const s of secs) nodes.get(s)?.secondarySlots.push(index);
 
     // DRBD minors (§4.4): disk before its children; node A's view first.
     const instName = rec.name ?? '';
@@ -272,6 +292,17 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     dataCollectors[name] = { active, interval: c ? (c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
+  // Instance texts (type 8) are made now, with the view, rather than on first use: a node's
+  // answer holds several, and at 10,000 nodes making them as the first requests come costs those
+  // requests some 0.4 s (several µs an instance, the objects no longer in any cache). Disk lists
+  // (type 9), one per answer, are made on first use.
+  const budget: FragmentBudget = { held: 0, max: FRAGMENT_CHARS };
+  const instanceJson = new FragmentTable(instanceObjs, budget);
+  for (let i = 0; i < instanceObjs.length && budget.held < budget.max; i++) {
+    instanceJson.prepare(i);
+    if ((i + 1) % STEP_EVERY === 0) yield;
+  }
+
   return {
     config,
     version: config.version as number,
@@ -289,9 +320,8 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     nodePrimaryIps,
     mcPrimaryIps,
     drbdMinors,
-    primaryInstances,
-    secondaryInstances,
-    instanceDisks,
+    instanceJson,
+    diskListJson: new FragmentTable(diskLists, budget),
     dataCollectors,
   };
 }
