@@ -75,8 +75,6 @@ export class Qconfd {
         replay,
         configPath: opts.file ?? opts.etcd?.prefix ?? '',
         send: (b, to) => this.server.send(b, to),
-        // plj0 requests are valid for Ganeti's ±300 s; the guard remembers them that long.
-        replayWindowMs: opts.maxSkewMs,
         onInvalidConfig: (snap, message) =>
           this.log.warn(
             { event: 'refused', reason: 'ganeti_config', source: snap.source, serial: snap.serial, servingSerial: snap.serial },

@@ -60,11 +60,6 @@ export interface Plj0Deps {
   /** Where the document comes from, for Ganeti-style error texts. */
   configPath: string;
   send: (bytes: Buffer, to: RemoteInfo) => void;
-  /**
-   * Not used any more: plj0 keeps its own replay memory (see the constructor), whose window is
-   * Ganeti's 300 s. Kept so that callers passing it still compile.
-   */
-  replayWindowMs?: number;
   /** Reports a snapshot whose document is not a loadable Ganeti config (it is not served). */
   onInvalidConfig?: (snapshot: Snapshot, message: string) => void;
 }
