@@ -42,6 +42,12 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_HOLD_MS = 25_000;
 /** After this long without a first reply from a peer, a spare peer is asked too. */
 const HEDGE_AFTER_MS = 1000;
+/**
+ * How long a `changedFrom` wait without `afterSerial` waits for every daemon's first reply
+ * before it trusts the baseline it has: until then, a lagging daemon's older value could not be
+ * told from a change.
+ */
+const BASELINE_GRACE_MS = 3000;
 
 function conditionPath(c: WaitCondition): string {
   return c.path ?? '/serial_no';
@@ -93,6 +99,11 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   const spare = order.slice(coverage);
   let finished = false;
   let baseline = 'changedFrom' in cond ? (cond.afterSerial ?? -1) : -1;
+  // Without `afterSerial` the baseline is learnt from the first replies: a daemon that changed
+  // and a lagging one could otherwise answer first and pass for a quorum. So nothing is met
+  // before every daemon first asked has answered once (or the grace has passed: some are down).
+  let baselineKnown = !('changedFrom' in cond) || cond.afterSerial !== undefined;
+  const startedAt = Date.now();
   const isMet = (st: PeerState) => st.latest !== undefined && conditionMet(cond, st.latest, equalsTag, baseline);
   let wake: () => void = () => undefined;
   const changed = () => wake();
@@ -135,6 +146,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   for (const p of order.slice(0, coverage)) start(p);
 
   const hedge = setInterval(() => {
+    if (!baselineKnown) wake();
     // A peer that never answered may be down: ask a spare one, as queries do.
     const silent = states.filter((s) => s.latest === undefined).length;
     const asked = states.length - coverage;
@@ -147,7 +159,9 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     await new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
       wake = () => {
-        if (opts.signal?.aborted || states.filter(isMet).length >= needed) resolve();
+        if (opts.signal?.aborted) return resolve();
+        baselineKnown ||= states.slice(0, coverage).every((s) => s.latest !== undefined) || Date.now() - startedAt >= BASELINE_GRACE_MS;
+        if (baselineKnown && states.filter(isMet).length >= needed) resolve();
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       wake();

@@ -254,6 +254,25 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
     expect(result.answer).toBe('c');
     expect(result.serial).toBe(3);
   });
+
+  it('learns the baseline from every daemon first: a changed and a lagging daemon answering before the one holding the old value are no quorum', async () => {
+    // w0 has already moved on to "c" (3), w2 lags at "a" (1); only w1 holds the old "b" (2), and
+    // its replies come 1.5 s late. Both early replies differ from "b": without the baseline they
+    // would pass for a quorum of changes.
+    const ds = await serve([withMaster(3, 'c'), withMaster(2, 'b'), withMaster(1, 'a')]);
+    const slow = await startRelay({ target: { host: '127.0.0.1', port: ds[1].port }, seed: 7, toClient: { delayMs: [1500, 1500] } });
+    relays.push(slow);
+    const c = client([ds[0].peer, slow.peer, ds[2].peer]);
+    const w = track(c.waitFor({ path: '/cluster/master', changedFrom: etagOf('b') }, { timeoutMs: 60_000 }));
+    await until(() => slow.stats.toClient.forwarded > 0, 'the held-back reply of the daemon holding "b"');
+    await sleep(MARGIN_MS);
+    expect(w.settled, 'a changed and a lagging daemon were taken for a quorum').toBe(false);
+    await publish(ds[1], withMaster(3, 'c'));
+    const r = await within(w.promise, 30_000, 'the wait');
+    expect(r.met, JSON.stringify(r)).toBe(true);
+    expect(r.answer).toBe('c');
+    expect(r.serial).toBe(3);
+  });
 });
 
 describe('waitFor survives restarts and lossy links', () => {
