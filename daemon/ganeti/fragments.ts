@@ -79,6 +79,16 @@ export class FragmentTable {
     return n;
   }
 
+  /** Whether the text of `slot` is made. */
+  isMade(slot: number): boolean {
+    return this.texts[slot] !== undefined;
+  }
+
+  /** Whether the view's budget leaves room for more texts. */
+  hasRoom(): boolean {
+    return this.budget.held < this.budget.max;
+  }
+
   private notComposed(slot: number): number {
     this.escapes[slot] = NOT_COMPOSED;
     return -1;

@@ -27,7 +27,7 @@ import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
 import { ComposedAnswer, composeInner } from './fragments.js';
-import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, type GanetiView } from './view.js';
+import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, prepareInstanceTextsSteps, type GanetiView } from './view.js';
 import { runSliced } from '../json-chunked.js';
 
 /**
@@ -178,6 +178,10 @@ export class Plj0Service {
     }
     if (view instanceof GanetiLoadError) return this.reject(snap, view.message);
     this.good = { snapshot: snap, view };
+    // Serve first, then make the texts that answers are put together from, between requests.
+    const served = this.good;
+    // A text that cannot be made is made, or refused, again on first use: nothing to report here.
+    runSliced(prepareInstanceTextsSteps(view), SLICE_MS, () => this.good !== served).catch(() => undefined);
   }
 
   /** The view being served (for tests and tools). */

@@ -292,17 +292,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     dataCollectors[name] = { active, interval: c ? (c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
-  // Instance texts (type 8) are made now, with the view, rather than on first use: a node's
-  // answer holds several, and at 10,000 nodes making them as the first requests come costs those
-  // requests some 0.4 s (several µs an instance, the objects no longer in any cache). Disk lists
-  // (type 9), one per answer, are made on first use.
   const budget: FragmentBudget = { held: 0, max: FRAGMENT_CHARS };
-  const instanceJson = new FragmentTable(instanceObjs, budget);
-  for (let i = 0; i < instanceObjs.length && budget.held < budget.max; i++) {
-    instanceJson.prepare(i);
-    if ((i + 1) % STEP_EVERY === 0) yield;
-  }
-
   return {
     config,
     version: config.version as number,
@@ -320,8 +310,23 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     nodePrimaryIps,
     mcPrimaryIps,
     drbdMinors,
-    instanceJson,
+    instanceJson: new FragmentTable(instanceObjs, budget),
     diskListJson: new FragmentTable(diskLists, budget),
     dataCollectors,
   };
+}
+
+/**
+ * Make the instance texts (type 8) ahead of the requests, in steps, once the view serves. A
+ * node's answer holds several, and at 10,000 nodes making them as the first requests come
+ * costs those requests some 0.4 s (several µs an instance, the objects no longer in any cache);
+ * made with the view, they cost the load 1.5 s. Disk lists (type 9), one per answer, are made
+ * on first use.
+ */
+export function* prepareInstanceTextsSteps(view: GanetiView): Generator<void, void> {
+  const t = view.instanceJson;
+  for (let i = 0; i < t.objs.length && t.hasRoom(); i++) {
+    t.prepare(i);
+    if ((i + 1) % STEP_EVERY === 0) yield;
+  }
 }

@@ -44,6 +44,22 @@ describe('Ganeti view built in slices', () => {
   });
 });
 
+describe('instance texts', () => {
+  it('are made after the view serves, between requests, without any request asking', async () => {
+    const replica = new Replica();
+    const svc = new Plj0Service({ key: () => KEY, replica, stats: new Stats(), replay: new ReplayGuard({ windowMs: 60_000, capacity: 100 }), configPath: 'x', send: () => undefined });
+    const large = generateGanetiConfig({ nodes: 500, instancesPerNode: 5, links: 3, seed: 2 });
+    replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
+    const view = svc.view;
+    if (!view) throw new Error('no view');
+    const n = view.instanceJson.objs.length;
+    expect(n).toBe(2500);
+    const allMade = () => Array.from({ length: n }, (_, i) => i).every((i) => view.instanceJson.isMade(i));
+    for (let i = 0; i < 5000 && !allMade(); i++) await new Promise((r) => setImmediate(r));
+    expect(allMade()).toBe(true);
+  });
+});
+
 describe('replay memories per protocol', () => {
   it('a full plj0 replay memory never starves QCF1 (nor lets a plj0 replay through)', async () => {
     const { Qcf1Service } = await import('../../daemon/qcf1-service.js');
