@@ -9,10 +9,9 @@ import type { Keyring } from '../shared/keyring.js';
 import { isIPv4 } from 'node:net';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
 import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
-import type { ClientProtocol } from './protocol.js';
+import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 // QCF1 without msgpackr: protocol.ts's adapter loads it, the largest part of what a short-lived
 // `qconf get` process loads and compiles.
-import { LeanQcf1Protocol } from './qcf1-lean.js';
 import { UdpTransport } from './transport.js';
 import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
 // wait-for.js is loaded when first used: most processes (a `qconf get`) never wait.
@@ -141,7 +140,7 @@ export class ConfdClient {
     this.peers = peerList(opts.peers, this.port);
     if (this.peers.length === 0) throw new QconfError('usage', 'peer list is empty');
     const keyring = opts.keyring;
-    this.protocol = opts.protocol ?? new LeanQcf1Protocol(() => keyring);
+    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring);
     this.callback = opts.callback;
     this.logger = opts.logger;
     this.expireMs = opts.expireMs ?? DEFAULT_EXPIRE_MS;

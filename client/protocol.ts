@@ -2,12 +2,9 @@
 // datagram back into (salt, normalised reply) — or nothing, if it is not an authentic reply.
 import { randomBytes } from 'node:crypto';
 import type { Keyring } from '../shared/keyring.js';
-import { KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, verifyDatagram } from '../shared/qcf1.js';
-// normaliseReply lives with the lean codec, which must not import this module's msgpackr.
-import { normaliseReply } from './qcf1-lean.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
+import { normaliseReply, packBody, unpackBody } from './qcf1-lean.js';
 import type { Reply, Request } from './types.js';
-
-export { normaliseReply };
 
 export interface ClientProtocol {
   /** A fresh salt for one transmission, as a string key. */
@@ -16,10 +13,20 @@ export interface ClientProtocol {
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined;
 }
 
+/** A QCF1 body codec: one MessagePack map, written, or read from `start` to the datagram's end. */
+export interface BodyCodec {
+  pack(body: object): Buffer;
+  unpack(datagram: Buffer, start: number): Record<string, unknown> | undefined;
+}
+
+/** The client's own codec (qcf1-lean.ts): msgpackr's bytes without loading msgpackr. */
+export const LEAN_CODEC: BodyCodec = { pack: packBody, unpack: unpackBody };
+
 export class Qcf1ClientProtocol implements ClientProtocol {
   constructor(
     private readonly keyring: () => Keyring,
     private readonly clock: () => number = Date.now,
+    private readonly codec: BodyCodec = LEAN_CODEC,
   ) {}
 
   newSalt(): string {
@@ -27,13 +34,14 @@ export class Qcf1ClientProtocol implements ClientProtocol {
   }
 
   encode(request: Request, salt: string): Buffer {
-    return encodeDatagram(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), request);
+    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, this.codec.pack(request));
   }
 
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {
+    // Header and MAC (in constant time) before a byte of the body is looked at.
     const v = verifyDatagram(datagram, this.keyring(), KIND_REPLY);
     if (!v.ok) return undefined;
-    const body = decodeBody(datagram);
+    const body = this.codec.unpack(datagram, HEADER_LEN);
     const reply = body && normaliseReply(body);
     if (!reply) return undefined;
     return { salt: v.header.salt.toString('latin1'), reply };

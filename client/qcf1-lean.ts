@@ -7,12 +7,9 @@
 // "__proto_", a number, boolean or nil key becomes its string, fixext type 0 is undefined.
 // Extensions other than that, records and bundled strings are JSON-less msgpackr features a
 // daemon never sends; a body holding one is not decoded (the reply is dropped). The daemon keeps
-// msgpackr (shared/qcf1.ts). Header and MAC are shared/qcf1-frame.ts's, the daemon's own.
-import { randomBytes } from 'node:crypto';
-import type { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
-import type { ClientProtocol } from './protocol.js';
-import type { Reply, Request } from './types.js';
+// msgpackr (shared/qcf1.ts). client/protocol.ts frames and signs with the daemon's own
+// shared/qcf1-frame.ts.
+import type { Reply } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -316,7 +313,7 @@ export function unpackBody(bytes: Buffer, start = 0): Record<string, unknown> | 
 }
 
 // ---------------------------------------------------------------------------------------------
-// The protocol
+// Replies
 
 /** A reply body as the client sees it: undefined unless it has a numeric status and serial. */
 export function normaliseReply(body: Record<string, unknown>): Reply | undefined {
@@ -332,30 +329,4 @@ export function normaliseReply(body: Record<string, unknown>): Reply | undefined
     r.error = { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
   }
   return r;
-}
-
-/** QCF1 requests out, replies in: what protocol.ts's Qcf1ClientProtocol does, with this codec. */
-export class LeanQcf1Protocol implements ClientProtocol {
-  constructor(
-    private readonly keyring: () => Keyring,
-    private readonly clock: () => number = Date.now,
-  ) {}
-
-  newSalt(): string {
-    return randomBytes(16).toString('latin1');
-  }
-
-  encode(request: Request, salt: string): Buffer {
-    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, packBody(request));
-  }
-
-  decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {
-    // Header and MAC (in constant time) before a byte of the body is looked at.
-    const v = verifyDatagram(datagram, this.keyring(), KIND_REPLY);
-    if (!v.ok) return undefined;
-    const body = unpackBody(datagram, HEADER_LEN);
-    const reply = body && normaliseReply(body);
-    if (!reply) return undefined;
-    return { salt: v.header.salt.toString('latin1'), reply };
-  }
 }

@@ -954,6 +954,9 @@ function allocReply(n: number): Buffer {
 const REPLY_HEAD = Buffer.from(`${PLJ0_MAGIC}{"hmac":"`, 'latin1'); // then 40 hex digits
 const REPLY_MSG = Buffer.from('","msg":', 'latin1');
 const REPLY_SALT = Buffer.from(',"salt":', 'latin1');
+/** Where a reply's MAC and its quoted inner text begin. */
+const MAC_AT = REPLY_HEAD.length;
+const MSG_AT = MAC_AT + 40 + REPLY_MSG.length;
 
 /**
  * The signed reply datagram for a prepared inner text: byte for byte what encodeReplyDatagram
@@ -965,7 +968,7 @@ export function encodeReply(key: Buffer, rsalt: string, inner: PreparedInner): B
 
 /** The length encodeReply(key, rsalt, inner) would have, without building it. */
 export function replyLength(rsalt: string, inner: PreparedInner): number {
-  return REPLY_HEAD.length + 40 + REPLY_MSG.length + inner.quoted.length + REPLY_SALT.length + quoteSalt(rsalt).length + 1;
+  return MSG_AT + inner.quoted.length + REPLY_SALT.length + quoteSalt(rsalt).length + 1;
 }
 
 let quotedPlain = false;
@@ -990,37 +993,40 @@ function quoteSalt(rsalt: string): { length: number; text: string | undefined } 
 }
 
 /**
- * encodeReply, or (without building anything) the length it would have when that is more than
- * `limit`: a caller that refuses oversized replies learns their size for the price of a sum.
+ * A reply datagram with everything but its MAC (40 hex digits at MAC_AT) and its quoted inner
+ * text (quotedLen bytes at MSG_AT) written; or its length, building nothing, when that is more
+ * than `limit`. Sets saltAscii.
  */
-export function encodeReplySized(key: Buffer, rsalt: string, inner: PreparedInner, limit: number): Buffer | number {
+function replyFrame(rsalt: string, quotedLen: number, limit: number): Buffer | number {
   const qs = quoteSalt(rsalt);
-  const plain = quotedPlain;
-  const ascii = saltAscii;
-  const quotedSalt = qs.text;
-  const saltLen = qs.length;
-  const h = REPLY_HEAD.length;
-  const q = inner.quoted;
-  const n = h + 40 + REPLY_MSG.length + q.length + REPLY_SALT.length + saltLen + 1;
+  const n = MSG_AT + quotedLen + REPLY_SALT.length + qs.length + 1;
   if (n > limit) return n;
   const buf = allocReply(n);
   buf.set(REPLY_HEAD, 0);
-  innerMacInto(key, rsalt, ascii, inner, buf, h);
-  let o = h + 40;
-  buf.set(REPLY_MSG, o);
-  o += REPLY_MSG.length;
-  buf.set(q, o);
-  o += q.length;
+  buf.set(REPLY_MSG, MAC_AT + 40);
+  let o = MSG_AT + quotedLen;
   buf.set(REPLY_SALT, o);
   o += REPLY_SALT.length;
-  if (plain) {
+  if (quotedPlain) {
     buf[o++] = 0x22;
     for (let i = 0; i < rsalt.length; i++) buf[o++] = rsalt.charCodeAt(i);
     buf[o++] = 0x22;
   } else {
-    o += buf.write(quotedSalt as string, o, 'latin1');
+    o += buf.write(qs.text as string, o, 'latin1');
   }
   buf[o] = 0x7d; // }
+  return buf;
+}
+
+/**
+ * encodeReply, or (without building anything) the length it would have when that is more than
+ * `limit`: a caller that refuses oversized replies learns their size for the price of a sum.
+ */
+export function encodeReplySized(key: Buffer, rsalt: string, inner: PreparedInner, limit: number): Buffer | number {
+  const buf = replyFrame(rsalt, inner.quoted.length, limit);
+  if (typeof buf === 'number') return buf;
+  innerMacInto(key, rsalt, saltAscii, inner, buf, MAC_AT);
+  buf.set(inner.quoted, MSG_AT);
   return buf;
 }
 
@@ -1033,30 +1039,11 @@ export function encodeReplySized(key: Buffer, rsalt: string, inner: PreparedInne
  * plain concatenation: the caller takes the general path).
  */
 export function encodeReplyFromBytes(key: Buffer, rsalt: string, raw: Buffer, n: number, escapes: number, limit: number): Buffer | number | undefined {
-  const qs = quoteSalt(rsalt);
+  const buf = replyFrame(rsalt, n + escapes + 2, limit);
   if (!saltAscii) return undefined;
-  const plain = quotedPlain;
-  const h = REPLY_HEAD.length;
-  const quotedLen = n + escapes + 2;
-  const len = h + 40 + REPLY_MSG.length + quotedLen + REPLY_SALT.length + qs.length + 1;
-  if (len > limit) return len;
-  const buf = allocReply(len);
-  buf.set(REPLY_HEAD, 0);
-  hmacStringBytesHexInto(hmacKey('sha1', key), rsalt, raw, 0, n, buf, h);
-  let o = h + 40;
-  buf.set(REPLY_MSG, o);
-  o += REPLY_MSG.length;
-  o = quoteAsciiInto(raw, n, buf, o);
-  buf.set(REPLY_SALT, o);
-  o += REPLY_SALT.length;
-  if (plain) {
-    buf[o++] = 0x22;
-    for (let i = 0; i < rsalt.length; i++) buf[o++] = rsalt.charCodeAt(i);
-    buf[o++] = 0x22;
-  } else {
-    o += buf.write(qs.text as string, o, 'latin1');
-  }
-  buf[o] = 0x7d; // }
+  if (typeof buf === 'number') return buf;
+  hmacStringBytesHexInto(hmacKey('sha1', key), rsalt, raw, 0, n, buf, MAC_AT);
+  quoteAsciiInto(raw, n, buf, MSG_AT);
   return buf;
 }
 

@@ -8,6 +8,7 @@ import {
   asciiJson,
   encodeReply,
   encodeReplyDatagram,
+  encodeReplyFromBytes,
   encodeReplySized,
   hmacSha1Hex,
   innerReplyText,
@@ -15,8 +16,11 @@ import {
   parseRequest,
   parseRequestGeneral,
   prepareInner,
+  prepareInnerFromBytes,
+  preparedBytes,
   replyLength,
 } from '../../shared/plj0.js';
+import { ComposedAnswer, FragmentTable, composeInner, type FragmentTree } from '../../daemon/ganeti/fragments.js';
 
 const KEY = Buffer.from('secretkey0123456789\n', 'latin1');
 const NOW = 1795390000;
@@ -141,5 +145,50 @@ describe('prepared replies', () => {
   it('sign non-ASCII inner texts over their Haskell UTF-8', () => {
     const text = 'ünïcode \ud83d\ude00 {"a":"é"}';
     expect(encodeReplyDatagram(KEY, 'é-1', text)).toEqual(plain(KEY, 'é-1', text));
+  });
+});
+
+describe('composed replies (answers put together from kept object texts)', () => {
+  // Objects with the characters that quoting and escaping care about, and some it must refuse.
+  const tricky = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a"b', 'a\\b', '\u0001', 'é', '\ud83d\ude00', '\ud800', '</', ''));
+  const obj = fc.dictionary(tricky, fc.oneof(tricky, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tricky, { maxLength: 3 })), { maxKeys: 4 });
+  const tree = (n: number): fc.Arbitrary<FragmentTree> =>
+    fc.oneof(fc.integer({ min: 0, max: n - 1 }), fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 4 }), fc.array(fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 3 }), { maxLength: 3 }));
+  const setup = fc.array(obj, { minLength: 1, maxLength: 6 }).chain((objs) => fc.tuple(fc.constant(objs), tree(objs.length)));
+
+  it('are byte for byte the general path, or refused where a text has a control character', () => {
+    fc.assert(
+      fc.property(setup, fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('é-1', 'a"b', 'x\\y', '\u0001', '1795390000')), fc.constantFrom(0, 1), fc.integer({ min: 0, max: 1e6 }), ([objs, t], rsalt, status, serial) => {
+        const answer = new ComposedAnswer(new FragmentTable(objs, { held: 0, max: 1e9 }), t);
+        const text = innerReplyText(status, asciiJson(answer), serial);
+        const c = composeInner(status, answer, serial);
+        // eslint-disable-next-line no-control-regex
+        if (/[\u0000-\u001f]/.test(asciiJson(answer.toJSON()))) {
+          expect(c).toBeUndefined();
+          return;
+        }
+        if (!c) throw new Error('not composed');
+        expect(c.bytes.toString('latin1', 0, c.length)).toBe(text);
+        const want = encodeReply(KEY, rsalt, prepareInner(text));
+        const got = encodeReplyFromBytes(KEY, rsalt, c.bytes, c.length, c.escapes, Infinity);
+        if (/[^\u0000-\u007f]/.test(rsalt)) {
+          expect(got).toBeUndefined();
+          return;
+        }
+        expect(got).toEqual(want);
+        expect(encodeReplyFromBytes(KEY, rsalt, c.bytes, c.length, c.escapes, want.length - 1)).toBe(want.length);
+        const kept = prepareInnerFromBytes(c.bytes, c.length, c.escapes);
+        expect(kept).toEqual(prepareInner(text));
+        expect(preparedBytes(c.length, c.escapes)).toBe(kept.quoted.length + (kept.raw?.length ?? 0));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('take the general path for texts beyond the budget', () => {
+    const objs = [{ a: 'x'.repeat(100) }, { b: 1 }];
+    const table = new FragmentTable(objs, { held: 0, max: 50 });
+    expect(composeInner(0, new ComposedAnswer(table, [1, 0]), 1)).toBeUndefined();
+    expect(composeInner(0, new ComposedAnswer(table, [1, 1]), 1)?.length).toBe(innerReplyText(0, '[{"b":1},{"b":1}]', 1).length);
   });
 });

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { FLOAT32_OPTIONS, Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { LeanQcf1Protocol, packBody as leanPack, unpackBody } from '../../client/qcf1-lean.js';
-import { Qcf1ClientProtocol } from '../../client/protocol.js';
+import { packBody as leanPack, unpackBody } from '../../client/qcf1-lean.js';
+import { Qcf1ClientProtocol, type BodyCodec } from '../../client/protocol.js';
 import type { Request } from '../../client/types.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, packBody } from '../../shared/qcf1.js';
@@ -259,41 +259,44 @@ describe("protocol.md's test vectors through the lean protocol", () => {
   const ring = Keyring.fromStrings([KEY_A]);
 
   it('signs the request vector byte for byte', () => {
-    const lean = new LeanQcf1Protocol(() => ring, () => vec.requestTime);
+    const lean = new Qcf1ClientProtocol(() => ring, () => vec.requestTime);
     expect(lean.encode({ op: 'get', path: '/cluster/master' }, SALT.toString('latin1')).toString('hex')).toBe(vec.request.toString('hex'));
     expect(unpackBody(vec.request, HEADER_LEN)).toEqual({ op: 'get', path: '/cluster/master' });
   });
 
   it('verifies and decodes the reply vector, and its body re-encodes to the same bytes', () => {
-    const lean = new LeanQcf1Protocol(() => ring);
+    const lean = new Qcf1ClientProtocol(() => ring);
     const reply = { status: 0, serial: 7, node: 'a', answer: 'n1', etag: 'e1' };
     expect(lean.decode(vec.reply)).toEqual({ salt: SALT.toString('latin1'), reply });
     expect(leanPack(reply).equals(vec.reply.subarray(HEADER_LEN))).toBe(true);
   });
 
   it('takes neither the request vector as a reply nor the reply without its key', () => {
-    expect(new LeanQcf1Protocol(() => ring).decode(vec.request)).toBeUndefined();
-    expect(new LeanQcf1Protocol(() => Keyring.fromStrings([KEY_B])).decode(vec.reply)).toBeUndefined();
+    expect(new Qcf1ClientProtocol(() => ring).decode(vec.request)).toBeUndefined();
+    expect(new Qcf1ClientProtocol(() => Keyring.fromStrings([KEY_B])).decode(vec.reply)).toBeUndefined();
   });
 
   it('rejects the reply vector with any single bit flipped', () => {
-    const lean = new LeanQcf1Protocol(() => ring);
+    const lean = new Qcf1ClientProtocol(() => ring);
     for (let bit = 0; bit < vec.reply.length * 8; bit++) expect(lean.decode(flipBit(vec.reply, bit)), `bit ${bit}`).toBeUndefined();
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 
-describe('the lean protocol against protocol.ts (msgpackr)', () => {
-  const lean = new LeanQcf1Protocol(() => RING);
-  const full = new Qcf1ClientProtocol(() => RING);
+/** The daemon's codec, msgpackr (shared/qcf1.ts), for the client protocol to be compared with. */
+const MSGPACKR: BodyCodec = { pack: packBody, unpack: (datagram) => decodeBody(datagram) };
+
+describe('the lean codec against msgpackr, through the client protocol', () => {
+  const lean = new Qcf1ClientProtocol(() => RING);
+  const full = new Qcf1ClientProtocol(() => RING, Date.now, MSGPACKR);
 
   it('signs every request to the same datagram', () => {
     fc.assert(
       fc.property(request, salt, time, (q, s, t) => {
         const at = () => t;
-        const bytes = new LeanQcf1Protocol(() => RING, at).encode(q, s.toString('latin1'));
-        expect(bytes.toString('hex')).toBe(new Qcf1ClientProtocol(() => RING, at).encode(q, s.toString('latin1')).toString('hex'));
+        const bytes = new Qcf1ClientProtocol(() => RING, at).encode(q, s.toString('latin1'));
+        expect(bytes.toString('hex')).toBe(new Qcf1ClientProtocol(() => RING, at, MSGPACKR).encode(q, s.toString('latin1')).toString('hex'));
       }),
       { numRuns: RUNS },
     );
@@ -342,7 +345,7 @@ describe('the lean protocol against protocol.ts (msgpackr)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('msgpackr-only extensions', () => {
-  const lean = new LeanQcf1Protocol(() => RING);
+  const lean = new Qcf1ClientProtocol(() => RING);
   const signed = (bytes: Buffer) => encodeDatagram(KIND_REPLY, KEY, Date.now(), Buffer.alloc(16), bytes);
   const reply = (answer: unknown) => ({ status: 0, serial: 1, node: 'n', answer });
 
@@ -374,7 +377,7 @@ describe('msgpackr-only extensions', () => {
   });
 
   it('are dropped where msgpackr would decode them, while the same reply with a JSON answer is taken', () => {
-    const full = new Qcf1ClientProtocol(() => RING);
+    const full = new Qcf1ClientProtocol(() => RING, Date.now, MSGPACKR);
     expect(full.decode(signed(cases[0][1]))?.reply.answer).toBeInstanceOf(Date);
     expect(lean.decode(signed(packBody(reply('2023-11-14T22:13:20.000Z'))))?.reply.answer).toBe('2023-11-14T22:13:20.000Z');
   });
