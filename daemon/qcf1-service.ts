@@ -1,11 +1,13 @@
 // The QCF1 request path: guards (size, MAC, skew, replay) → handler → cached, signed reply.
 import type { RemoteInfo } from 'node:dgram';
+import { WIRE_ERROR_CODES } from '../shared/errors.js';
 import type { Keyring } from '../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAX_REPLY_BYTES, decodeBody, frame, packBody, timeOf, verifyKey } from '../shared/qcf1.js';
 import type { Key } from '../shared/keyring.js';
 import { errorBody, evaluateWait, handleQuery, type QueryContext, type ReplyBody } from './handlers.js';
 import type { Replica } from './replica.js';
-import type { ReplyCache, Snapshot } from './snapshot.js';
+import type { ReplyTable } from './reply-table.js';
+import type { Snapshot } from './snapshot.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Stats } from './stats.js';
 import type { WaitRegistry } from './wait-registry.js';
@@ -25,7 +27,8 @@ export interface Qcf1Deps {
 }
 
 /** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
-const KNOWN_OPS = new Set(['ping', 'get', 'mget', 'list', 'wait', 'stats']);
+const OPS = ['ping', 'get', 'mget', 'list', 'wait', 'stats'] as const;
+const KNOWN_OPS = new Set<string>(OPS);
 
 /**
  * Reply bodies for a given request on a given snapshot never change: encode them once. Only
@@ -51,11 +54,12 @@ interface Encoded {
   code: string | undefined;
 }
 
-/** A reply cached under its request's body bytes. */
-interface CachedReply extends Encoded {
-  op: string;
-  /** Memory estimate for the cache's bound. */
-  bytes: number;
+/**
+ * A reply kept under its request's body bytes carries two meta bytes: the op's index in OPS,
+ * and the status with the error code's index in WIRE_ERROR_CODES + 1 (0: none) above it.
+ */
+function statusMeta(e: Encoded): number {
+  return e.status | ((e.code === undefined ? 0 : WIRE_ERROR_CODES.indexOf(e.code as (typeof WIRE_ERROR_CODES)[number]) + 1) << 2);
 }
 
 /**
@@ -84,9 +88,9 @@ function onlyKeys(req: Record<string, unknown>, allowed: readonly string[] | und
 }
 
 export class Qcf1Service {
-  /** The serving snapshot's reply cache, looked up once per snapshot. */
+  /** The serving snapshot's replies by request bytes, looked up once per snapshot. */
   private cacheOf: Snapshot | null = null;
-  private cache: ReplyCache<CachedReply> | undefined;
+  private cache: ReplyTable | undefined;
 
   constructor(private readonly d: Qcf1Deps) {}
 
@@ -130,17 +134,21 @@ export class Qcf1Service {
 
     // The hot path: a request whose bytes were answered before on this snapshot.
     const current = d.replica.current;
-    let bodyKey: string | undefined;
+    let table: ReplyTable | undefined;
     if (current !== null && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
-      bodyKey = msg.toString('latin1', HEADER_LEN);
       if (current !== this.cacheOf) {
         this.cacheOf = current;
-        this.cache = current.replyCache<CachedReply>('qcf1');
+        this.cache = current.qcf1Replies();
       }
-      const hit = (this.cache as ReplyCache<CachedReply>).get(bodyKey);
-      if (hit !== undefined) {
-        d.stats.request('qcf1', hit.op);
-        return this.sendEncoded(hit, hit.op, key, msg, 20, rinfo);
+      table = this.cache as ReplyTable;
+      if (table.get(msg, HEADER_LEN, msg.length)) {
+        const op = OPS[table.meta0];
+        const m = table.meta1;
+        const body = table.valueBuf.subarray(table.valueStart, table.valueEnd);
+        d.stats.request('qcf1', op);
+        d.stats.reply(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], 'qcf1', op);
+        d.send(frame(KIND_REPLY, key, Date.now(), msg, 20, body), rinfo);
+        return;
       }
     }
 
@@ -157,11 +165,10 @@ export class Qcf1Service {
       const body = out.body;
       const snap = ctx.snapshot;
       if (out.cacheable && snap) {
-        if (bodyKey !== undefined && snap === current && onlyKeys(req, BODY_KEYS[op])) {
+        if (table !== undefined && snap === current && onlyKeys(req, BODY_KEYS[op])) {
           const e = this.encode(body, body.status, body.error?.code);
-          const cached: CachedReply = { body: ownCopy(e.body), status: e.status, code: e.code, op, bytes: e.body.length + 160 };
-          snap.replyCache<CachedReply>('qcf1').set(bodyKey, cached);
-          return this.sendEncoded(cached, op, key, msg, 20, rinfo);
+          table.set(msg, HEADER_LEN, msg.length, e.body, OPS.indexOf(op as (typeof OPS)[number]), statusMeta(e));
+          return this.sendEncoded(e, op, key, msg, 20, rinfo);
         }
         const ck = cacheKey(req);
         if (ck !== undefined) {

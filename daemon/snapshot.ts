@@ -2,6 +2,7 @@
 // Derived values are memoised per snapshot (the document never changes underneath them), in
 // bounded tables.
 import { QconfError } from '../shared/errors.js';
+import { ReplyTable } from './reply-table.js';
 
 export type ReplicaSource = 'file' | 'etcd';
 
@@ -121,6 +122,8 @@ export class Snapshot {
   readonly memo = new BoundedMemo<unknown>(8192);
   /** Views built over the document by protocol front ends (e.g. the Ganeti indexes). */
   private readonly views = new Map<string, unknown>();
+  /** QCF1's replies by request bytes, created on first use. */
+  private qcf1: ReplyTable | undefined;
   /** Reply caches of the protocol front ends, by name, created on first use, and their budgets. */
   private readonly caches = new Map<string, ReplyCache<{ bytes: number }>>();
   private readonly budgets = new Map<string, CacheBudget>();
@@ -143,6 +146,11 @@ export class Snapshot {
       this.caches.set(name, (c = new ReplyCache(budget, REPLY_CACHE_ENTRIES)));
     }
     return c as ReplyCache<V>;
+  }
+
+  /** QCF1's replies by request bytes (dropped with the snapshot). */
+  qcf1Replies(): ReplyTable {
+    return (this.qcf1 ??= new ReplyTable({ maxBytes: REPLY_CACHE_BYTES_BY_GROUP.qcf1, maxEntries: REPLY_CACHE_ENTRIES }));
   }
 
   /** Estimated bytes held by the reply caches of `group` ('qcf1', 'plj0'). */
