@@ -53,6 +53,8 @@ export interface Job {
   seed: number;
   /** Send at most this many queries/s (0: as fast as replies come back). */
   rateLimit?: number;
+  /** Take the bodies (templates) in order, cycling, instead of at random: a warm-up pass over each. */
+  inOrder?: boolean;
 }
 
 export interface Percentiles {
@@ -132,7 +134,7 @@ function generateQcf1(job: Job, count: number, sign: boolean): Generated {
   const choice = new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
-    const c = Math.floor(pick() * bodies.length);
+    const c = job.inOrder ? i % bodies.length : Math.floor(pick() * bodies.length);
     choice[i] = c;
     total += HEADER_LEN + bodies[c].length;
   }
@@ -191,7 +193,7 @@ function generatePlj0(job: Job, count: number): Generated {
   const offsets = new Uint32Array(count + 1);
   let o = 0;
   for (let i = 0; i < count; i++) {
-    const [pre, post] = prefixes[Math.floor(pick() * templates.length)];
+    const [pre, post] = prefixes[job.inOrder ? i % templates.length : Math.floor(pick() * templates.length)];
     let idx = '';
     for (let s = 28; s >= 0; s -= 4) idx += HEX[(i >>> s) & 15];
     const msg = `${pre}qb${idx}${rand.slice(i * 12, i * 12 + 12)}${post}`;
