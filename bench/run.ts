@@ -539,47 +539,58 @@ async function sectionGaneti(): Promise<void> {
   const sizes = [3, 1000, 10_000];
   const types = PLJ0_TYPES;
   progress(`ganeti: configs of ${sizes.map(fmtInt).join(', ')} nodes, request types ${types.map((t) => t.type).join(',')}`);
+  const configs: Array<{ nodes: number; file: string; facts: GanetiFacts; res: GanetiResult }> = [];
   for (const nodes of sizes) {
     const file = nodes === 3 ? GANETI_EXAMPLE : await ganetiConfigFile(CONFIG_CACHE, nodes);
-    const facts: GanetiFacts = ganetiFacts(file);
-    const res: GanetiResult = { nodes, bytes: statSync(file).size };
-    // qconfd.
-    progress(` ${fmtInt(nodes)} nodes (${fmt(res.bytes / 1e6, 1)} MB): qconfd`);
-    const d = await qconfd(file, { readyTimeoutMs: 120_000 });
-    await plj0Ready(d.port, 60_000);
-    const side: GanetiSide = { startMs: d.startMs, rss: rssMB(d.pids[0]).rss, rssAfter: NaN, types: {} };
-    try {
-      for (const t of types) {
-        // Every distinct query once first, so the window shows the steady state.
-        const job = plj0Job(d, plj0Templates(t.type, facts), { warmupMs: 500, durationMs: SCALE_WINDOW_MS, seed: 5 });
-        await warmPass(job);
-        side.types[t.type] = { r: await measure(`qconfd ${fmtInt(nodes)} nodes, ${t.name}`, job), note: '' };
-      }
-      side.rssAfter = rssMB(d.pids[0]).rss;
-      if (nodes === sizes[sizes.length - 1]) {
-        await sleep(10_000);
-        side.rssIdle = rssMB(d.pids[0]).rss;
-      }
-    } finally {
-      await d.stop();
-    }
-    res.qconfd = side;
-    // ganeti-confd (quick mode: only on the 3-node config; its slow types on larger ones take minutes).
-    if (!(QUICK && nodes >= 1000)) {
-      progress(` ${fmtInt(nodes)} nodes: ganeti-confd (loading)`);
-      const g = await startGaneti(file, GKEY, 600_000);
-      await sleep(500);
-      const gs: GanetiSide = { startMs: g.startMs, rss: rssMB(g.pids[0]).rss, rssAfter: NaN, types: {} };
-      try {
-        for (const t of types) gs.types[t.type] = await measureGanetiType(g, plj0Templates(t.type, facts), `ganeti-confd ${fmtInt(nodes)} nodes, ${t.name}`);
-        gs.rssAfter = rssMB(g.pids[0]).rss;
-      } finally {
-        await g.stop();
-      }
-      res.ganeti = gs;
-    }
-    ganetiResults.push(res);
+    configs.push({ nodes, file, facts: ganetiFacts(file), res: { nodes, bytes: statSync(file).size } as GanetiResult });
   }
+  // qconfd: one daemon per config, each started alone (its load time and RSS), then all running
+  // side by side; every type is measured on each in turn, in rounds (the median shown), so that
+  // a drift in the machine's speed cannot decide a type's ratio between sizes.
+  const started: Array<{ d: StartedQconfd; side: GanetiSide }> = [];
+  try {
+    for (const c of configs) {
+      progress(` ${fmtInt(c.nodes)} nodes (${fmt(c.res.bytes / 1e6, 1)} MB): qconfd`);
+      const d = await qconfd(c.file, { readyTimeoutMs: 120_000 });
+      await plj0Ready(d.port, 60_000);
+      started.push({ d, side: { startMs: d.startMs, rss: rssMB(d.pids[0]).rss, rssAfter: NaN, types: {} } });
+    }
+    for (const t of types) {
+      const jobs = configs.map((c, i) => plj0Job(started[i].d, plj0Templates(t.type, c.facts), { warmupMs: 500, durationMs: SCALE_WINDOW_MS, seed: 5 }));
+      // Every distinct query once first, so the windows show the steady state.
+      for (const job of jobs) await warmPass(job);
+      const runs = configs.map(() => [] as LoadResult[]);
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const [i, c] of configs.entries()) {
+          runs[i].push(await measure(`qconfd ${fmtInt(c.nodes)} nodes, ${t.name}${ROUNDS > 1 ? `, round ${round}/${ROUNDS}` : ''}`, { ...jobs[i], seed: 5 + round }));
+        }
+      }
+      started.forEach(({ side }, i) => (side.types[t.type] = { r: median(runs[i], (r) => r.qps), note: '' }));
+    }
+    for (const { d, side } of started) side.rssAfter = rssMB(d.pids[0]).rss;
+    await sleep(10_000);
+    const big = started[started.length - 1];
+    big.side.rssIdle = rssMB(big.d.pids[0]).rss;
+  } finally {
+    await Promise.all(started.map(({ d }) => d.stop()));
+  }
+  started.forEach(({ side }, i) => (configs[i].res.qconfd = side));
+  // ganeti-confd (quick mode: only on the 3-node config; its slow types on larger ones take minutes).
+  for (const c of configs) {
+    if (QUICK && c.nodes >= 1000) continue;
+    progress(` ${fmtInt(c.nodes)} nodes: ganeti-confd (loading)`);
+    const g = await startGaneti(c.file, GKEY, 600_000);
+    await sleep(500);
+    const gs: GanetiSide = { startMs: g.startMs, rss: rssMB(g.pids[0]).rss, rssAfter: NaN, types: {} };
+    try {
+      for (const t of types) gs.types[t.type] = await measureGanetiType(g, plj0Templates(t.type, c.facts), `ganeti-confd ${fmtInt(c.nodes)} nodes, ${t.name}`);
+      gs.rssAfter = rssMB(g.pids[0]).rss;
+    } finally {
+      await g.stop();
+    }
+    c.res.ganeti = gs;
+  }
+  ganetiResults.push(...configs.map((c) => c.res));
 }
 
 function statusNote(r: LoadResult | undefined): string {
@@ -597,8 +608,10 @@ function renderGaneti(): void {
     '',
     'Generated Ganeti 3.0 configs (`test/ganeti/generate-config.ts`: 5 instances per node, NICs on 3 links, DRBD',
     'and plain disks; written with one-space indent as Ganeti writes config.data) and Ganeti’s 3-node test config.',
-    'Every request type, its queries spread over every node / instance / NIC IP of the config. ganeti-confd gets a',
-    'probe request first; a type slower than 50 ms per query is measured with 4 in flight for longer.',
+    'Every request type, its queries spread over every node / instance / NIC IP of the config. The qconfd daemons of',
+    `every size run side by side and take turns per type, after one pass over every distinct query, in ${ROUNDS}`,
+    'round(s), the median shown. ganeti-confd runs alone, one config at a time; it gets a probe request first, and a',
+    'type slower than 50 ms per query is measured with 4 in flight for longer.',
     '',
     '| config | file MB | daemon | start → first answer s | RSS MB after load / after the run (/ 10 s later) |',
     '|---|---:|---|---:|---:|',
