@@ -4,7 +4,7 @@
 import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
 import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
 import { ComposedAnswer } from './fragments.js';
-import { hasOwn } from './serialize.js';
+import { parseGanetiPointer, resolveConfigPointer } from './config-pointer.js';
 import { lookupByName, type GanetiView, type Lookup, type NodeRec } from './view.js';
 
 export interface GanetiAnswer {
@@ -103,65 +103,6 @@ function nodePipByInstanceIp(v: GanetiView, link: string, ip: string): GanetiAns
   return ok(l.rec.primaryIp, v.clusterSerial);
 }
 
-/** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
-export function parseGanetiPointer(path: string): string[] | undefined {
-  // char '/' *> (token `sepBy1` char '/'), where token = many1 (~0 | ~1 | [^~/]) <|> ("" at the
-  // end of input); parseOnly ignores whatever follows.
-  const token = (i: number): [string, number] | undefined => {
-    let tok = '';
-    let j = i;
-    while (j < path.length) {
-      const c = path[j];
-      if (c === '~' && (path[j + 1] === '0' || path[j + 1] === '1')) {
-        tok += path[j + 1] === '1' ? '/' : '~';
-        j += 2;
-      } else if (c !== '~' && c !== '/') {
-        tok += c;
-        j++;
-      } else break;
-    }
-    if (j > i) return [tok, j];
-    return i === path.length ? ['', i] : undefined;
-  };
-  if (path[0] !== '/') return undefined;
-  let t = token(1);
-  if (!t) return undefined;
-  const tokens: string[] = [];
-  for (;;) {
-    tokens.push(t[0]);
-    const i = t[1];
-    if (path[i] !== '/') return tokens;
-    const next = token(i + 1);
-    if (!next) return tokens;
-    t = next;
-  }
-}
-
-/** Attoparsec `decimal :: Int` on the token's leading digits (wrapping like a 64-bit Int). */
-function readIndex(tok: string): number | undefined {
-  const m = /^[0-9]+/.exec(tok);
-  if (!m) return undefined;
-  const v = BigInt.asIntN(64, BigInt(m[0]));
-  return v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
-}
-
-export function resolveGanetiPointer(root: unknown, tokens: string[]): { ok: true; value: unknown } | { ok: false } {
-  let cur = root;
-  for (const tok of tokens) {
-    if (Array.isArray(cur)) {
-      const i = readIndex(tok);
-      if (i === undefined || i < 0 || i >= cur.length) return { ok: false };
-      cur = cur[i];
-    } else if (cur !== null && typeof cur === 'object') {
-      if (!hasOwn(cur, tok)) return { ok: false };
-      cur = (cur as Record<string, unknown>)[tok];
-    } else {
-      return { ok: false };
-    }
-  }
-  return { ok: true, value: cur };
-}
-
 /** The answer to one request, as ganeti-confd 3.0 computes it. */
 export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnswer {
   const q = req.query;
@@ -255,7 +196,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       if (q.kind !== 'plain') return invalidQuery(q);
       const tokens = parseGanetiPointer(q.value);
       if (!tokens) return ARGUMENT_ERROR;
-      const r = resolveGanetiPointer(v.config, tokens);
+      const r = resolveConfigPointer(v.doc, tokens);
       return r.ok ? ok(r.value, C) : ARGUMENT_ERROR;
     }
 

@@ -35,9 +35,10 @@ const NOT_MADE = -1;
 const NOT_COMPOSED = -2;
 
 /**
- * The JSON texts (asciiJson) of a fixed list of objects, by slot, made when first prepared. Each
- * text is pure ASCII without control characters, so that quoting it as a JSON string escapes
- * its '"' and '\' only, whose number is kept with it.
+ * The JSON texts (asciiJson) of a fixed list of objects as `render` shows them (their
+ * re-serialization), by slot, made when first prepared. Each text is pure ASCII without control
+ * characters, so that quoting it as a JSON string escapes its '"' and '\' only, whose number is
+ * kept with it.
  */
 export class FragmentTable {
   private readonly texts: Array<string | undefined>;
@@ -48,6 +49,8 @@ export class FragmentTable {
     /** The objects by slot (undefined: never asked for). */
     readonly objs: readonly unknown[],
     private readonly budget: FragmentBudget,
+    /** What an answer shows of an object (made again for each text: nothing of it is kept). */
+    readonly render: (obj: unknown) => unknown = (o) => o,
   ) {
     const n = objs.length;
     this.texts = new Array<string | undefined>(n).fill(undefined);
@@ -60,7 +63,7 @@ export class FragmentTable {
     if (t !== undefined) return t.length;
     const obj = this.objs[slot];
     if (this.escapes[slot] === NOT_COMPOSED || obj === undefined) return -1;
-    const text = asciiJson(obj); // ASCII: one byte a character
+    const text = asciiJson(this.render(obj)); // ASCII: one byte a character
     const n = text.length;
     if (this.budget.held + n > this.budget.max) return this.notComposed(slot);
     if (textScratch.length < n) textScratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * textScratch.length));
@@ -122,7 +125,7 @@ export class ComposedAnswer {
   ) {}
 
   toJSON(): unknown {
-    const expand = (t: FragmentTree): unknown => (typeof t === 'number' ? this.table.objs[t] : t.map(expand));
+    const expand = (t: FragmentTree): unknown => (typeof t === 'number' ? this.table.render(this.table.objs[t]) : t.map(expand));
     return expand(this.tree);
   }
 }

@@ -380,7 +380,11 @@ function typeName(v: unknown): string {
   return typeof v;
 }
 
-function serValue(v: unknown, t: FieldType, where: string): unknown {
+/**
+ * The re-serialized value of `v` as field type `t`, checked as Ganeti's loader checks it. With
+ * `build` false it is only checked (nothing is made) and `v` itself comes back.
+ */
+export function serValue(v: unknown, t: FieldType, where: string, build = true): unknown {
   switch (t) {
     case 'str':
       if (typeof v !== 'string') fail(where, `expected a string, got ${typeName(v)}`);
@@ -390,17 +394,18 @@ function serValue(v: unknown, t: FieldType, where: string): unknown {
       return v;
     case 'int':
       if (typeof v !== 'number') fail(where, `expected an integer, got ${typeName(v)}`);
-      return roundHalfEvenNum(v);
+      return build ? roundHalfEvenNum(v) : v;
     case 'dbl':
       if (typeof v !== 'number') fail(where, `expected a number, got ${typeName(v)}`);
       return v === 0 ? 0 : v;
     case 'time':
       if (typeof v !== 'number') fail(where, `expected a time stamp, got ${typeName(v)}`);
-      return clockTimeRoundTrip(v);
+      return build ? clockTimeRoundTrip(v) : v;
     case 'any':
       return v;
     case 'anymap': {
       if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
+      if (!build) return v;
       const out: Record<string, unknown> = {};
       for (const k of sortedKeys(v)) put(out, k, v[k]);
       return out;
@@ -408,47 +413,56 @@ function serValue(v: unknown, t: FieldType, where: string): unknown {
     case 'tags': {
       if (!Array.isArray(v)) fail(where, `expected a list of tags, got ${typeName(v)}`);
       for (const x of v) if (typeof x !== 'string') fail(where, 'a tag is not a string');
-      return [...new Set(v as string[])].sort(compareBytes);
+      return build ? [...new Set(v as string[])].sort(compareBytes) : v;
     }
     case 'lid':
-      return serLogicalId(v, where);
+      return serLogicalId(v, where, build);
   }
   if ('list' in t) {
     if (!Array.isArray(v)) fail(where, `expected a list, got ${typeName(v)}`);
+    if (!build) {
+      for (let i = 0; i < v.length; i++) serValue(v[i], t.list, where, false);
+      return v;
+    }
     const out = new Array(v.length);
     for (let i = 0; i < v.length; i++) out[i] = serValue(v[i], t.list, where);
     return out;
   }
-  if ('map' in t) {
+  if ('map' in t || 'hvmap' in t) {
     if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
+    const keys = 'map' in t ? sortedKeys(v) : hypervisorOrder(Object.keys(v));
+    const vt = 'map' in t ? t.map : t.hvmap;
+    if (!build) {
+      for (const k of keys) serValue(v[k], vt, k, false);
+      return v;
+    }
     const out: Record<string, unknown> = {};
-    for (const k of sortedKeys(v)) put(out, k, serValue(v[k], t.map, k));
+    for (const k of keys) put(out, k, serValue(v[k], vt, k));
     return out;
   }
-  if ('hvmap' in t) {
-    if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
-    const keys = Object.keys(v).sort((a, b) => {
-      const x = HYPERVISOR_ORDER.indexOf(a);
-      const y = HYPERVISOR_ORDER.indexOf(b);
-      return (x < 0 ? 99 : x) - (y < 0 ? 99 : y) || compareBytes(a, b);
-    });
-    const out: Record<string, unknown> = {};
-    for (const k of keys) put(out, k, serValue(v[k], t.hvmap, k));
-    return out;
-  }
-  return serObject(v, t.obj, where);
+  return serObject(v, t.obj, where, build);
+}
+
+/** Hypervisor-keyed maps: Haskell's constructor order, then any other key in byte order. */
+function hypervisorOrder(keys: string[]): string[] {
+  return keys.sort((a, b) => {
+    const x = HYPERVISOR_ORDER.indexOf(a);
+    const y = HYPERVISOR_ORDER.indexOf(b);
+    return (x < 0 ? 99 : x) - (y < 0 ? 99 : y) || compareBytes(a, b);
+  });
 }
 
 /** DRBD logical ids carry integers (port, minors); the others are pairs of strings. */
-function serLogicalId(v: unknown, where: string): unknown {
+function serLogicalId(v: unknown, where: string, build = true): unknown {
   if (!Array.isArray(v)) fail(where, `logical_id: expected a list, got ${typeName(v)}`);
-  if (v.length === 6 && typeof v[2] === 'number') {
+  if (build && v.length === 6 && typeof v[2] === 'number') {
     return [v[0], v[1], roundHalfEvenNum(v[2]), roundHalfEvenNum(v[3] as number), roundHalfEvenNum(v[4] as number), v[5]];
   }
   return v;
 }
 
-export function serObject(v: unknown, s: Schema, where: string): Record<string, unknown> {
+/** A config object's re-serialization (checked as Ganeti checks it); with `build` false, only checked. */
+export function serObject(v: unknown, s: Schema, where: string, build = true): Record<string, unknown> {
   if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
   const keys = s.keys as Set<string>;
   let extra: string[] | undefined;
@@ -460,15 +474,17 @@ export function serObject(v: unknown, s: Schema, where: string): Record<string, 
   const forthcoming = s.forthcoming === true && v.forthcoming === true;
   if (s.forthcoming && hasOwn(v, 'forthcoming') && typeof v.forthcoming !== 'boolean') fail(where, "'forthcoming' is not a boolean");
   const allOptional = s.partial === true || forthcoming;
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> | undefined = build ? {} : undefined;
   for (const f of s.fields) {
     if (hasOwn(v, f.k) && v[f.k] !== undefined) {
-      put(out, f.k, serValue(v[f.k], f.t, f.k));
+      const x = serValue(v[f.k], f.t, f.k, build);
+      if (out) put(out, f.k, x);
     } else if (!allOptional) {
       if (f.m === 'req') fail(where, `key '${f.k}' not found`);
-      if (f.m === 'def') put(out, f.k, (f.d as () => unknown)());
+      if (f.m === 'def' && out) put(out, f.k, (f.d as () => unknown)());
     }
   }
+  if (!out) return v;
   if (forthcoming) out.forthcoming = true;
   return out;
 }
@@ -556,22 +572,23 @@ export function* sortBytesSteps(keys: string[]): Generator<void, string[]> {
   return runs[0];
 }
 
-/** The sorted keys of maps made by serObjectMapSteps (the view walks them in that order too). */
+/** The sorted keys of the large maps serializeConfigSteps (or validateConfigSteps) went through. */
 const SORTED_KEYS = new WeakMap<object, string[]>();
 
-/** The keys of a re-serialized map in compareBytes order, when serializeConfig recorded them. */
+/** The keys of such a map in compareBytes order (the view walks them in that order too). */
 export function sortedKeysOf(o: object): string[] | undefined {
   return SORTED_KEYS.get(o);
 }
 
 /** A {map: {obj}} field, one object at a time (same checks and order as serValue). */
-function* serObjectMapSteps(v: unknown, s: Schema, where: string): Generator<void, Record<string, unknown>> {
+function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean): Generator<void, Record<string, unknown>> {
   if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = build ? {} : v;
   const keys = yield* sortBytesSteps(Object.keys(v));
   let n = 0;
   for (const k of keys) {
-    put(out, k, serObject(v[k], s, k));
+    const o = serObject(v[k], s, k, build);
+    if (build) put(out, k, o);
     if (++n % STEP_EVERY === 0) yield;
   }
   SORTED_KEYS.set(out, keys);
@@ -584,6 +601,19 @@ function* serObjectMapSteps(v: unknown, s: Schema, where: string): Generator<voi
  * document in exactly serObject's order, so it fails with the same first error.
  */
 export function* serializeConfigSteps(doc: unknown): Generator<void, Record<string, unknown> | GanetiLoadError> {
+  return yield* configSteps(doc, true);
+}
+
+/**
+ * The same checks, in the same order and with the same first error, building nothing: the
+ * document itself when Ganeti would load it. Its re-serialization is then made piecewise, as
+ * answers need it (serObject, resolveConfigPointer).
+ */
+export function* validateConfigSteps(doc: unknown): Generator<void, Record<string, unknown> | GanetiLoadError> {
+  return yield* configSteps(doc, false);
+}
+
+function* configSteps(doc: unknown, build: boolean): Generator<void, Record<string, unknown> | GanetiLoadError> {
   try {
     const s = CONFIG;
     const where = 'config';
@@ -601,13 +631,13 @@ export function* serializeConfigSteps(doc: unknown): Generator<void, Record<stri
       if (hasOwn(v, f.k) && v[f.k] !== undefined) {
         const t = f.t;
         const objMap = typeof t === 'object' && 'map' in t && typeof t.map === 'object' && 'obj' in t.map ? t.map.obj : undefined;
-        put(out, f.k, objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k) : serValue(v[f.k], t, f.k));
+        put(out, f.k, objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k, build) : serValue(v[f.k], t, f.k, build));
       } else {
         if (f.m === 'req') fail(where, `key '${f.k}' not found`);
         if (f.m === 'def') put(out, f.k, (f.d as () => unknown)());
       }
     }
-    return out;
+    return build ? out : v;
   } catch (e) {
     if (e instanceof GanetiLoadError) return e;
     throw e;

@@ -1,8 +1,13 @@
 // The Ganeti view of a snapshot: everything the plj0 request types need, built once per
 // snapshot in O(size) (ganeti-confd-protocol.md §4), so that every request is answered in
 // O(1) or O(answer). Never walk the whole config per query.
+//
+// The view is built from the document as read, once Ganeti's checks have passed
+// (validateConfigSteps), taking each value the way its re-serialization would have it (integers
+// rounded); the re-serialized config itself (§7.3) is not made whole: the objects answers show
+// are re-serialized one at a time (the fragment tables, type 10's pointers).
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
-import { GanetiLoadError, STEP_EVERY, drain, serializeConfigSteps, sortBytesSteps, sortedKeysOf } from './serialize.js';
+import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
 export { GanetiLoadError };
 
@@ -16,8 +21,6 @@ export interface NodeRec {
   offline: boolean;
   drained: boolean;
   serial: number;
-  /** The re-serialized node object. */
-  obj: Obj;
   /** Slots of its primary and secondary instances, in UUID order (type 8). */
   primarySlots: number[];
   secondarySlots: number[];
@@ -30,8 +33,7 @@ export interface InstanceRec {
   name: string | undefined;
   primaryNode: string | undefined;
   serial: number;
-  obj: Obj;
-  /** Its disk objects, or the first missing disk UUID (type 9). */
+  /** Its disk objects (as read), or the first missing disk UUID (type 9). */
   disks: InstanceDisks;
 }
 
@@ -45,13 +47,13 @@ export interface DrbdMinor {
 }
 
 /**
- * Ganeti's name lookup: exact key, then exact name, then the unique "name." prefix match. The
- * maps lead to the records themselves: one map probe per lookup, not two.
+ * Ganeti's name lookup: exact key, then exact name, then the unique name starting with the
+ * query and a '.'. The map leads to the records themselves: one map probe per lookup, not two.
  */
 export interface NameIndex<R> {
   exact: Map<string, R>;
-  /** prefix → record, or null when several names share it. */
-  partial: Map<string, R | null>;
+  /** The names, in compareBytes order: those starting with "query." lie side by side. */
+  sorted: string[];
 }
 
 export type Lookup<R> = { ok: true; rec: R } | { ok: false; why: 'not found' | 'has multiple matches' };
@@ -59,8 +61,8 @@ export type Lookup<R> = { ok: true; rec: R } | { ok: false; why: 'not found' | '
 export type InstanceDisks = { ok: true; disks: Obj[] } | { ok: false; missing: string };
 
 export interface GanetiView {
-  /** The re-serialized ConfigData (§7.3): what type 10 pointers walk. */
-  config: Obj;
+  /** The document, as read and accepted: what type 10 pointers walk (config-pointer.ts). */
+  doc: Obj;
   version: number;
   clusterSerial: number;
   masterUuid: string;
@@ -81,7 +83,7 @@ export interface GanetiView {
   mcPrimaryIps: string[];
   /** node UUID (as written in logical ids) → its DRBD minors (type 7). */
   drbdMinors: Map<string, DrbdMinor[]>;
-  /** JSON texts, by instance slot: of the instance objects (type 8), of their disk lists (type 9). */
+  /** JSON texts of the re-serialized instance objects (type 8) and disk lists (type 9), by instance slot. */
   instanceJson: FragmentTable;
   diskListJson: FragmentTable;
   /** The type 11 answer. */
@@ -98,15 +100,7 @@ function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf:
     if (name !== undefined) exact.set(name, rec);
     if (++n % (STEP_EVERY * 8) === 0) yield;
   }
-  const partial = new Map<string, R | null>();
-  for (const [name, rec] of exact) {
-    for (let j = name.indexOf('.'); j >= 0; j = name.indexOf('.', j + 1)) {
-      const prefix = name.slice(0, j);
-      partial.set(prefix, partial.has(prefix) ? null : rec);
-    }
-    if (++n % (STEP_EVERY * 8) === 0) yield;
-  }
-  return { exact, partial };
+  return { exact, sorted: yield* sortBytesSteps([...exact.keys()]) };
 }
 
 const NOT_FOUND = { ok: false, why: 'not found' } as const;
@@ -117,18 +111,30 @@ export function lookupByName<R>(keys: Map<string, R>, idx: NameIndex<R>, query: 
   if (k !== undefined) return { ok: true, rec: k };
   const e = idx.exact.get(query);
   if (e !== undefined) return { ok: true, rec: e };
-  const p = idx.partial.get(query);
-  if (p === undefined) return NOT_FOUND;
-  if (p === null) return MULTIPLE;
-  return { ok: true, rec: p };
+  // The names starting with query + '.': the first at or after it in order, and the next.
+  const prefix = query + '.';
+  const names = idx.sorted;
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(names[mid], prefix) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === names.length || !names[lo].startsWith(prefix)) return NOT_FOUND;
+  if (lo + 1 < names.length && names[lo + 1].startsWith(prefix)) return MULTIPLE;
+  return { ok: true, rec: idx.exact.get(names[lo]) as R };
 }
 
+/** A DRBD disk's logical id as re-serialized: nodes A and B, port, minors (integers rounded). */
 function drbdLogicalId(disk: Obj): [string, string, number, number, number] | undefined {
   const lid = disk.logical_id;
   if (disk.dev_type !== 'drbd' || !Array.isArray(lid) || lid.length !== 6) return undefined;
-  const [a, b, , ma, mb] = lid as unknown[];
+  const [a, b, port, ma, mb] = lid as unknown[];
   if (typeof a !== 'string' || typeof b !== 'string' || typeof ma !== 'number' || typeof mb !== 'number') return undefined;
-  return [a, b, lid[2] as number, ma, mb];
+  // Rounded only when the port is a number, as the re-serialization does.
+  if (typeof port !== 'number') return [a, b, port as number, ma, mb];
+  return [a, b, roundHalfEvenNum(port), roundHalfEvenNum(ma), roundHalfEvenNum(mb)];
 }
 
 const DATA_COLLECTORS = ['cpu-avg-load', 'diskstats', 'drbd', 'inst-status-xen', 'lv', 'xen-cpu-avg-load'];
@@ -144,7 +150,7 @@ export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
  * config can be built in slices while the daemon keeps answering (the same code: the same view).
  */
 export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView | GanetiLoadError> {
-  const config = yield* serializeConfigSteps(doc);
+  const config = yield* validateConfigSteps(doc);
   if (config instanceof GanetiLoadError) return config;
   const cluster = config.cluster as Obj;
   const nicparams = cluster.nicparams as Record<string, Obj>;
@@ -166,8 +172,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       masterCandidate: n.master_candidate as boolean,
       offline: n.offline as boolean,
       drained: n.drained as boolean,
-      serial: n.serial_no as number,
-      obj: n,
+      serial: roundHalfEvenNum(n.serial_no as number),
       primarySlots: [],
       secondarySlots: [],
     });
@@ -219,8 +224,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       index,
       name: typeof o.name === 'string' ? o.name : undefined,
       primaryNode: typeof o.primary_node === 'string' ? o.primary_node : undefined,
-      serial: typeof o.serial_no === 'number' ? o.serial_no : 0,
-      obj: o,
+      serial: typeof o.serial_no === 'number' ? roundHalfEvenNum(o.serial_no) : 0,
       disks: resolved,
     };
     instances.set(u, rec);
@@ -289,14 +293,14 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     const c = Object.prototype.hasOwnProperty.call(configured, name) ? configured[name] : undefined;
     let active = c ? (c.active as boolean) : true;
     if (name === 'inst-status-xen') active = active && xen;
-    dataCollectors[name] = { active, interval: c ? (c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
+    dataCollectors[name] = { active, interval: c ? roundHalfEvenNum(c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
   const budget: FragmentBudget = { held: 0, max: FRAGMENT_CHARS };
   return {
-    config,
-    version: config.version as number,
-    clusterSerial: cluster.serial_no as number,
+    doc: config,
+    version: roundHalfEvenNum(config.version as number),
+    clusterSerial: roundHalfEvenNum(cluster.serial_no as number),
     masterUuid: cluster.master_node as string,
     masterIp: cluster.master_ip as string,
     defaultLink,
@@ -310,8 +314,8 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     nodePrimaryIps,
     mcPrimaryIps,
     drbdMinors,
-    instanceJson: new FragmentTable(instanceObjs, budget),
-    diskListJson: new FragmentTable(diskLists, budget),
+    instanceJson: new FragmentTable(instanceObjs, budget, (o) => serObject(o, INSTANCE, '')),
+    diskListJson: new FragmentTable(diskLists, budget, (l) => (l as Obj[]).map((d) => serObject(d, DISK, ''))),
     dataCollectors,
   };
 }

@@ -14,7 +14,8 @@ import {
   roundHalfEven,
   type ParseResult,
 } from '../../shared/plj0.js';
-import { parseGanetiPointer, showHaskellString } from '../../daemon/ganeti/answers.js';
+import { showHaskellString } from '../../daemon/ganeti/answers.js';
+import { parseGanetiPointer } from '../../daemon/ganeti/config-pointer.js';
 import { clockTimeRoundTrip, roundHalfEvenNum } from '../../daemon/ganeti/serialize.js';
 
 const KEY = Buffer.from('secretkey0123456789', 'latin1');

@@ -37,8 +37,11 @@ describe('Ganeti view built in slices', () => {
     expect(clusterSerial()).toBe(200);
     const once = buildGanetiView(large);
     const sliced = svc.view;
-    if (once instanceof Error || !sliced || !('config' in once)) throw new Error('no view');
-    expect(JSON.stringify(sliced.config)).toBe(JSON.stringify(once.config));
+    if (once instanceof Error || !sliced || !('doc' in once)) throw new Error('no view');
+    expect(sliced.doc).toBe(once.doc);
+    expect([...sliced.nodes.keys()]).toEqual([...once.nodes.keys()]);
+    expect(JSON.stringify([...sliced.instances.values()])).toBe(JSON.stringify([...once.instances.values()]));
+    expect(sliced.nodePrimaryIps).toEqual(once.nodePrimaryIps);
     expect(JSON.stringify([...sliced.linkIpList])).toBe(JSON.stringify([...once.linkIpList]));
     expect(JSON.stringify([...sliced.drbdMinors])).toBe(JSON.stringify([...once.drbdMinors]));
   });

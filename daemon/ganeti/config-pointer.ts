@@ -1,0 +1,106 @@
+// Type 10's pointers (ganeti-confd-protocol.md §4.5) into the re-serialized config, which is
+// not kept whole: the pointer walks the document along the schema, and only the value it ends
+// at is re-serialized. Same answers as a walk of serializeConfig(doc), without making the rest.
+import { CONFIG, hasOwn, serValue, type Field, type FieldType, type Schema } from './serialize.js';
+
+type Resolved = { ok: true; value: unknown } | { ok: false };
+const MISSING: Resolved = { ok: false };
+
+/** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
+export function parseGanetiPointer(path: string): string[] | undefined {
+  // char '/' *> (token `sepBy1` char '/'), where token = many1 (~0 | ~1 | [^~/]) <|> ("" at the
+  // end of input); parseOnly ignores whatever follows.
+  const token = (i: number): [string, number] | undefined => {
+    let tok = '';
+    let j = i;
+    while (j < path.length) {
+      const c = path[j];
+      if (c === '~' && (path[j + 1] === '0' || path[j + 1] === '1')) {
+        tok += path[j + 1] === '1' ? '/' : '~';
+        j += 2;
+      } else if (c !== '~' && c !== '/') {
+        tok += c;
+        j++;
+      } else break;
+    }
+    if (j > i) return [tok, j];
+    return i === path.length ? ['', i] : undefined;
+  };
+  if (path[0] !== '/') return undefined;
+  let t = token(1);
+  if (!t) return undefined;
+  const tokens: string[] = [];
+  for (;;) {
+    tokens.push(t[0]);
+    const i = t[1];
+    if (path[i] !== '/') return tokens;
+    const next = token(i + 1);
+    if (!next) return tokens;
+    t = next;
+  }
+}
+
+/** Attoparsec `decimal :: Int` on the token's leading digits (wrapping like a 64-bit Int). */
+function readIndex(tok: string): number | undefined {
+  const m = /^[0-9]+/.exec(tok);
+  if (!m) return undefined;
+  const v = BigInt.asIntN(64, BigInt(m[0]));
+  return v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
+}
+
+function resolveGanetiPointer(root: unknown, tokens: string[]): Resolved {
+  let cur = root;
+  for (const tok of tokens) {
+    if (Array.isArray(cur)) {
+      const i = readIndex(tok);
+      if (i === undefined || i < 0 || i >= cur.length) return MISSING;
+      cur = cur[i];
+    } else if (cur !== null && typeof cur === 'object') {
+      if (!hasOwn(cur, tok)) return MISSING;
+      cur = (cur as Record<string, unknown>)[tok];
+    } else {
+      return MISSING;
+    }
+  }
+  return { ok: true, value: cur };
+}
+
+/**
+ * resolveGanetiPointer(serializeConfig(doc), tokens) for a document validateConfigSteps has
+ * accepted, re-serializing only the value the pointer ends at.
+ */
+export function resolveConfigPointer(doc: Record<string, unknown>, tokens: string[]): Resolved {
+  let raw: unknown = doc;
+  let t: FieldType = { obj: CONFIG };
+  for (let n = 0; n < tokens.length; n++) {
+    const tok = tokens[n];
+    if (typeof t === 'string') return resolveGanetiPointer(serValue(raw, t, ''), tokens.slice(n));
+    if ('obj' in t) {
+      const s: Schema = t.obj;
+      const o = raw as Record<string, unknown>;
+      const forthcoming = s.forthcoming === true && o.forthcoming === true;
+      const f: Field | undefined = s.fields.find((x) => x.k === tok);
+      if (f !== undefined && hasOwn(o, tok) && o[tok] !== undefined) {
+        raw = o[tok];
+        t = f.t;
+      } else if (f !== undefined && f.m === 'def' && s.partial !== true && !forthcoming) {
+        return resolveGanetiPointer((f.d as () => unknown)(), tokens.slice(n + 1));
+      } else if (tok === 'forthcoming' && forthcoming) {
+        return resolveGanetiPointer(true, tokens.slice(n + 1));
+      } else {
+        return MISSING;
+      }
+    } else if ('list' in t) {
+      const l = raw as unknown[];
+      const i = readIndex(tok);
+      if (i === undefined || i < 0 || i >= l.length) return MISSING;
+      raw = l[i];
+      t = t.list;
+    } else {
+      if (!hasOwn(raw as object, tok)) return MISSING;
+      raw = (raw as Record<string, unknown>)[tok];
+      t = 'map' in t ? t.map : t.hvmap;
+    }
+  }
+  return { ok: true, value: serValue(raw, t, '') };
+}
