@@ -345,6 +345,8 @@ export class ConfdClient {
 
   /** The quorum result, or undefined while more replies are needed (unless `final`). */
   private result<A>(p: Pending, strict: boolean, final = false): QueryResult<A> | undefined {
+    // Most replies arrive before the quorum: nothing to count for them.
+    if (!final && p.replies.size < p.needed && p.replies.size < p.targets.length) return undefined;
     const records = [...p.replies.values()];
     const votes: Vote<ReplyRecord>[] = records.map((r) => ({ serial: r.reply.serial, key: r.key, value: r }));
     const t = tally(votes);

@@ -12,11 +12,12 @@ export type SendErrorHandler = (peer: Peer, err: Error) => void;
  * The sockets' address lookup. Every address this transport gives a socket is a literal (the
  * bind address, peers' addresses, names resolved by `resolve` below), so this answers without
  * node:dns, which dgram's default lookup loads (a short-lived `qconf` process is mostly
- * module loading). Anything else still goes to dns.lookup.
+ * module loading), and at once, as the daemon's does: a deferred answer cost every datagram a
+ * tick of its own. Anything else still goes to dns.lookup.
  */
 function lookupLiteral(address: string, options: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const family = isIP(address);
-  if (family !== 0) return process.nextTick(cb, null, address, family);
+  if (family !== 0) return cb(null, address, family);
   import('node:dns').then(
     (dns) => dns.lookup(address, options, cb),
     (err: Error) => cb(err, '', 0),

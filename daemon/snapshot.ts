@@ -93,11 +93,11 @@ export class ReplyCache<V extends { bytes: number }> {
 }
 
 /**
- * Per-snapshot memory for cached replies, per protocol (caches whose names share the part before
- * a "/" share one budget). QCF1 gets more: its documents are whatever users publish, and a point
- * lookup over 100,000 entries needs about 60 MB to stay cached; plj0 serves Ganeti configs, whose
- * own size (a 10,000-node config is some 350 MB of objects, twice: as read and re-serialized)
- * leaves less room.
+ * Per-snapshot memory for cached replies, per protocol (plj0's caches whose names share the part
+ * before a "/" share one budget; QCF1 has its reply table). QCF1 gets more: its documents are
+ * whatever users publish, and a point lookup over 100,000 entries needs about 60 MB to stay
+ * cached; plj0 serves Ganeti configs, whose own size (a 10,000-node config is some 200 MB of
+ * objects with its view) leaves less room.
  */
 export const REPLY_CACHE_BYTES = 64 * 1024 * 1024;
 export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { qcf1: 64 * 1024 * 1024, plj0: 32 * 1024 * 1024 };
