@@ -836,6 +836,8 @@ async function sectionClient(): Promise<void> {
     const n = QUICK ? 500 : 3000;
     // Warm-up: the daemons and this process compile their hot code, the caches fill.
     await timeQueries(client, QUICK ? 1500 : 3000);
+    // Idle means idle: the machine's other work (the previous section's daemons exiting) first.
+    await quiet(10_000);
     const idle = await timeQueries(client, n);
     progress(`  idle: p50 ${fmt(idle.p50, 3)} ms, p99 ${fmt(idle.p99, 3)} ms`);
     // Under load: the generator drives all five daemons meanwhile.
