@@ -87,9 +87,15 @@ export const GANETI_HMAC_KEY = join(ROOT, 'examples/ganeti/hmac.key');
  * DRBD and plain disks), written as Ganeti writes config.data (one-space indent), cached in
  * `dir` by size.
  */
+/**
+ * Master candidates in the generated configs: Ganeti keeps candidate_pool_size of them (its
+ * default, 10), whatever the cluster's size.
+ */
+const CANDIDATE_POOL = 10;
+
 export async function ganetiConfigFile(dir: string, nodes: number, serial?: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `ganeti-${nodes}${serial === undefined ? '' : `-s${serial}`}.json`);
+  const path = join(dir, `ganeti-${nodes}-pool${CANDIDATE_POOL}${serial === undefined ? '' : `-s${serial}`}.json`);
   if (existsSync(path)) return path;
   // generate-config.ts reads examples/ganeti/config.data next to itself; compiled into dist/,
   // it looks under dist/examples.
@@ -99,7 +105,7 @@ export async function ganetiConfigFile(dir: string, nodes: number, serial?: numb
     copyFileSync(GANETI_EXAMPLE, distExample);
   }
   const { generateGanetiConfig } = await import('../../test/ganeti/generate-config.js');
-  const c = generateGanetiConfig({ nodes, instancesPerNode: 5, links: 3, seed: 42 });
+  const c = generateGanetiConfig({ nodes, instancesPerNode: 5, links: 3, seed: 42, candidatePool: CANDIDATE_POOL });
   if (serial !== undefined) {
     c.serial_no = serial;
     (c.cluster as Obj).serial_no = serial;

@@ -13,6 +13,12 @@ export interface GenerateOptions {
   instancesPerNode: number;
   links: number;
   seed: number;
+  /**
+   * Master candidates as Ganeti keeps them: the master and the first online nodes, up to this
+   * many (the cluster's candidate_pool_size, Ganeti's default 10). Without it every fourth
+   * online node is one, which gives the tests large type 5 answers.
+   */
+  candidatePool?: number;
 }
 
 function rng(seed: number): () => number {
@@ -106,6 +112,14 @@ export function generateGanetiConfig(opts: GenerateOptions): Obj {
     };
   });
   const master = nodeUuids[0];
+  if (opts.candidatePool !== undefined) {
+    let left = opts.candidatePool - 1;
+    nodeUuids.forEach((u, i) => {
+      const n = nodes[u] as Obj;
+      n.master_candidate = i > 0 && left > 0 && !n.offline;
+      if (n.master_candidate) left--;
+    });
+  }
   (nodes[master] as Obj).master_candidate = true;
   (nodes[master] as Obj).drained = false;
   (nodes[master] as Obj).offline = false;
@@ -198,6 +212,7 @@ export function generateGanetiConfig(opts: GenerateOptions): Obj {
   cluster.master_ip = '192.0.2.254';
   cluster.cluster_name = 'generated.example.com';
   cluster.enabled_hypervisors = ['kvm'];
+  if (opts.candidatePool !== undefined) cluster.candidate_pool_size = opts.candidatePool;
   cluster.nicparams = { default: { link: links[0], mode: 'bridged', vlan: '' } };
   cluster.serial_no = 4242;
   cluster.tags = ['b-tag', 'a-tag', 'b-tag'];
