@@ -575,6 +575,8 @@ async function sectionGaneti(): Promise<void> {
     await Promise.all(started.map(({ d }) => d.stop()));
   }
   started.forEach(({ side }, i) => (configs[i].res.qconfd = side));
+  // qconfd's figures stand even if a ganeti-confd run below fails.
+  ganetiResults.push(...configs.map((c) => c.res));
   // ganeti-confd (quick mode: only on the 3-node config; its slow types on larger ones take minutes).
   for (const c of configs) {
     if (QUICK && c.nodes >= 1000) continue;
@@ -590,7 +592,6 @@ async function sectionGaneti(): Promise<void> {
     }
     c.res.ganeti = gs;
   }
-  ganetiResults.push(...configs.map((c) => c.res));
 }
 
 function statusNote(r: LoadResult | undefined): string {

@@ -20,7 +20,7 @@ export interface BodyCodec {
 }
 
 /** The client's own codec (qcf1-lean.ts): msgpackr's bytes without loading msgpackr. */
-export const LEAN_CODEC: BodyCodec = { pack: packBody, unpack: unpackBody };
+const LEAN_CODEC: BodyCodec = { pack: packBody, unpack: unpackBody };
 
 /**
  * Random bytes for salts, drawn 4 KB at a time: one call into the CSPRNG per 256 salts instead

@@ -118,8 +118,12 @@ export class Qcf1Service {
 
   /** Frame, sign and send; the reply's salt is read from `saltSrc` at `saltOff`. */
   private sendEncoded(e: Encoded, op: string, key: Key, saltSrc: Buffer, saltOff: number, rinfo: RemoteInfo): void {
-    this.d.stats.reply(e.status, e.code, 'qcf1', op);
-    this.d.send(frame(KIND_REPLY, key, Date.now(), saltSrc, saltOff, e.body), rinfo);
+    this.sendBody(e.status, e.code, op, e.body, key, saltSrc, saltOff, rinfo);
+  }
+
+  private sendBody(status: number, code: string | undefined, op: string, body: Buffer, key: Key, saltSrc: Buffer, saltOff: number, rinfo: RemoteInfo): void {
+    this.d.stats.reply(status, code, 'qcf1', op);
+    this.d.send(frame(KIND_REPLY, key, Date.now(), saltSrc, saltOff, body), rinfo);
   }
 
   handle(msg: Buffer, rinfo: RemoteInfo): void {
@@ -144,11 +148,9 @@ export class Qcf1Service {
       if (table.get(msg, HEADER_LEN, msg.length)) {
         const op = OPS[table.meta0];
         const m = table.meta1;
-        const body = table.valueBuf.subarray(table.valueStart, table.valueEnd);
         d.stats.request('qcf1', op);
-        d.stats.reply(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], 'qcf1', op);
-        d.send(frame(KIND_REPLY, key, Date.now(), msg, 20, body), rinfo);
-        return;
+        const body = table.valueBuf.subarray(table.valueStart, table.valueEnd);
+        return this.sendBody(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], op, body, key, msg, 20, rinfo);
       }
     }
 
