@@ -489,9 +489,13 @@ export function serObject(v: unknown, s: Schema, where: string, build = true): R
   return out;
 }
 
-/** The whole re-serialized ConfigData, or a load error. */
+/**
+ * The whole re-serialized ConfigData, or a load error. The daemon makes it piecewise instead
+ * (validateConfigSteps, then serObject and config-pointer.ts where answers need it); whole, it
+ * is the reference those pieces are tested against.
+ */
 export function serializeConfig(doc: unknown): Record<string, unknown> | GanetiLoadError {
-  return drain(serializeConfigSteps(doc));
+  return drain(configSteps(doc, true));
 }
 
 /** Run a step generator to its end at once. */
@@ -572,7 +576,7 @@ export function* sortBytesSteps(keys: string[]): Generator<void, string[]> {
   return runs[0];
 }
 
-/** The sorted keys of the large maps serializeConfigSteps (or validateConfigSteps) went through. */
+/** The sorted keys of the large maps serializeConfig or validateConfigSteps went through. */
 const SORTED_KEYS = new WeakMap<object, string[]>();
 
 /** The keys of such a map in compareBytes order (the view walks them in that order too). */
@@ -596,15 +600,6 @@ function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean
 }
 
 /**
- * serializeConfig as a generator that yields between objects of the large maps (nodes,
- * instances, disks, ...), so a large config can be re-serialized in slices. It visits the
- * document in exactly serObject's order, so it fails with the same first error.
- */
-export function* serializeConfigSteps(doc: unknown): Generator<void, Record<string, unknown> | GanetiLoadError> {
-  return yield* configSteps(doc, true);
-}
-
-/**
  * The same checks, in the same order and with the same first error, building nothing: the
  * document itself when Ganeti would load it. Its re-serialization is then made piecewise, as
  * answers need it (serObject, resolveConfigPointer).
@@ -613,6 +608,11 @@ export function* validateConfigSteps(doc: unknown): Generator<void, Record<strin
   return yield* configSteps(doc, false);
 }
 
+/**
+ * The config's checks, in Ganeti's order (so the same first error), yielding between objects of
+ * the large maps (nodes, instances, disks, ...) so that a large config is checked in slices;
+ * `build` makes the re-serialization as well.
+ */
 function* configSteps(doc: unknown, build: boolean): Generator<void, Record<string, unknown> | GanetiLoadError> {
   try {
     const s = CONFIG;

@@ -1,6 +1,7 @@
 // Type 10 walks the document along the schema and re-serializes only where the pointer ends
 // (config-pointer.ts); it must answer exactly as a walk of the whole re-serialized config
-// (serializeConfig, which the differential tests hold against the real ganeti-confd), for any
+// (serializeConfig, the whole re-serialization the daemon served from before; the differential
+// tests hold the daemon itself against the real ganeti-confd), for any
 // pointer: deep ones, into defaulted and absent fields, forthcoming objects, lists and junk.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
