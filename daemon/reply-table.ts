@@ -89,34 +89,36 @@ export class ReplyTable {
 
   /** Look up key[start..end); on a hit, valueBuf/valueStart/valueEnd/meta0/meta1 describe it. */
   get(key: Uint8Array, start: number, end: number): boolean {
-    const h = hashBytes(key, start, end);
+    const ref = this.find(hashBytes(key, start, end), key, start, end);
+    if (ref < 0) return false;
+    const c = this.chunks[ref >>> this.chunkShift];
+    const at = ref & (this.chunkBytes - 1);
+    this.valueBuf = c;
+    this.valueStart = at + RECORD_HEAD + (end - start);
+    this.valueEnd = this.valueStart + c.readUInt32LE(at + 6);
+    this.meta0 = c[at + 10];
+    this.meta1 = c[at + 11];
+    return true;
+  }
+
+  /** The reference of the record keyed by key[start..end) (hash h), or -1. */
+  private find(h: number, key: Uint8Array, start: number, end: number): number {
     const len = end - start;
     const refs = this.refs;
     const hashes = this.hashes;
     const mask = this.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const r = refs[i];
-      if (r === EMPTY) return false;
+      if (r === EMPTY) return -1;
       if (hashes[i] !== h) continue;
       const ref = r - 1;
       const c = this.chunks[ref >>> this.chunkShift];
       const at = ref & (this.chunkBytes - 1);
       if (c.readUInt16LE(at + 4) !== len) continue;
       const k = at + RECORD_HEAD;
-      let same = true;
-      for (let j = 0; j < len; j++) {
-        if (c[k + j] !== key[start + j]) {
-          same = false;
-          break;
-        }
-      }
-      if (!same) continue;
-      this.valueBuf = c;
-      this.valueStart = k + len;
-      this.valueEnd = this.valueStart + c.readUInt32LE(at + 6);
-      this.meta0 = c[at + 10];
-      this.meta1 = c[at + 11];
-      return true;
+      let j = 0;
+      while (j < len && c[k + j] === key[start + j]) j++;
+      if (j === len) return ref;
     }
   }
 
@@ -127,8 +129,9 @@ export class ReplyTable {
   set(key: Uint8Array, start: number, end: number, value: Uint8Array, meta0: number, meta1: number): boolean {
     const len = end - start;
     const need = RECORD_HEAD + len + value.length;
-    if (len > 0xffff || need > this.chunkBytes || this.get(key, start, end)) return false;
+    if (len > 0xffff || need > this.chunkBytes) return false;
     const h = hashBytes(key, start, end);
+    if (this.find(h, key, start, end) >= 0) return false;
     for (let n = 0; this.count >= this.maxEntries && n < this.chunks.length; n++) this.evictOldest();
     if (this.head < 0 || this.used[this.head] + need > this.chunkBytes) this.nextChunk();
     if (2 * (this.count + 1) > this.refs.length) this.grow();

@@ -93,14 +93,14 @@ export class ReplyCache<V extends { bytes: number }> {
 }
 
 /**
- * Per-snapshot memory for cached replies, per protocol (plj0's caches whose names share the part
- * before a "/" share one budget; QCF1 has its reply table). QCF1 gets more: its documents are
- * whatever users publish, and a point lookup over 100,000 entries needs about 60 MB to stay
- * cached; plj0 serves Ganeti configs, whose own size (a 10,000-node config is some 200 MB of
- * objects with its view) leaves less room.
+ * Per-snapshot memory for cached replies. QCF1 gets more: its documents are whatever users
+ * publish, and a point lookup over 100,000 entries needs about 60 MB to stay cached; plj0 serves
+ * Ganeti configs, whose own size (a 10,000-node config is some 200 MB of objects with its view)
+ * leaves less room. plj0's caches whose names share the part before a "/" share one budget.
  */
+export const QCF1_REPLY_BYTES = 64 * 1024 * 1024;
 export const REPLY_CACHE_BYTES = 64 * 1024 * 1024;
-export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { qcf1: 64 * 1024 * 1024, plj0: 32 * 1024 * 1024 };
+export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { plj0: 32 * 1024 * 1024 };
 export const REPLY_CACHE_ENTRIES = 262_144;
 
 export interface SnapshotInit {
@@ -150,12 +150,7 @@ export class Snapshot {
 
   /** QCF1's replies by request bytes (dropped with the snapshot). */
   qcf1Replies(): ReplyTable {
-    return (this.qcf1 ??= new ReplyTable({ maxBytes: REPLY_CACHE_BYTES_BY_GROUP.qcf1, maxEntries: REPLY_CACHE_ENTRIES }));
-  }
-
-  /** Estimated bytes held by the reply caches of `group` ('qcf1', 'plj0'). */
-  cachedBytes(group: string): number {
-    return this.budgets.get(group)?.held ?? 0;
+    return (this.qcf1 ??= new ReplyTable({ maxBytes: QCF1_REPLY_BYTES, maxEntries: REPLY_CACHE_ENTRIES }));
   }
 
   /** Whether view `name` has been built (or is being built). */

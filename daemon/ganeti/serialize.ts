@@ -626,18 +626,19 @@ function* configSteps(doc: unknown, build: boolean): Generator<void, Record<stri
     }
     if (hasOwn(v, '__proto__') && !keys.has('__proto__')) (extra ??= []).push('__proto__');
     if (extra) fail(where, `Superfluous dictionary keys: ${extra.join(', ')}`);
-    const out: Record<string, unknown> = {};
+    const out: Record<string, unknown> | undefined = build ? {} : undefined;
     for (const f of s.fields) {
       if (hasOwn(v, f.k) && v[f.k] !== undefined) {
         const t = f.t;
         const objMap = typeof t === 'object' && 'map' in t && typeof t.map === 'object' && 'obj' in t.map ? t.map.obj : undefined;
-        put(out, f.k, objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k, build) : serValue(v[f.k], t, f.k, build));
+        const x = objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k, build) : serValue(v[f.k], t, f.k, build);
+        if (out) put(out, f.k, x);
       } else {
         if (f.m === 'req') fail(where, `key '${f.k}' not found`);
-        if (f.m === 'def') put(out, f.k, (f.d as () => unknown)());
+        if (f.m === 'def' && out) put(out, f.k, (f.d as () => unknown)());
       }
     }
-    return build ? out : v;
+    return out ?? v;
   } catch (e) {
     if (e instanceof GanetiLoadError) return e;
     throw e;

@@ -7,7 +7,7 @@
 // rounded); the re-serialized config itself (§7.3) is not made whole: the objects answers show
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
-import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
+import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, serValue, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
 export { GanetiLoadError };
 
@@ -126,15 +126,12 @@ export function lookupByName<R>(keys: Map<string, R>, idx: NameIndex<R>, query: 
   return { ok: true, rec: idx.exact.get(names[lo]) as R };
 }
 
-/** A DRBD disk's logical id as re-serialized: nodes A and B, port, minors (integers rounded). */
+/** A DRBD disk's logical id as re-serialized: nodes A and B, port, minors. */
 function drbdLogicalId(disk: Obj): [string, string, number, number, number] | undefined {
-  const lid = disk.logical_id;
-  if (disk.dev_type !== 'drbd' || !Array.isArray(lid) || lid.length !== 6) return undefined;
-  const [a, b, port, ma, mb] = lid as unknown[];
+  if (disk.dev_type !== 'drbd' || !Array.isArray(disk.logical_id) || disk.logical_id.length !== 6) return undefined;
+  const [a, b, port, ma, mb] = serValue(disk.logical_id, 'lid', 'logical_id') as unknown[];
   if (typeof a !== 'string' || typeof b !== 'string' || typeof ma !== 'number' || typeof mb !== 'number') return undefined;
-  // Rounded only when the port is a number, as the re-serialization does.
-  if (typeof port !== 'number') return [a, b, port as number, ma, mb];
-  return [a, b, roundHalfEvenNum(port), roundHalfEvenNum(ma), roundHalfEvenNum(mb)];
+  return [a, b, port as number, ma, mb];
 }
 
 const DATA_COLLECTORS = ['cpu-avg-load', 'diskstats', 'drbd', 'inst-status-xen', 'lv', 'xen-cpu-avg-load'];
