@@ -495,7 +495,7 @@ export function serObject(v: unknown, s: Schema, where: string, build = true): R
  * is the reference those pieces are tested against.
  */
 export function serializeConfig(doc: unknown): Record<string, unknown> | GanetiLoadError {
-  return drain(configSteps(doc, true));
+  return drain(configSteps(doc, true, true));
 }
 
 /** Run a step generator to its end at once. */
@@ -536,10 +536,12 @@ const SORT_CHUNK = 4096;
 /**
  * sortBytes in steps: runs of SORT_CHUNK sorted by the engine, then merged pairwise, yielding
  * between runs and every SORT_CHUNK merged keys, so a sort of many thousands of keys never holds
- * the event loop for long. The same order as sortBytes (a stable merge of sorted runs).
+ * the event loop for long. The same order as sortBytes (a stable merge of sorted runs). With
+ * `atOnce` (a caller draining the steps at once), sortBytes itself: the engine's sort of the
+ * whole array takes half the time of the runs and the merge.
  */
-export function* sortBytesSteps(keys: string[]): Generator<void, string[]> {
-  if (keys.length <= SORT_CHUNK) return sortBytes(keys);
+export function* sortBytesSteps(keys: string[], atOnce = false): Generator<void, string[]> {
+  if (atOnce || keys.length <= SORT_CHUNK) return sortBytes(keys);
   const surrogates = hasSurrogate(keys);
   const less = surrogates ? (a: string, b: string) => compareBytes(a, b) < 0 : (a: string, b: string) => a < b;
   let runs: string[][] = [];
@@ -585,10 +587,10 @@ export function sortedKeysOf(o: object): string[] | undefined {
 }
 
 /** A {map: {obj}} field, one object at a time (same checks and order as serValue). */
-function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean): Generator<void, Record<string, unknown>> {
+function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean, atOnce: boolean): Generator<void, Record<string, unknown>> {
   if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
   const out: Record<string, unknown> = build ? {} : v;
-  const keys = yield* sortBytesSteps(Object.keys(v));
+  const keys = yield* sortBytesSteps(Object.keys(v), atOnce);
   let n = 0;
   for (const k of keys) {
     const o = serObject(v[k], s, k, build);
@@ -604,8 +606,8 @@ function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean
  * document itself when Ganeti would load it. Its re-serialization is then made piecewise, as
  * answers need it (serObject, resolveConfigPointer).
  */
-export function* validateConfigSteps(doc: unknown): Generator<void, Record<string, unknown> | GanetiLoadError> {
-  return yield* configSteps(doc, false);
+export function* validateConfigSteps(doc: unknown, atOnce = false): Generator<void, Record<string, unknown> | GanetiLoadError> {
+  return yield* configSteps(doc, false, atOnce);
 }
 
 /**
@@ -613,7 +615,7 @@ export function* validateConfigSteps(doc: unknown): Generator<void, Record<strin
  * the large maps (nodes, instances, disks, ...) so that a large config is checked in slices;
  * `build` makes the re-serialization as well.
  */
-function* configSteps(doc: unknown, build: boolean): Generator<void, Record<string, unknown> | GanetiLoadError> {
+function* configSteps(doc: unknown, build: boolean, atOnce: boolean): Generator<void, Record<string, unknown> | GanetiLoadError> {
   try {
     const s = CONFIG;
     const where = 'config';
@@ -631,7 +633,7 @@ function* configSteps(doc: unknown, build: boolean): Generator<void, Record<stri
       if (hasOwn(v, f.k) && v[f.k] !== undefined) {
         const t = f.t;
         const objMap = typeof t === 'object' && 'map' in t && typeof t.map === 'object' && 'obj' in t.map ? t.map.obj : undefined;
-        const x = objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k, build) : serValue(v[f.k], t, f.k, build);
+        const x = objMap ? yield* serObjectMapSteps(v[f.k], objMap, f.k, build, atOnce) : serValue(v[f.k], t, f.k, build);
         if (out) put(out, f.k, x);
       } else {
         if (f.m === 'req') fail(where, `key '${f.k}' not found`);

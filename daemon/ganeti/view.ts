@@ -90,7 +90,7 @@ export interface GanetiView {
   dataCollectors: Obj;
 }
 
-function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined): Generator<void, NameIndex<R>> {
+function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, atOnce: boolean): Generator<void, NameIndex<R>> {
   const exact = new Map<string, R>();
   // Ganeti's M.mapKeys keeps the greatest original key for duplicate names.
   let n = 0;
@@ -100,7 +100,7 @@ function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf:
     if (name !== undefined) exact.set(name, rec);
     if (++n % (STEP_EVERY * 8) === 0) yield;
   }
-  return { exact, sorted: yield* sortBytesSteps([...exact.keys()]) };
+  return { exact, sorted: yield* sortBytesSteps([...exact.keys()], atOnce) };
 }
 
 const NOT_FOUND = { ok: false, why: 'not found' } as const;
@@ -139,15 +139,15 @@ const DEFAULT_COLLECTOR_INTERVAL = 5_000_000;
 
 /** Build the view, or report why Ganeti would refuse to load this document. */
 export function buildGanetiView(doc: unknown): GanetiView | GanetiLoadError {
-  return drain(buildGanetiViewSteps(doc));
+  return drain(buildGanetiViewSteps(doc, true));
 }
 
 /**
  * buildGanetiView as a generator that yields every few objects, so that the view of a large
  * config can be built in slices while the daemon keeps answering (the same code: the same view).
  */
-export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView | GanetiLoadError> {
-  const config = yield* validateConfigSteps(doc);
+export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<void, GanetiView | GanetiLoadError> {
+  const config = yield* validateConfigSteps(doc, atOnce);
   if (config instanceof GanetiLoadError) return config;
   const cluster = config.cluster as Obj;
   const nicparams = cluster.nicparams as Record<string, Obj>;
@@ -157,7 +157,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
 
   // Nodes.
   const nodeObjs = config.nodes as Record<string, Obj>;
-  const nodeUuids = sortedKeysOf(nodeObjs) ?? (yield* sortBytesSteps(Object.keys(nodeObjs)));
+  const nodeUuids = sortedKeysOf(nodeObjs) ?? (yield* sortBytesSteps(Object.keys(nodeObjs), atOnce));
   const nodes = new Map<string, NodeRec>();
   for (const u of nodeUuids) {
     if (nodes.size % (STEP_EVERY * 4) === 0) yield;
@@ -174,7 +174,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
       secondarySlots: [],
     });
   }
-  const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name);
+  const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name, atOnce);
   const nodePrimaryIps: string[] = [];
   const mcPrimaryIps: string[] = [];
   for (let i = nodeUuids.length - 1; i >= 0; i--) {
@@ -186,7 +186,7 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
   // Instances and their disks.
   const instObjs = config.instances as Record<string, Obj>;
   const diskObjs = config.disks as Record<string, Obj>;
-  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs)));
+  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs), atOnce));
   const instances = new Map<string, InstanceRec>();
   const instanceByExactName = new Map<string, InstanceRec>();
   const linkIps = new Map<string, Map<string, string>>();
@@ -273,11 +273,11 @@ export function* buildGanetiViewSteps(doc: unknown): Generator<void, GanetiView 
     });
   }
   // Unnamed instances (and the name "") are left out of name lookups, as Ganeti does.
-  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name));
+  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name), atOnce);
 
   const linkIpList = new Map<string, string[]>();
   for (const [link, m] of linkIps) {
-    linkIpList.set(link, yield* sortBytesSteps([...m.keys()])); // code point order
+    linkIpList.set(link, yield* sortBytesSteps([...m.keys()], atOnce)); // code point order
     yield;
   }
 
