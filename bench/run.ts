@@ -485,6 +485,8 @@ function renderGeneric(): void {
 
 interface GanetiSide {
   startMs: number;
+  /** qconfd: spawn → the answer to a request needing the instance indexes (made after the first answer). */
+  everyTypeMs?: number;
   rss: number;
   rssAfter: number;
   /** RSS after 10 s without requests (the largest config only). */
@@ -553,7 +555,12 @@ async function sectionGaneti(): Promise<void> {
       progress(` ${fmtInt(c.nodes)} nodes (${fmt(c.res.bytes / 1e6, 1)} MB): qconfd`);
       const d = await qconfd(c.file, { readyTimeoutMs: 120_000 });
       await plj0Ready(d.port, 60_000);
-      started.push({ d, side: { startMs: d.startMs, rss: rssMB(d.pids[0]).rss, rssAfter: NaN, types: {} } });
+      // The first config's instance indexes are made after its first answer: a request needing
+      // them (type 9) is answered once they are, and RSS is read after that.
+      const [probe] = plj0Templates(9, c.facts);
+      await confdQuery({ port: d.port, hmacKey: GKEY, type: probe.type, query: probe.query, timeoutMs: 60_000 });
+      const everyTypeMs = performance.now() - d.spawnedAt;
+      started.push({ d, side: { startMs: d.startMs, everyTypeMs, rss: rssMB(d.pids[0]).rss, rssAfter: NaN, types: {} } });
     }
     for (const t of types) {
       const jobs = configs.map((c, i) => plj0Job(started[i].d, plj0Templates(t.type, c.facts), { warmupMs: 500, durationMs: SCALE_WINDOW_MS, seed: 5 }));
@@ -615,11 +622,11 @@ function renderGaneti(): void {
     'round(s), the median shown. ganeti-confd runs alone, one config at a time; it gets a probe request first, and a',
     'type slower than 50 ms per query is measured with 4 in flight for longer.',
     '',
-    '| config | file MB | daemon | start → first answer s | RSS MB after load / after the run (/ 10 s later) |',
-    '|---|---:|---|---:|---:|',
+    '| config | file MB | daemon | start → first answer s | → every request type answered s | RSS MB after load / after the run (/ 10 s later) |',
+    '|---|---:|---|---:|---:|---:|',
     ...ganetiResults.flatMap((g) => [
-      ...(g.qconfd ? [`| ${fmtInt(g.nodes)} nodes | ${fmt(g.bytes / 1e6, 1)} | qconfd | ${fmt(g.qconfd.startMs / 1000, 2)} | ${fmt(g.qconfd.rss, 0)} / ${fmt(g.qconfd.rssAfter, 0)}${g.qconfd.rssIdle !== undefined ? ` / ${fmt(g.qconfd.rssIdle, 0)}` : ''} |`] : []),
-      ...(g.ganeti ? [`| ${fmtInt(g.nodes)} nodes | ${fmt(g.bytes / 1e6, 1)} | ganeti-confd | ${fmt(g.ganeti.startMs / 1000, 2)} | ${fmt(g.ganeti.rss, 0)} / ${fmt(g.ganeti.rssAfter, 0)} |`] : []),
+      ...(g.qconfd ? [`| ${fmtInt(g.nodes)} nodes | ${fmt(g.bytes / 1e6, 1)} | qconfd | ${fmt(g.qconfd.startMs / 1000, 2)} | ${fmt((g.qconfd.everyTypeMs ?? NaN) / 1000, 2)} | ${fmt(g.qconfd.rss, 0)} / ${fmt(g.qconfd.rssAfter, 0)}${g.qconfd.rssIdle !== undefined ? ` / ${fmt(g.qconfd.rssIdle, 0)}` : ''} |`] : []),
+      ...(g.ganeti ? [`| ${fmtInt(g.nodes)} nodes | ${fmt(g.bytes / 1e6, 1)} | ganeti-confd | ${fmt(g.ganeti.startMs / 1000, 2)} | – | ${fmt(g.ganeti.rss, 0)} / ${fmt(g.ganeti.rssAfter, 0)} |`] : []),
     ]),
     '',
     `| request type | ${ganetiResults.map((g) => `qconfd ${fmtInt(g.nodes)} n.`).join(' | ')} | ${ganetiResults.map((g) => `ganeti ${fmtInt(g.nodes)} n.`).join(' | ')} | qconfd ${fmtInt(big.nodes)} / ${fmtInt(small.nodes)} | qconfd / ganeti at ${fmtInt(big.nodes)} |`,
@@ -676,7 +683,12 @@ function renderGaneti(): void {
       measured ? vs.map((v) => `${v.name} ${Number.isFinite(v.x) ? ratio(v.x, 1) : '∞ (ganeti: 0/s)'}`).join(', ') : 'ganeti-confd not run at this size (--quick)',
       measured ? vs.every((v) => !(v.x < 1000)) : undefined,
     );
-    target(`${fmtInt(big.nodes)} nodes: load ≤ 3 s`, `${fmt(big.qconfd.startMs / 1000, 2)} s (spawn → first answer, Node start included)`, big.qconfd.startMs <= 3000);
+    target(
+      `${fmtInt(big.nodes)} nodes: load ≤ 3 s`,
+      `${fmt(big.qconfd.startMs / 1000, 2)} s (spawn → first answer, Node start included${big.ganeti ? `; ganeti-confd ${fmt(big.ganeti.startMs / 1000, 1)} s, measured alike` : ''}); ` +
+        `${fmt((big.qconfd.everyTypeMs ?? NaN) / 1000, 2)} s until the instance indexes made after the first answer serve too`,
+      big.qconfd.startMs <= 3000,
+    );
     target(
       `${fmtInt(big.nodes)} nodes: RSS ≤ 600 MB`,
       `${fmt(big.qconfd.rss, 0)} MB after load, ${fmt(big.qconfd.rssAfter, 0)} MB right after every request type (caches full, garbage not yet collected), ${fmt(big.qconfd.rssIdle, 0)} MB 10 s later (ganeti-confd: ${fmt(big.ganeti?.rss, 0)} MB)`,

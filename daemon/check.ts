@@ -140,6 +140,7 @@ async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     r.ok.push(`document ${path}: serial ${serial}, ${st.size} bytes`);
     if (opts.ganetiKeyFile) {
       const view = buildGanetiView(doc);
+      if (!(view instanceof GanetiLoadError)) view.inst.get(); // made lazily by the daemon; checked whole here
       if (view instanceof GanetiLoadError) r.problems.push(`document ${path}: not usable as a Ganeti config.data: ${view.message}`);
       else r.ok.push(`document ${path}: loads as a Ganeti configuration (for --ganeti-key-file)`);
     }

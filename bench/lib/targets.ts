@@ -57,6 +57,8 @@ export interface QconfdOptions {
 export interface StartedQconfd extends Target {
   /** From spawn to the first ready ping, ms. */
   startMs: number;
+  /** performance.now() at spawn (for later milestones). */
+  spawnedAt: number;
   child: ChildProcess;
 }
 
@@ -111,7 +113,7 @@ export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
     throw new Error(`${(e as Error).message}\n${out()}`);
   }
   const startMs = performance.now() - t0;
-  return { name: 'qconfd', port, pids: [child.pid as number], child, startMs, stop: () => stopChild(child), output: out };
+  return { name: 'qconfd', port, pids: [child.pid as number], child, startMs, spawnedAt: t0, stop: () => stopChild(child), output: out };
 }
 
 export interface StartedGaneti extends Target {

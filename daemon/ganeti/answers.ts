@@ -5,7 +5,7 @@ import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
 import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
 import { ComposedAnswer } from './fragments.js';
 import { parseGanetiPointer, resolveConfigPointer } from './config-pointer.js';
-import { lookupByName, type GanetiView, type Lookup, type NodeRec } from './view.js';
+import { lookupByName, type GanetiView, type InstanceIndex, type Lookup, type NodeRec } from './view.js';
 
 export interface GanetiAnswer {
   status: number;
@@ -93,10 +93,10 @@ function masterName(v: GanetiView): { ok: true; name: string; node: NodeRec } | 
   return { ok: true, name: node.name, node };
 }
 
-function nodePipByInstanceIp(v: GanetiView, link: string, ip: string): GanetiAnswer {
-  const iname = v.linkIps.get(link)?.get(ip);
+function nodePipByInstanceIp(v: GanetiView, ix: InstanceIndex, link: string, ip: string): GanetiAnswer {
+  const iname = ix.linkIps.get(link)?.get(ip);
   if (iname === undefined) return UNKNOWN_ENTRY;
-  const inst = v.instanceByExactName.get(iname);
+  const inst = ix.instanceByExactName.get(iname);
   if (!inst || inst.primaryNode === undefined) return UNKNOWN_ENTRY;
   const l = getNode(v, inst.primaryNode);
   if (!l.ok) return UNKNOWN_ENTRY;
@@ -125,10 +125,11 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
     case 2: {
       if (q.kind !== 'dict') return ARGUMENT_ERROR;
       const link = q.value.link ?? v.defaultLink;
-      if (q.value.ip !== undefined) return nodePipByInstanceIp(v, link, q.value.ip);
+      const ix = v.inst.get();
+      if (q.value.ip !== undefined) return nodePipByInstanceIp(v, ix, link, q.value.ip);
       return ok(
         q.value.ipList.map((ip) => {
-          const a = nodePipByInstanceIp(v, link, ip);
+          const a = nodePipByInstanceIp(v, ix, link, ip);
           return [a.status, a.answer, a.serial];
         }),
         C,
@@ -156,7 +157,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
     case 6: {
       if (q.kind === 'dict') return failure('Invalid query type');
       const link = q.kind === 'plain' ? q.value : v.defaultLink;
-      return ok(v.linkIpList.get(link) ?? [], C);
+      return ok(v.inst.get().linkIpList.get(link) ?? [], C);
     }
 
     case 7: {
@@ -165,7 +166,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       if (!l.ok) return failure(showPrereq(prereqMessage('Node', q.value, l.why)));
       const node = l.rec;
       const out: unknown[] = [];
-      for (const m of v.drbdMinors.get(node.uuid) ?? []) {
+      for (const m of v.inst.get().drbdMinors.get(node.uuid) ?? []) {
         const p = getNode(v, m.peer);
         if (!p.ok) return failure(showPrereq(prereqMessage('Node', m.peer, p.why)));
         out.push([node.name, m.minor, m.instance, m.disk, m.role, p.rec.name]);
@@ -178,18 +179,21 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       const l = getNode(v, q.value);
       if (!l.ok) return failure(`Node not found in the configuration: ${showPrereq(prereqMessage('Node', q.value, l.why))}`);
       const node = l.rec;
-      // [[primaries], [secondaries]] as instance slots: put together from their kept texts.
-      return ok(new ComposedAnswer(v.instanceJson, [node.primarySlots, node.secondarySlots]), node.serial);
+      // [[primaries], [secondaries]] as instance slots (filled by the instance indexes): put
+      // together from their kept texts.
+      const ix = v.inst.get();
+      return ok(new ComposedAnswer(ix.instanceJson, [node.primarySlots, node.secondarySlots]), node.serial);
     }
 
     case 9: {
       if (q.kind !== 'plain') return invalidQuery(q);
-      const l = lookupByName(v.instances, v.instanceNames, q.value);
+      const ix = v.inst.get();
+      const l = lookupByName(ix.instances, ix.instanceNames, q.value);
       if (!l.ok) return failure(`Instance not found in the configuration: ${showPrereq(prereqMessage('Instance', q.value, l.why))}`);
       const inst = l.rec;
       const disks = inst.disks;
       if (!disks.ok) return failure(`Could not retrieve disks: ${showPrereq(`Disk uuid ${disks.missing} not found`)}`);
-      return ok(new ComposedAnswer(v.diskListJson, inst.index), inst.serial);
+      return ok(new ComposedAnswer(ix.diskListJson, inst.index), inst.serial);
     }
 
     case 10: {

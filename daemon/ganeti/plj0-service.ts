@@ -178,10 +178,17 @@ export class Plj0Service {
     }
     if (view instanceof GanetiLoadError) return this.reject(snap, view.message);
     this.good = { snapshot: snap, view };
-    // Serve first, then make the texts that answers are put together from, between requests.
+    // Serve first, then finish the instance indexes (a view built at once has them pending) and
+    // make the texts that answers are put together from, between requests.
     const served = this.good;
-    // A text that cannot be made is made, or refused, again on first use: nothing to report here.
-    runSliced(prepareInstanceTextsSteps(view), SLICE_MS, () => this.good !== served).catch(() => undefined);
+    runSliced(prepareInstanceTextsSteps(view), SLICE_MS, () => this.good !== served).catch((e: unknown) => {
+      // The instance indexes failing is a bug (they only read a checked config): the view is
+      // refused, as one whose building threw. A text that cannot be made is made, or refused,
+      // again on first use: nothing to report for it.
+      if (this.good !== served || !view.inst.failed) return;
+      this.good = undefined;
+      this.reject(snap, `internal error: ${(e as Error).message}`);
+    });
   }
 
   /** The view being served (for tests and tools). */

@@ -6,6 +6,7 @@
 // (validateConfigSteps), taking each value the way its re-serialization would have it (integers
 // rounded); the re-serialized config itself (§7.3) is not made whole: the objects answers show
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
+import { Deferred } from '../deferred.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
 import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, serValue, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
@@ -60,6 +61,23 @@ export type Lookup<R> = { ok: true; rec: R } | { ok: false; why: 'not found' | '
 
 export type InstanceDisks = { ok: true; disks: Obj[] } | { ok: false; missing: string };
 
+/** The indexes over instances (request types 2 and 6–9). */
+export interface InstanceIndex {
+  instances: Map<string, InstanceRec>;
+  instanceNames: NameIndex<InstanceRec>;
+  /** getInstanceByName: the first instance in UUID order with exactly this name. */
+  instanceByExactName: Map<string, InstanceRec>;
+  /** link → IP → instance name (or UUID when unnamed); last NIC visited wins (§4.3). */
+  linkIps: Map<string, Map<string, string>>;
+  /** link → its IPs, sorted by code point (type 6). */
+  linkIpList: Map<string, string[]>;
+  /** node UUID (as written in logical ids) → its DRBD minors (type 7). */
+  drbdMinors: Map<string, DrbdMinor[]>;
+  /** JSON texts of the re-serialized instance objects (type 8) and disk lists (type 9), by instance slot. */
+  instanceJson: FragmentTable;
+  diskListJson: FragmentTable;
+}
+
 export interface GanetiView {
   /** The document, as read and accepted: what type 10 pointers walk (config-pointer.ts). */
   doc: Obj;
@@ -70,27 +88,21 @@ export interface GanetiView {
   defaultLink: string;
   nodes: Map<string, NodeRec>;
   nodeNames: NameIndex<NodeRec>;
-  instances: Map<string, InstanceRec>;
-  instanceNames: NameIndex<InstanceRec>;
-  /** getInstanceByName: the first instance in UUID order with exactly this name. */
-  instanceByExactName: Map<string, InstanceRec>;
-  /** link → IP → instance name (or UUID when unnamed); last NIC visited wins (§4.3). */
-  linkIps: Map<string, Map<string, string>>;
-  /** link → its IPs, sorted by code point (type 6). */
-  linkIpList: Map<string, string[]>;
   /** Primary IPs of all nodes / master candidates, in descending UUID order (types 4, 5). */
   nodePrimaryIps: string[];
   mcPrimaryIps: string[];
-  /** node UUID (as written in logical ids) → its DRBD minors (type 7). */
-  drbdMinors: Map<string, DrbdMinor[]>;
-  /** JSON texts of the re-serialized instance objects (type 8) and disk lists (type 9), by instance slot. */
-  instanceJson: FragmentTable;
-  diskListJson: FragmentTable;
   /** The type 11 answer. */
   dataCollectors: Obj;
+  /**
+   * The instance indexes (they also fill the node records' slots). A view built in steps has
+   * them made. A view built at once (the first config: nothing serves yet) has them pending, so
+   * that it answers as soon as the config is checked: they are made in steps right after
+   * (plj0-service), or at once by the first request needing them.
+   */
+  inst: Deferred<InstanceIndex>;
 }
 
-function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, atOnce: boolean): Generator<void, NameIndex<R>> {
+function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, atOnce = false): Generator<void, NameIndex<R>> {
   const exact = new Map<string, R>();
   // Ganeti's M.mapKeys keeps the greatest original key for duplicate names.
   let n = 0;
@@ -183,10 +195,45 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
     if (r.masterCandidate) mcPrimaryIps.push(r.primaryIp);
   }
 
+  // Data collectors (§4.6).
+  const configured = cluster.data_collectors as Record<string, Obj>;
+  const hypervisors = cluster.enabled_hypervisors as string[];
+  const xen = hypervisors.includes('xen-pvm') || hypervisors.includes('xen-hvm');
+  const dataCollectors: Obj = {};
+  for (const name of DATA_COLLECTORS) {
+    const c = Object.prototype.hasOwnProperty.call(configured, name) ? configured[name] : undefined;
+    let active = c ? (c.active as boolean) : true;
+    if (name === 'inst-status-xen') active = active && xen;
+    dataCollectors[name] = { active, interval: c ? roundHalfEvenNum(c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
+  }
+
+  const inst = new Deferred(instanceIndexSteps(config, nodes, defaultLink));
+  if (!atOnce) yield* inst.rest();
+  return {
+    doc: config,
+    version: roundHalfEvenNum(config.version as number),
+    clusterSerial: roundHalfEvenNum(cluster.serial_no as number),
+    masterUuid: cluster.master_node as string,
+    masterIp: cluster.master_ip as string,
+    defaultLink,
+    nodes,
+    nodeNames,
+    nodePrimaryIps,
+    mcPrimaryIps,
+    dataCollectors,
+    inst,
+  };
+}
+
+/**
+ * The instance indexes of a checked config, in steps (sorting in steps too: when they are
+ * pending, they are made while the view serves).
+ */
+function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLink: string): Generator<void, InstanceIndex> {
   // Instances and their disks.
   const instObjs = config.instances as Record<string, Obj>;
   const diskObjs = config.disks as Record<string, Obj>;
-  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs), atOnce));
+  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs)));
   const instances = new Map<string, InstanceRec>();
   const instanceByExactName = new Map<string, InstanceRec>();
   const linkIps = new Map<string, Map<string, string>>();
@@ -273,59 +320,36 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
     });
   }
   // Unnamed instances (and the name "") are left out of name lookups, as Ganeti does.
-  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name), atOnce);
+  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name));
 
   const linkIpList = new Map<string, string[]>();
   for (const [link, m] of linkIps) {
-    linkIpList.set(link, yield* sortBytesSteps([...m.keys()], atOnce)); // code point order
+    linkIpList.set(link, yield* sortBytesSteps([...m.keys()])); // code point order
     yield;
-  }
-
-  // Data collectors (§4.6).
-  const configured = cluster.data_collectors as Record<string, Obj>;
-  const hypervisors = cluster.enabled_hypervisors as string[];
-  const xen = hypervisors.includes('xen-pvm') || hypervisors.includes('xen-hvm');
-  const dataCollectors: Obj = {};
-  for (const name of DATA_COLLECTORS) {
-    const c = Object.prototype.hasOwnProperty.call(configured, name) ? configured[name] : undefined;
-    let active = c ? (c.active as boolean) : true;
-    if (name === 'inst-status-xen') active = active && xen;
-    dataCollectors[name] = { active, interval: c ? roundHalfEvenNum(c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
   const budget: FragmentBudget = { held: 0, max: FRAGMENT_CHARS };
   return {
-    doc: config,
-    version: roundHalfEvenNum(config.version as number),
-    clusterSerial: roundHalfEvenNum(cluster.serial_no as number),
-    masterUuid: cluster.master_node as string,
-    masterIp: cluster.master_ip as string,
-    defaultLink,
-    nodes,
-    nodeNames,
     instances,
     instanceNames,
     instanceByExactName,
     linkIps,
     linkIpList,
-    nodePrimaryIps,
-    mcPrimaryIps,
     drbdMinors,
     instanceJson: new FragmentTable(instanceObjs, budget, (o) => serObject(o, INSTANCE, '')),
     diskListJson: new FragmentTable(diskLists, budget, (l) => (l as Obj[]).map((d) => serObject(d, DISK, ''))),
-    dataCollectors,
   };
 }
 
 /**
- * Make the instance texts (type 8) ahead of the requests, in steps, once the view serves. A
- * node's answer holds several, and at 10,000 nodes making them as the first requests come
+ * Finish the instance indexes if pending, then make the instance texts (type 8) ahead of the
+ * requests, in steps, once the view serves. A node's answer holds several, and at 10,000 nodes making them as the first requests come
  * costs those requests some 0.4 s (several µs an instance, the objects no longer in any cache);
  * made with the view, they cost the load 1.5 s. Disk lists (type 9), one per answer, are made
  * on first use.
  */
 export function* prepareInstanceTextsSteps(view: GanetiView): Generator<void, void> {
-  const t = view.instanceJson;
+  const t = (yield* view.inst.rest()).instanceJson;
   for (let i = 0; i < t.objs.length && t.hasRoom(); i++) {
     t.prepare(i);
     if ((i + 1) % STEP_EVERY === 0) yield;

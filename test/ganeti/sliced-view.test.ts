@@ -38,12 +38,63 @@ describe('Ganeti view built in slices', () => {
     const once = buildGanetiView(large);
     const sliced = svc.view;
     if (once instanceof Error || !sliced || !('doc' in once)) throw new Error('no view');
+    // Built in steps, the instance indexes come complete with the view.
+    expect(sliced.inst.ready).toBe(true);
     expect(sliced.doc).toBe(once.doc);
     expect([...sliced.nodes.keys()]).toEqual([...once.nodes.keys()]);
-    expect(JSON.stringify([...sliced.instances.values()])).toBe(JSON.stringify([...once.instances.values()]));
     expect(sliced.nodePrimaryIps).toEqual(once.nodePrimaryIps);
-    expect(JSON.stringify([...sliced.linkIpList])).toBe(JSON.stringify([...once.linkIpList]));
-    expect(JSON.stringify([...sliced.drbdMinors])).toBe(JSON.stringify([...once.drbdMinors]));
+    const [a, b] = [sliced.inst.get(), once.inst.get()];
+    expect(JSON.stringify([...a.instances.values()])).toBe(JSON.stringify([...b.instances.values()]));
+    expect(JSON.stringify([...a.linkIpList])).toBe(JSON.stringify([...b.linkIpList]));
+    expect(JSON.stringify([...a.drbdMinors])).toBe(JSON.stringify([...b.drbdMinors]));
+    expect(JSON.stringify([...sliced.nodes.values()])).toBe(JSON.stringify([...once.nodes.values()]));
+  });
+});
+
+describe('the first config', () => {
+  const service = () => {
+    const sent: Buffer[] = [];
+    const replica = new Replica();
+    const svc = new Plj0Service({ key: () => KEY, replica, stats: new Stats(), replay: new ReplayGuard({ windowMs: 60_000, capacity: 10_000 }), configPath: 'x', send: (b) => sent.push(b) });
+    let n = 0;
+    const ask = (type: number, query?: string) => {
+      svc.handle(encodeRequestDatagram(KEY, { type, query, rsalt: `r${n++}` }), { address: '127.0.0.1', port: 1, family: 'IPv4', size: 0 });
+      const r = decodeReplyDatagram(KEY, sent.pop() as Buffer);
+      return r && [r.status, r.answer, r.serial];
+    };
+    return { replica, svc, ask };
+  };
+  const large = generateGanetiConfig({ nodes: 500, instancesPerNode: 5, links: 3, seed: 4 });
+  const nodes = Object.values(large.nodes as Record<string, { name: string }>).map((x) => x.name);
+  const instances = Object.values(large.instances as Record<string, { name: string }>).map((x) => x.name);
+
+  it('serves before its instance indexes are made; they are made between requests, answering as the whole view does', async () => {
+    const ref = service();
+    ref.replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
+    ref.svc.view?.inst.get();
+    const { replica, svc, ask } = service();
+    replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
+    const view = svc.view;
+    if (!view) throw new Error('no view');
+    expect(view.inst.ready).toBe(false);
+    expect(ask(1, nodes[7])).toEqual(ref.ask(1, nodes[7]));
+    expect(ask(3)).toEqual(ref.ask(3));
+    for (let i = 0; i < 20_000 && !view.inst.ready; i++) await new Promise((r) => setImmediate(r));
+    expect(view.inst.ready).toBe(true);
+    for (const name of nodes.slice(0, 20)) for (const t of [7, 8]) expect(ask(t, name)).toEqual(ref.ask(t, name));
+    for (const name of instances.slice(0, 20)) expect(ask(9, name)).toEqual(ref.ask(9, name));
+  });
+
+  it('a request needing the instance indexes before they are made gets them made at once', () => {
+    const ref = service();
+    ref.replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
+    const { replica, svc, ask } = service();
+    replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
+    expect(svc.view?.inst.ready).toBe(false);
+    expect(ask(9, instances[3])).toEqual(ref.ask(9, instances[3]));
+    expect(svc.view?.inst.ready).toBe(true);
+    expect(ask(8, nodes[3])).toEqual(ref.ask(8, nodes[3]));
+    expect(ask(6)).toEqual(ref.ask(6));
   });
 });
 
@@ -55,9 +106,11 @@ describe('instance texts', () => {
     replica.offer(new Snapshot({ doc: large, serial: 1, source: 'file' }));
     const view = svc.view;
     if (!view) throw new Error('no view');
-    const n = view.instanceJson.objs.length;
+    for (let i = 0; i < 20_000 && !view.inst.ready; i++) await new Promise((r) => setImmediate(r));
+    const texts = view.inst.get().instanceJson;
+    const n = texts.objs.length;
     expect(n).toBe(2500);
-    const allMade = () => Array.from({ length: n }, (_, i) => i).every((i) => view.instanceJson.isMade(i));
+    const allMade = () => Array.from({ length: n }, (_, i) => i).every((i) => texts.isMade(i));
     for (let i = 0; i < 5000 && !allMade(); i++) await new Promise((r) => setImmediate(r));
     expect(allMade()).toBe(true);
   });

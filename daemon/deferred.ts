@@ -1,0 +1,48 @@
+// A value made by a step generator (the daemon's way of doing long work between requests): run
+// in slices by whoever has time (`rest()` under runSliced), or finished at once by the first
+// caller that cannot wait (`get()`). Either way the steps run once, in order.
+
+export class Deferred<T> {
+  private value: T | undefined;
+  private failure: { error: unknown } | undefined;
+  private finished = false;
+
+  constructor(private readonly steps: Generator<void, T>) {}
+
+  /** Whether the value is made (or its steps failed). */
+  get ready(): boolean {
+    return this.finished;
+  }
+
+  /** Whether its steps threw (get() throws that). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** The value, running whatever steps are left first; throws what the steps threw. */
+  get(): T {
+    while (!this.step());
+    if (this.failure) throw this.failure.error;
+    return this.value as T;
+  }
+
+  /** The remaining steps, yielding between them (for runSliced); returns the value. */
+  *rest(): Generator<void, T> {
+    while (!this.step()) yield;
+    return this.get();
+  }
+
+  /** One step; true once finished. */
+  private step(): boolean {
+    if (this.finished) return true;
+    try {
+      const r = this.steps.next();
+      if (!r.done) return false;
+      this.value = r.value;
+    } catch (e) {
+      this.failure = { error: e };
+    }
+    this.finished = true;
+    return true;
+  }
+}
