@@ -9,7 +9,8 @@
 // datagram); other salts (plj0's rsalt strings) are hashed to 128 bits (MurmurHash3 x86_128).
 // Each bucket is an open-addressing hash set in typed arrays (load ≤ 1/2), so the hot path
 // allocates nothing and the garbage collector never walks millions of salts; the arrays of
-// expired buckets are pooled and reused.
+// expired buckets are pooled and reused. A growing bucket moves its salts to the larger table a
+// few per insert, so no request waits for a whole table to be rehashed.
 
 export interface ReplayGuardOptions {
   windowMs: number;
@@ -22,12 +23,26 @@ export type ReplayVerdict = 'fresh' | 'replay' | 'overflow';
 
 const INITIAL_SLOTS = 1024;
 
+interface MovingTable {
+  keys: Int32Array;
+  used: Uint8Array;
+  slots: number;
+  mask: number;
+  /** Slots below this have moved. */
+  next: number;
+}
+
 class Bucket {
   slots: number;
   mask: number;
   size = 0;
   keys: Int32Array;
   used: Uint8Array;
+  /**
+   * The table before the last growth, while its entries move over to `keys` a few slots per
+   * insert, in slot order (a moved slot reads as empty): a salt is in one of the two.
+   */
+  old: MovingTable | undefined;
   constructor(
     readonly id: number,
     slots: number,
@@ -40,6 +55,12 @@ class Bucket {
     this.used = used;
   }
 }
+
+/**
+ * Slots of the previous table moved per insert while a bucket grows. The move ends after
+ * old slots / MOVE_PER_INSERT inserts, long before the new table (twice as large) is half full.
+ */
+const MOVE_PER_INSERT = 8;
 
 // A per-process random seed for slot placement, so that nobody can aim salts at one probe chain.
 const SEED = (Math.random() * 0x1_0000_0000) | 0;
@@ -141,6 +162,24 @@ function word(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
 
+/**
+ * Whether a growing bucket's previous table still holds the salt whose slot hash is h. Slots
+ * below `next` have moved (they read as empty): an entry still here lies at `next` or after,
+ * on its probe chain with the moved part left out, so the probe skips that part.
+ */
+function stillHas(old: MovingTable, h: number, w0: number, w1: number, w2: number, w3: number): boolean {
+  const { keys, used, next, slots } = old;
+  let i = h & old.mask;
+  if (i < next) i = next;
+  for (let n = slots - next; n > 0; n--) {
+    if (used[i] === 0) return false;
+    const k = i << 2;
+    if (keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return true;
+    if (++i === slots) i = next;
+  }
+  return false;
+}
+
 export class ReplayGuard {
   readonly windowMs: number;
   readonly capacity: number;
@@ -196,7 +235,10 @@ export class ReplayGuard {
       }
       this.last = bucket;
     }
-    let i = slotOf(w0, w1, w2, w3) & bucket.mask;
+    const h = slotOf(w0, w1, w2, w3);
+    const old = bucket.old;
+    if (old !== undefined && stillHas(old, h, w0, w1, w2, w3)) return 'replay';
+    let i = h & bucket.mask;
     const keys = bucket.keys;
     const used = bucket.used;
     while (used[i] !== 0) {
@@ -212,6 +254,7 @@ export class ReplayGuard {
     keys[k + 3] = w3;
     bucket.size++;
     this.size++;
+    if (old !== undefined) this.move(bucket, MOVE_PER_INSERT);
     if (bucket.size * 2 > bucket.slots) this.grow(bucket);
     if (this.size > this.capacity) this.evictOldest();
     return 'fresh';
@@ -225,39 +268,57 @@ export class ReplayGuard {
     return new Bucket(id, slots, new Int32Array(slots * 4), new Uint8Array(slots));
   }
 
-  private release(b: Bucket): void {
+  private release(keys: Int32Array, used: Uint8Array, slots: number): void {
     // A few spare arrays per size: in a steady state one bucket expires as another begins.
-    let list = this.pool.get(b.slots);
-    if (!list) this.pool.set(b.slots, (list = []));
+    let list = this.pool.get(slots);
+    if (!list) this.pool.set(slots, (list = []));
     if (list.length >= 4) return;
-    b.used.fill(0);
-    list.push({ keys: b.keys, used: b.used });
+    used.fill(0);
+    list.push({ keys, used });
   }
 
+  /**
+   * Double a bucket's table. Its entries move over a few slots per insert (move) rather than
+   * all at once: a bucket can hold hundreds of thousands of salts (requests stamped alike), and
+   * moving them in one go held the event loop for tens of milliseconds.
+   */
   private grow(b: Bucket): void {
+    if (b.old !== undefined) this.move(b, Infinity);
     const next = this.newBucket(b.id, b.slots * 2);
-    const mask = next.mask;
-    for (let i = 0; i < b.slots; i++) {
-      if (b.used[i] === 0) continue;
-      const k = i << 2;
-      const w0 = b.keys[k];
-      const w1 = b.keys[k + 1];
-      const w2 = b.keys[k + 2];
-      const w3 = b.keys[k + 3];
-      let j = slotOf(w0, w1, w2, w3) & mask;
-      while (next.used[j] !== 0) j = (j + 1) & mask;
-      next.used[j] = 1;
-      const m = j << 2;
-      next.keys[m] = w0;
-      next.keys[m + 1] = w1;
-      next.keys[m + 2] = w2;
-      next.keys[m + 3] = w3;
-    }
-    this.release(new Bucket(b.id, b.slots, b.keys, b.used));
+    b.old = { keys: b.keys, used: b.used, slots: b.slots, mask: b.mask, next: 0 };
     b.slots = next.slots;
     b.mask = next.mask;
     b.keys = next.keys;
     b.used = next.used;
+  }
+
+  /** Move up to `n` slots of a growing bucket's previous table into its table. */
+  private move(b: Bucket, n: number): void {
+    const old = b.old as MovingTable;
+    const end = Math.min(old.slots, old.next + n);
+    const mask = b.mask;
+    for (let i = old.next; i < end; i++) {
+      if (old.used[i] === 0) continue;
+      old.used[i] = 0;
+      const k = i << 2;
+      const w0 = old.keys[k];
+      const w1 = old.keys[k + 1];
+      const w2 = old.keys[k + 2];
+      const w3 = old.keys[k + 3];
+      let j = slotOf(w0, w1, w2, w3) & mask;
+      while (b.used[j] !== 0) j = (j + 1) & mask;
+      b.used[j] = 1;
+      const m = j << 2;
+      b.keys[m] = w0;
+      b.keys[m + 1] = w1;
+      b.keys[m + 2] = w2;
+      b.keys[m + 3] = w3;
+    }
+    old.next = end;
+    if (end === old.slots) {
+      b.old = undefined;
+      this.release(old.keys, old.used, old.slots);
+    }
   }
 
   private lastExpiry = -Infinity;
@@ -275,7 +336,8 @@ export class ReplayGuard {
     this.size -= b.size;
     this.buckets.delete(b.id);
     if (this.last === b) this.last = undefined;
-    this.release(b);
+    this.release(b.keys, b.used, b.slots);
+    if (b.old !== undefined) this.release(b.old.keys, b.old.used, b.old.slots);
   }
 
   private evictOldest(): void {
