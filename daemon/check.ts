@@ -140,9 +140,11 @@ async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     r.ok.push(`document ${path}: serial ${serial}, ${st.size} bytes`);
     if (opts.ganetiKeyFile) {
       const view = buildGanetiView(doc);
-      if (!(view instanceof GanetiLoadError)) view.inst.get(); // made lazily by the daemon; checked whole here
       if (view instanceof GanetiLoadError) r.problems.push(`document ${path}: not usable as a Ganeti config.data: ${view.message}`);
-      else r.ok.push(`document ${path}: loads as a Ganeti configuration (for --ganeti-key-file)`);
+      else {
+        view.inst.get(); // the daemon makes the instance indexes after its first answer; made here too
+        r.ok.push(`document ${path}: loads as a Ganeti configuration (for --ganeti-key-file)`);
+      }
     }
   } catch (e) {
     r.problems.push(redactDocumentMessage(e instanceof QconfError ? `document ${e.message}` : `document ${path}: ${(e as Error).message}`));

@@ -130,7 +130,7 @@ export class Metrics {
       for (const reason of KNOWN_DROP_REASONS) c.inc({ reason }, s.drops[reason] ?? 0);
       for (const [reason, n] of Object.entries(s.drops)) if (!KNOWN_DROP_REASONS.includes(reason)) c.inc({ reason }, n);
     });
-    counter('qconfd_send_errors_total', 'Replies the socket failed to send', [], (c, s) => c.inc(s.sendErrors));
+    counter('qconfd_send_errors_total', 'Replies seen failing to send (one send in 32 is checked; every send once one fails)', [], (c, s) => c.inc(s.sendErrors));
     counter('qconfd_reloads_total', 'Documents accepted (the replica swapped to a new snapshot)', [], (c, s) => c.inc(s.reloads));
     counter('qconfd_refusals_total', 'Documents or key files refused (the last good one kept serving), by reason', ['reason'], (c, s) => {
       for (const [reason, n] of Object.entries(s.refusalReasons)) c.inc({ reason }, n);

@@ -37,12 +37,19 @@ export interface BoundAddress {
   family: string;
 }
 
+/** Every this many sends, one is sent with a completion check (see UdpServer.send). */
+const CHECK_EVERY = 32;
+/** Sends checked one by one after a failed one. */
+const CHECK_ALL_AFTER_FAILURE = 4096;
+
 export class UdpServer {
   private socket: Socket | undefined;
   private readonly routes = new Map<number, Route>();
   private closing = false;
-  private pendingSends = 0;
-  private drained: (() => void) | undefined;
+  /** Sends since the last one given a completion check (see send). */
+  private unchecked = 0;
+  /** Sends left to check one by one after a failure was seen. */
+  private checkAll = 0;
   /**
    * Reply latency (stats.timing): the receive time of the datagram being dispatched. A reply
    * sent while its request is dispatched is timed; one sent later (a held wait) is not, since
@@ -126,14 +133,24 @@ export class UdpServer {
       this.stats.observeLatency(this.rxProtocol as Protocol, performance.now() - this.rxAt);
       this.rxAt = -1;
     }
-    this.pendingSends++;
-    sock.send(bytes, to.port, to.address, this.onSent);
+    // A completion callback costs a tick per datagram (some 10% of a small reply's cost), and
+    // without one a failed send goes unseen (dgram reports it to nobody). So one send in
+    // CHECK_EVERY is checked, and after a failure every send, for a while: a cause that fails
+    // replies (a route, a firewall) is seen at once and counted reply by reply.
+    if (this.checkAll > 0 || ++this.unchecked >= CHECK_EVERY) {
+      this.unchecked = 0;
+      if (this.checkAll > 0) this.checkAll--;
+      sock.send(bytes, to.port, to.address, this.onChecked);
+    } else {
+      sock.send(bytes, to.port, to.address);
+    }
   }
 
-  /** One completion callback for every send (no closure per datagram). */
-  private readonly onSent = (err: Error | null): void => {
-    if (err) this.stats.sendErrors++;
-    if (--this.pendingSends === 0 && this.drained) this.drained();
+  /** One completion callback for every checked send (no closure per datagram). */
+  private readonly onChecked = (err: Error | null): void => {
+    if (!err) return;
+    this.stats.sendErrors++;
+    this.checkAll = CHECK_ALL_AFTER_FAILURE;
   };
 
   get listening(): boolean {
@@ -148,15 +165,9 @@ export class UdpServer {
   /** Close once every queued reply has left (bounded: a stuck send cannot hold shutdown). */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.pendingSends > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 2000);
-        this.drained = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
+    // Replies the kernel could not take at once wait in the socket's queue.
+    const end = Date.now() + 2000;
+    while (this.socket && this.socket.getSendQueueCount() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
     const sock = this.socket;
     this.socket = undefined;
     if (!sock) return;

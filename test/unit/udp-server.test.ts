@@ -1,0 +1,62 @@
+// The UDP edge's sends on real loopback sockets: replies arrive, failed sends are counted (one
+// send in 32 is checked, then every send while they fail), and close waits for queued replies.
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Stats } from '../../daemon/stats.js';
+import { UdpServer, magicOf } from '../../daemon/udp-server.js';
+
+const servers: UdpServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function echoServer(stats: Stats): Promise<{ server: UdpServer; port: number }> {
+  const server = new UdpServer(stats, () => undefined);
+  servers.push(server);
+  server.route({ magic: magicOf('ECHO'), maxBytes: 1024, handler: (msg, rinfo) => server.send(Buffer.from(msg), rinfo) });
+  const a = await server.listen(0, '127.0.0.1');
+  return { server, port: a.port };
+}
+
+describe('UdpServer sends', () => {
+  it('answers every request, checked or not', async () => {
+    const stats = new Stats();
+    const { port } = await echoServer(stats);
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const got = new Set<number>();
+    const all = new Promise<void>((resolve) => {
+      client.on('message', (m) => {
+        got.add(m.readUInt32BE(4));
+        if (got.size === 200) resolve();
+      });
+    });
+    for (let i = 0; i < 200; i++) {
+      const b = Buffer.alloc(8);
+      b.write('ECHO', 0, 'latin1');
+      b.writeUInt32BE(i, 4);
+      client.send(b, port, '127.0.0.1');
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    await all;
+    client.close();
+    expect(got.size).toBe(200);
+    expect(stats.sendErrors).toBe(0);
+  });
+
+  it('counts failed sends: the first checked one, then every one', async () => {
+    const stats = new Stats();
+    const { server } = await echoServer(stats);
+    // An IPv6 destination on an IPv4 socket: every sendmsg fails at once.
+    const to = { address: '::1', port: 9, family: 'IPv6' as const, size: 0 };
+    // One send per turn of the event loop, as replies go out (one per datagram handled).
+    for (let i = 0; i < 200; i++) {
+      server.send(Buffer.from('x'), to);
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    // Sends before the first checked one (at most 31) go unseen; from it on, all are counted.
+    expect(stats.sendErrors).toBeGreaterThanOrEqual(200 - 31);
+    expect(stats.sendErrors).toBeLessThanOrEqual(200);
+  });
+});
