@@ -261,11 +261,13 @@ export class ReplayGuard {
   }
 
   private newBucket(id: number, slots: number): Bucket {
-    const free = this.pool.get(slots)?.pop();
-    if (free) {
-      return new Bucket(id, slots, free.keys, free.used);
-    }
-    return new Bucket(id, slots, new Int32Array(slots * 4), new Uint8Array(slots));
+    const t = this.table(slots);
+    return new Bucket(id, slots, t.keys, t.used);
+  }
+
+  /** Arrays for a table of `slots` (empty), from the pool when it has some. */
+  private table(slots: number): { keys: Int32Array; used: Uint8Array } {
+    return this.pool.get(slots)?.pop() ?? { keys: new Int32Array(slots * 4), used: new Uint8Array(slots) };
   }
 
   private release(keys: Int32Array, used: Uint8Array, slots: number): void {
@@ -284,10 +286,10 @@ export class ReplayGuard {
    */
   private grow(b: Bucket): void {
     if (b.old !== undefined) this.move(b, Infinity);
-    const next = this.newBucket(b.id, b.slots * 2);
+    const next = this.table(b.slots * 2);
     b.old = { keys: b.keys, used: b.used, slots: b.slots, mask: b.mask, next: 0 };
-    b.slots = next.slots;
-    b.mask = next.mask;
+    b.slots *= 2;
+    b.mask = b.slots - 1;
     b.keys = next.keys;
     b.used = next.used;
   }
