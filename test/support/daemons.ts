@@ -47,7 +47,22 @@ export class TestDaemon {
   }
 
   async start(): Promise<this> {
+    // A port found free can be taken (by any process binding port 0) before the daemon binds
+    // it: a port picked here is picked again when that happens (a restart keeps its port).
+    const picked = this.port === 0 && this.opts.port === undefined;
     if (this.port === 0) this.port = this.opts.port ?? (await freePort());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.spawn();
+      } catch (e) {
+        if (!picked || attempt >= 5 || !this.output.includes('EADDRINUSE')) throw e;
+        this.output = '';
+        this.port = await freePort();
+      }
+    }
+  }
+
+  private async spawn(): Promise<this> {
     const fileArgs = this.opts.noFile ? [] : ['--file', this.file];
     const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...(this.opts.args ?? [])];
     this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
