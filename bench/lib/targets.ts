@@ -80,17 +80,27 @@ export async function waitQcf1Ready(port: number, key: string, timeoutMs: number
   }
 }
 
-/** The Node flags on a daemon script's `#!/usr/bin/env -S node …` line: the installed daemon runs with them. */
-export function daemonNodeFlags(script: string): string[] {
+/**
+ * What an installed daemon's `#!/usr/bin/env -S [NAME=value ...] node [--flag ...]` line gives
+ * it: the environment assignments and node's flags, so the bench runs the daemon as installed.
+ */
+export function daemonShebang(script: string): { env: Record<string, string>; nodeFlags: string[] } {
   const first = readFileSync(script, 'utf8').split('\n', 1)[0];
-  const m = /^#!\S*env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+  const m = /^#!\S*env -S ((?:\w+=\S+ )*)node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  if (!m) return { env: {}, nodeFlags: [] };
+  const env: Record<string, string> = {};
+  for (const a of m[1].trim().split(/\s+/).filter(Boolean)) {
+    const i = a.indexOf('=');
+    env[a.slice(0, i)] = a.slice(i + 1);
+  }
+  return { env, nodeFlags: m[2].trim().split(/\s+/).filter(Boolean) };
 }
 
 export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
   const port = await freePort();
+  const installed = daemonShebang(o.daemonJs ?? DAEMON_JS);
   const args = [
-    ...daemonNodeFlags(o.daemonJs ?? DAEMON_JS),
+    ...installed.nodeFlags,
     ...(o.nodeArgs ?? []),
     o.daemonJs ?? DAEMON_JS,
     '--file', o.file,
@@ -103,7 +113,7 @@ export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
     ...(o.extraArgs ?? []),
   ];
   const t0 = performance.now();
-  const child = spawnTracked(process.execPath, args, { env: o.env ?? process.env });
+  const child = spawnTracked(process.execPath, args, { env: { ...(o.env ?? process.env), ...installed.env } });
   const out = tail(child);
   const key = readFileSync(o.keyFile, 'utf8').split('\n')[0];
   try {

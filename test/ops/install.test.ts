@@ -1,7 +1,7 @@
 // `npm pack` → `npm install -g` into a temporary prefix: qconfd and qconf land on the PATH and
 // work together; the unit files and bash completion ship in the package; completion works
 // against the installed programs; `qconf ping --json` reports every daemon for monitoring.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDaemon, runCli } from '../support/daemons.js';
@@ -79,6 +79,10 @@ describe('npm pack and install', () => {
       }
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('test.example.com\n');
+      // Its first line (`#!/usr/bin/env -S ...`) gave node the daemon's flag and malloc's tunable.
+      const pid = child.pid as number;
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
     } finally {
       await stopProcess(child, 'SIGTERM');
     }
