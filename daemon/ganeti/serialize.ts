@@ -4,6 +4,7 @@
 // omits absent optional fields, sorts UUID/free-form maps and tags, rounds integer fields and
 // reproduces the ClockTime round trip of ctime/mtime. The same pass validates the document as
 // strictly as Ganeti's loader does (unknown or missing keys, wrong JSON types).
+import { objectCheck } from './schema-check.js';
 
 export class GanetiLoadError {
   constructor(readonly message: string) {}
@@ -463,6 +464,8 @@ function serLogicalId(v: unknown, where: string, build = true): unknown {
 
 /** A config object's re-serialization (checked as Ganeti checks it); with `build` false, only checked. */
 export function serObject(v: unknown, s: Schema, where: string, build = true): Record<string, unknown> {
+  // Checking only: the compiled check passes valid objects at once; anything else is checked below.
+  if (!build && objectCheck(s)(v)) return v as Record<string, unknown>;
   if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
   const keys = s.keys as Set<string>;
   let extra: string[] | undefined;
@@ -590,8 +593,28 @@ export function sortedKeysOf(o: object): string[] | undefined {
 function* serObjectMapSteps(v: unknown, s: Schema, where: string, build: boolean, atOnce: boolean): Generator<void, Record<string, unknown>> {
   if (!isObj(v)) fail(where, `expected an object, got ${typeName(v)}`);
   const out: Record<string, unknown> = build ? {} : v;
-  const keys = yield* sortBytesSteps(Object.keys(v), atOnce);
+  const all = Object.keys(v);
   let n = 0;
+  let passed = false;
+  if (!build) {
+    // Checking only: the compiled check first, in the document's order (the order the objects
+    // lie in memory: half the time of key order). Only a failure needs key order, for the same
+    // first error as Ganeti's.
+    const check = objectCheck(s);
+    passed = true;
+    for (const k of all) {
+      if (!check(v[k])) {
+        passed = false;
+        break;
+      }
+      if (++n % STEP_EVERY === 0) yield;
+    }
+  }
+  const keys = yield* sortBytesSteps(all, atOnce);
+  if (passed) {
+    SORTED_KEYS.set(out, keys);
+    return out;
+  }
   for (const k of keys) {
     const o = serObject(v[k], s, k, build);
     if (build) put(out, k, o);
