@@ -2,12 +2,24 @@
 // in slices by whoever has time (`rest()` under runSliced), or finished at once by the first
 // caller that cannot wait (`get()`). Either way the steps run once, in order.
 
+/**
+ * Read by the steps: true once the rest is being run at once (by `get()`), when a step can take
+ * a way that is faster but cannot be sliced (one sort of a whole array, say).
+ */
+export interface Pace {
+  readonly atOnce: boolean;
+}
+
 export class Deferred<T> {
   private value: T | undefined;
   private failure: { error: unknown } | undefined;
   private finished = false;
+  private readonly pace = { atOnce: false };
+  private readonly steps: Generator<void, T>;
 
-  constructor(private readonly steps: Generator<void, T>) {}
+  constructor(make: (pace: Pace) => Generator<void, T>) {
+    this.steps = make(this.pace);
+  }
 
   /** Whether the value is made (or its steps failed). */
   get ready(): boolean {
@@ -21,6 +33,7 @@ export class Deferred<T> {
 
   /** The value, running whatever steps are left first; throws what the steps threw. */
   get(): T {
+    this.pace.atOnce = true;
     while (!this.step());
     if (this.failure) throw this.failure.error;
     return this.value as T;

@@ -6,7 +6,7 @@
 // (validateConfigSteps), taking each value the way its re-serialization would have it (integers
 // rounded); the re-serialized config itself (§7.3) is not made whole: the objects answers show
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
-import { Deferred } from '../deferred.js';
+import { Deferred, type Pace } from '../deferred.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
 import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, serValue, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
@@ -102,7 +102,7 @@ export interface GanetiView {
   inst: Deferred<InstanceIndex>;
 }
 
-function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, atOnce = false): Generator<void, NameIndex<R>> {
+function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, pace: Pace): Generator<void, NameIndex<R>> {
   const exact = new Map<string, R>();
   // Ganeti's M.mapKeys keeps the greatest original key for duplicate names.
   let n = 0;
@@ -112,7 +112,7 @@ function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf:
     if (name !== undefined) exact.set(name, rec);
     if (++n % (STEP_EVERY * 8) === 0) yield;
   }
-  return { exact, sorted: yield* sortBytesSteps([...exact.keys()], atOnce) };
+  return { exact, sorted: yield* sortBytesSteps([...exact.keys()], pace.atOnce) };
 }
 
 const NOT_FOUND = { ok: false, why: 'not found' } as const;
@@ -186,7 +186,7 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
       secondarySlots: [],
     });
   }
-  const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name, atOnce);
+  const nodeNames = yield* buildNameIndex(nodeUuids, nodes, (r) => r.name, { atOnce });
   const nodePrimaryIps: string[] = [];
   const mcPrimaryIps: string[] = [];
   for (let i = nodeUuids.length - 1; i >= 0; i--) {
@@ -207,7 +207,7 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
     dataCollectors[name] = { active, interval: c ? roundHalfEvenNum(c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
-  const inst = new Deferred(instanceIndexSteps(config, nodes, defaultLink));
+  const inst = new Deferred((pace) => instanceIndexSteps(config, nodes, defaultLink, pace));
   if (!atOnce) yield* inst.rest();
   return {
     doc: config,
@@ -229,11 +229,11 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
  * The instance indexes of a checked config, in steps (sorting in steps too: when they are
  * pending, they are made while the view serves).
  */
-function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLink: string): Generator<void, InstanceIndex> {
+function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLink: string, pace: Pace): Generator<void, InstanceIndex> {
   // Instances and their disks.
   const instObjs = config.instances as Record<string, Obj>;
   const diskObjs = config.disks as Record<string, Obj>;
-  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs)));
+  const instUuids = sortedKeysOf(instObjs) ?? (yield* sortBytesSteps(Object.keys(instObjs), pace.atOnce));
   const instances = new Map<string, InstanceRec>();
   const instanceByExactName = new Map<string, InstanceRec>();
   const linkIps = new Map<string, Map<string, string>>();
@@ -320,11 +320,11 @@ function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLi
     });
   }
   // Unnamed instances (and the name "") are left out of name lookups, as Ganeti does.
-  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name));
+  const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name), pace);
 
   const linkIpList = new Map<string, string[]>();
   for (const [link, m] of linkIps) {
-    linkIpList.set(link, yield* sortBytesSteps([...m.keys()])); // code point order
+    linkIpList.set(link, yield* sortBytesSteps([...m.keys()], pace.atOnce)); // code point order
     yield;
   }
 
