@@ -8,7 +8,7 @@
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
 import { Deferred, type Pace } from '../deferred.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
-import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, serValue, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
+import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
 export { GanetiLoadError };
 
@@ -138,12 +138,36 @@ export function lookupByName<R>(keys: Map<string, R>, idx: NameIndex<R>, query: 
   return { ok: true, rec: idx.exact.get(names[lo]) as R };
 }
 
-/** A DRBD disk's logical id as re-serialized: nodes A and B, port, minors. */
+/** A DRBD disk's logical id as re-serialized (serLogicalId): nodes A and B, port, minors. */
 function drbdLogicalId(disk: Obj): [string, string, number, number, number] | undefined {
-  if (disk.dev_type !== 'drbd' || !Array.isArray(disk.logical_id) || disk.logical_id.length !== 6) return undefined;
-  const [a, b, port, ma, mb] = serValue(disk.logical_id, 'lid', 'logical_id') as unknown[];
+  const l = disk.logical_id;
+  if (disk.dev_type !== 'drbd' || !Array.isArray(l) || l.length !== 6) return undefined;
+  const [a, b] = l as unknown[];
+  let [, , port, ma, mb] = l as unknown[];
+  if (typeof port === 'number') {
+    port = roundHalfEvenNum(port);
+    ma = roundHalfEvenNum(ma as number);
+    mb = roundHalfEvenNum(mb as number);
+  }
   if (typeof a !== 'string' || typeof b !== 'string' || typeof ma !== 'number' || typeof mb !== 'number') return undefined;
   return [a, b, port as number, ma, mb];
+}
+
+/** A disk's DRBD minors, then its children's (§4.4): node A's view first. */
+function addDrbdMinors(minors: Map<string, DrbdMinor[]>, disk: Obj, instance: string, diskName: string, primary: string | undefined): void {
+  const lid = drbdLogicalId(disk);
+  if (lid) {
+    const [a, b, , ma, mb] = lid;
+    pushTo(minors, a, { minor: ma, instance, disk: diskName, role: a === primary ? 'primary' : 'secondary', peer: b });
+    if (b !== a) pushTo(minors, b, { minor: mb, instance, disk: diskName, role: b === primary ? 'primary' : 'secondary', peer: a });
+  }
+  for (const c of (disk.children as Obj[] | undefined) ?? []) addDrbdMinors(minors, c, instance, diskName, primary);
+}
+
+function pushTo<T>(m: Map<string, T[]>, k: string, v: T): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
 }
 
 const DATA_COLLECTORS = ['cpu-avg-load', 'diskstats', 'drbd', 'inst-status-xen', 'lv', 'xen-cpu-avg-load'];
@@ -240,11 +264,6 @@ function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLi
   const drbdMinors = new Map<string, DrbdMinor[]>();
   const instanceObjs: Obj[] = new Array(instUuids.length);
   const diskLists: Array<Obj[] | undefined> = new Array(instUuids.length).fill(undefined);
-  const push = <T>(m: Map<string, T[]>, k: string, v: T) => {
-    const l = m.get(k);
-    if (l) l.push(v);
-    else m.set(k, [v]);
-  };
 
   for (let index = 0; index < instUuids.length; index++) {
     if ((index + 1) % STEP_EVERY === 0) yield;
@@ -291,33 +310,18 @@ function* instanceIndexSteps(config: Obj, nodes: Map<string, NodeRec>, defaultLi
     if (rec.primaryNode !== undefined) nodes.get(rec.primaryNode)?.primarySlots.push(index);
     if (!resolved.ok) continue;
 
-    // Secondaries: nodes of the top-level DRBD logical ids, minus the primary.
-    const secs = new Set<string>();
+    // Secondaries: nodes of the top-level DRBD logical ids, minus the primary (first seen first).
+    const secs: string[] = [];
     for (const disk of resolved.disks) {
       const lid = drbdLogicalId(disk);
-      if (lid) {
-        secs.add(lid[0]);
-        secs.add(lid[1]);
-      }
+      if (lid === undefined) continue;
+      if (lid[0] !== rec.primaryNode && !secs.includes(lid[0])) secs.push(lid[0]);
+      if (lid[1] !== rec.primaryNode && !secs.includes(lid[1])) secs.push(lid[1]);
     }
-    if (rec.primaryNode !== undefined) secs.delete(rec.primaryNode);
     for (const s of secs) nodes.get(s)?.secondarySlots.push(index);
 
-    // DRBD minors (§4.4): disk before its children; node A's view first.
     const instName = rec.name ?? '';
-    resolved.disks.forEach((top, k) => {
-      const diskName = `disk/${k}`;
-      const walk = (disk: Obj) => {
-        const lid = drbdLogicalId(disk);
-        if (lid) {
-          const [a, b, , ma, mb] = lid;
-          push(drbdMinors, a, { minor: ma, instance: instName, disk: diskName, role: a === rec.primaryNode ? 'primary' : 'secondary', peer: b });
-          if (b !== a) push(drbdMinors, b, { minor: mb, instance: instName, disk: diskName, role: b === rec.primaryNode ? 'primary' : 'secondary', peer: a });
-        }
-        for (const c of (disk.children as Obj[] | undefined) ?? []) walk(c);
-      };
-      walk(top);
-    });
+    for (let k = 0; k < resolved.disks.length; k++) addDrbdMinors(drbdMinors, resolved.disks[k], instName, `disk/${k}`, rec.primaryNode);
   }
   // Unnamed instances (and the name "") are left out of name lookups, as Ganeti does.
   const instanceNames = yield* buildNameIndex(instUuids, instances, (r) => (r.name === '' ? undefined : r.name), pace);
