@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGanetiPointer, resolveConfigPointer } from '../../daemon/ganeti/config-pointer.js';
 import { GanetiLoadError, drain, serializeConfig, validateConfigSteps } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
 
 type Obj = Record<string, unknown>;
 
@@ -26,28 +26,6 @@ function walk(root: unknown, tokens: string[]): { ok: true; value: unknown } | {
     } else return { ok: false };
   }
   return { ok: true, value: cur };
-}
-
-/** A small generated config with the unusual shapes the schema allows. */
-function oddConfig(): Obj {
-  const doc = generateGanetiConfig({ nodes: 6, instancesPerNode: 3, links: 3, seed: 77 }) as Obj;
-  const instances = doc.instances as Record<string, Obj>;
-  const disks = doc.disks as Record<string, Obj>;
-  const [i0, i1] = Object.keys(instances);
-  // A forthcoming instance with most fields absent, and one with defaulted fields left out.
-  instances[i0] = { uuid: i0, forthcoming: true, name: 'coming.example.com', serial_no: 2.5 };
-  const i1o = instances[i1];
-  delete i1o.hvparams;
-  delete i1o.beparams;
-  delete i1o.nics;
-  i1o.tags = ['z', 'a', 'z'];
-  const d0 = Object.keys(disks)[0];
-  disks[d0] = { ...disks[d0], forthcoming: true };
-  delete disks[d0].mode;
-  const d1 = Object.keys(disks)[1];
-  disks[d1] = { ...disks[d1], forthcoming: false, size: 1024.5 };
-  delete disks[d1].iv_name;
-  return doc;
 }
 
 /** Pointers made from the re-serialized config's own keys, with junk mixed in. */
@@ -69,7 +47,7 @@ function pointersOf(full: unknown): fc.Arbitrary<string[]> {
 describe('type 10 pointers without the whole re-serialized config', () => {
   for (const [name, make] of [
     ['a generated config', () => generateGanetiConfig({ nodes: 8, instancesPerNode: 4, links: 3, seed: 5 }) as Obj],
-    ['a config with forthcoming, defaulted and odd objects', oddConfig],
+    ['a config with forthcoming, defaulted and odd objects', oddGanetiConfig],
   ] as const) {
     it(`answer as a walk of serializeConfig: ${name}`, () => {
       const doc = make();
@@ -103,7 +81,7 @@ describe('type 10 pointers without the whole re-serialized config', () => {
   });
 
   it('validation finds the first error serializeConfig finds, and builds nothing', () => {
-    const doc = oddConfig();
+    const doc = oddGanetiConfig();
     (Object.values(doc.nodes as Record<string, Obj>)[2] as Obj).drained = 'yes';
     const a = drain(validateConfigSteps(doc));
     const b = serializeConfig(doc);

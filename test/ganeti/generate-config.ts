@@ -238,3 +238,25 @@ export function generateGanetiConfig(opts: GenerateOptions): Obj {
     version: base.version,
   };
 }
+
+/** A small generated config with the unusual shapes the schema allows. */
+export function oddGanetiConfig(): Obj {
+  const doc = generateGanetiConfig({ nodes: 6, instancesPerNode: 3, links: 3, seed: 77 }) as Obj;
+  const instances = doc.instances as Record<string, Obj>;
+  const disks = doc.disks as Record<string, Obj>;
+  const [i0, i1] = Object.keys(instances);
+  // A forthcoming instance with most fields absent, and one with defaulted fields left out.
+  instances[i0] = { uuid: i0, forthcoming: true, name: 'coming.example.com', serial_no: 2.5 };
+  const i1o = instances[i1];
+  delete i1o.hvparams;
+  delete i1o.beparams;
+  delete i1o.nics;
+  i1o.tags = ['z', 'a', 'z'];
+  const d0 = Object.keys(disks)[0];
+  disks[d0] = { ...disks[d0], forthcoming: true };
+  delete disks[d0].mode;
+  const d1 = Object.keys(disks)[1];
+  disks[d1] = { ...disks[d1], forthcoming: false, size: 1024.5 };
+  delete disks[d1].iv_name;
+  return doc;
+}

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { objectCheck } from '../../daemon/ganeti/schema-check.js';
 import { CLUSTER, DISK, INSTANCE, NETWORK, NODE, NODEGROUP, drain, serObject, serializeConfig, validateConfigSteps, type Schema } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
 
 type Obj = Record<string, unknown>;
 
@@ -21,17 +21,9 @@ function passes(v: unknown, s: Schema): boolean {
   }
 }
 
+/** JSON-made, as the daemon's documents are (key order, own properties only), with odd shapes. */
 function baseConfig(): Obj {
-  // JSON-made, as the daemon's documents are (key order, own properties only).
-  const doc = generateGanetiConfig({ nodes: 5, instancesPerNode: 3, links: 3, seed: 11 }) as Obj;
-  const instances = doc.instances as Record<string, Obj>;
-  const disks = doc.disks as Record<string, Obj>;
-  const [i0, i1] = Object.keys(instances);
-  instances[i0] = { uuid: i0, forthcoming: true, name: 'coming.example.com', serial_no: 2 };
-  delete instances[i1].nics;
-  const [d0] = Object.keys(disks);
-  disks[d0] = { ...disks[d0], forthcoming: false };
-  return JSON.parse(JSON.stringify(doc)) as Obj;
+  return JSON.parse(JSON.stringify(oddGanetiConfig())) as Obj;
 }
 
 const KINDS: Array<[string, Schema]> = [
