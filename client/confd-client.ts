@@ -7,6 +7,7 @@ import { canonicalJson } from '../shared/canonical-json.js';
 import { QconfError } from '../shared/errors.js';
 import type { Keyring } from '../shared/keyring.js';
 import { isIPv4 } from 'node:net';
+import { formatDestination } from '../shared/destination.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
 import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
@@ -60,6 +61,29 @@ interface ReplyRecord {
   key: string;
 }
 
+/** Which daemon a reply comes from: its node and start (QCF1), else the address it came from. */
+export function daemonIdentity(reply: Reply, peer: Peer): string {
+  return reply.instance !== undefined ? `${reply.node ?? ''}\u0000${reply.instance}` : `\u0001${peer.label}`;
+}
+
+/** What the client knows of one daemon's view of its address (docs/protocol.md, "Address validation"). */
+interface PeerCookie {
+  cookie: Uint8Array | undefined;
+  /** Until then this address is taken as validated there: requests go unpadded (but to MIN_REQUEST_BYTES). */
+  validatedUntil: number;
+  /** When the cookie was last sent. */
+  sentAt: number;
+}
+
+/** Every request is at least this large: the error `retry` (with a cookie) always fits in its reply. */
+const MIN_REQUEST_BYTES = 256;
+/** A request to a daemon that has not validated this address: answers this large need no round trip more. */
+const UNVALIDATED_REQUEST_BYTES = 1200;
+/** A daemon keeps an address validated for 10 minutes after its cookie; the client assumes less. */
+const ASSUME_VALIDATED_MS = 4 * 60_000;
+/** `retry` replies followed per request and daemon (a daemon restarting meanwhile may ask twice). */
+const MAX_RETRIES = 3;
+
 interface Pending {
   id: string;
   request: Request;
@@ -74,7 +98,12 @@ interface Pending {
   targets: Peer[];
   spare: Peer[];
   salts: string[];
+  /** Replies by daemon (daemonIdentity): a quorum counts daemons, not addresses. */
   replies: Map<string, ReplyRecord>;
+  /** Replies by peer address: who still needs a retransmission. */
+  answered: Map<string, ReplyRecord>;
+  /** `retry` replies followed, by peer address. */
+  retries: Map<string, number>;
   /** Re-evaluated after every reply and at expiry. */
   watchers: Set<() => void>;
   done: boolean;
@@ -128,6 +157,7 @@ export class ConfdClient {
   private readonly protocol: ClientProtocol;
   private readonly pending = new Map<string, Pending>();
   private readonly bySalt = new Map<string, { p: Pending; peer: Peer }>();
+  private readonly cookies = new Map<string, PeerCookie>();
   private callback: UpcallHandler | undefined;
   private readonly expireMs: number;
   private readonly retransmitMs: number;
@@ -193,21 +223,34 @@ export class ConfdClient {
       spare: order.slice(coverage),
       salts: [],
       replies: new Map(),
+      answered: new Map(),
+      retries: new Map(),
       watchers: new Set(),
       done: false,
     };
     this.pending.set(p.id, p);
-    for (const peer of p.targets) this.transmit(p, peer);
+    for (const peer of p.targets) this.transmit(p, peer, false);
     this.armExpiry(p);
     if (p.retransmitMs > 0) this.armRetransmit(p, p.retransmitMs);
     return p.id;
   }
 
-  private transmit(p: Pending, peer: Peer): void {
+  /**
+   * Send one copy of a request to one peer, under a fresh salt. A retransmission, and any request
+   * to a daemon that has not validated this address, is padded and carries the cookie if there is
+   * one: a daemon that restarted (and forgot the address) can then answer it at once.
+   */
+  private transmit(p: Pending, peer: Peer, again: boolean): void {
     const salt = this.protocol.newSalt();
     p.salts.push(salt);
     this.bySalt.set(salt, { p, peer });
-    this.transport.send(peer, this.protocol.encode(p.request, salt));
+    const now = Date.now();
+    const c = this.cookies.get(peer.label);
+    const validated = c !== undefined && !again && now < c.validatedUntil;
+    const cookie = validated ? undefined : c?.cookie;
+    if (cookie !== undefined) (c as PeerCookie).sentAt = now;
+    const padTo = validated ? MIN_REQUEST_BYTES : UNVALIDATED_REQUEST_BYTES;
+    this.transport.send(peer, (address) => this.protocol.encode(p.request, salt, { to: formatDestination(address, peer.port), cookie, padTo }));
   }
 
   private armExpiry(p: Pending): void {
@@ -218,21 +261,21 @@ export class ConfdClient {
   private armRetransmit(p: Pending, delay: number): void {
     p.retransmitTimer = setTimeout(() => {
       if (p.done || p.replies.size >= p.needed && !this.wantsMore(p)) return;
-      const silent = p.targets.filter((peer) => !p.replies.has(peer.label));
+      const silent = p.targets.filter((peer) => !p.answered.has(peer.label));
       // Hedge: a silent peer may be dead; ask one more peer if any is left beyond the coverage.
       if (silent.length > 0 && p.spare.length > 0) {
         const extra = p.spare.shift() as Peer;
         p.targets.push(extra);
-        this.transmit(p, extra);
+        this.transmit(p, extra, false);
       }
-      for (const peer of silent) this.transmit(p, peer);
+      for (const peer of silent) this.transmit(p, peer, true);
       this.armRetransmit(p, Math.min(delay * 2, p.maxRetransmitMs));
     }, delay);
   }
 
   /** A strict query keeps asking until enough replies agree. */
   private wantsMore(p: Pending): boolean {
-    return p.watchers.size > 0 && p.replies.size < p.targets.length;
+    return p.watchers.size > 0 && p.answered.size < p.targets.length;
   }
 
   private onDatagram(msg: Buffer): void {
@@ -243,9 +286,26 @@ export class ConfdClient {
     const { p, peer } = entry;
     if (p.done) return;
     // Duplicates (and late answers to retransmissions) count once per peer.
-    if (p.replies.has(peer.label)) return;
-    p.replies.set(peer.label, { peer, reply: d.reply, key: replyKey(d.reply) });
-    this.callback?.({ type: 'reply', id: p.id, request: p.request, reply: d.reply, peer, args: p.args });
+    if (p.answered.has(peer.label)) return;
+    const reply = d.reply;
+    const now = Date.now();
+    if (reply.error?.code === 'retry' && reply.cookie !== undefined) {
+      // The daemon wants proof that this address receives its replies: send it back its cookie.
+      this.cookies.set(peer.label, { cookie: reply.cookie, validatedUntil: 0, sentAt: now });
+      const n = (p.retries.get(peer.label) ?? 0) + 1;
+      p.retries.set(peer.label, n);
+      if (n <= MAX_RETRIES) return this.transmit(p, peer, true);
+    } else {
+      const c = this.cookies.get(peer.label);
+      // A reply after the cookie was sent: the daemon has this address validated for a while.
+      if (c !== undefined && c.sentAt > 0 && c.validatedUntil < c.sentAt + ASSUME_VALIDATED_MS) c.validatedUntil = c.sentAt + ASSUME_VALIDATED_MS;
+    }
+    const record: ReplyRecord = { peer, reply, key: replyKey(reply) };
+    p.answered.set(peer.label, record);
+    // One daemon reached at two addresses is one reply.
+    const id = daemonIdentity(reply, peer);
+    if (!p.replies.has(id)) p.replies.set(id, record);
+    this.callback?.({ type: 'reply', id: p.id, request: p.request, reply, peer, args: p.args });
     for (const w of [...p.watchers]) w();
   }
 
@@ -289,7 +349,7 @@ export class ConfdClient {
     const p = this.pending.get(id) as Pending;
     const reply = new Promise<Reply | undefined>((resolve) => {
       const check = () => {
-        const r = p.replies.get(peer.label);
+        const r = p.answered.get(peer.label);
         if (!r && !p.done) return;
         p.watchers.delete(check);
         this.finish(p);
@@ -333,7 +393,7 @@ export class ConfdClient {
     return new Promise((resolve) => {
       const check = () => {
         let result = this.result<A>(p, !!opts.strict);
-        if (result && opts.all && !p.done && p.replies.size < p.targets.length) result = undefined;
+        if (result && opts.all && !p.done && p.answered.size < p.targets.length) result = undefined;
         if (!p.done && result === undefined) return;
         p.watchers.delete(check);
         this.finish(p);
@@ -352,7 +412,7 @@ export class ConfdClient {
     const t = tally(votes);
     const quorum = records.length >= p.needed && (!strict || t.agreeing >= p.needed);
     // Strict mode gives up early once every peer has answered without enough agreement.
-    const exhausted = records.length === p.targets.length && p.spare.length === 0;
+    const exhausted = p.answered.size === p.targets.length && p.spare.length === 0;
     if (!quorum && !final && !exhausted) return undefined;
     const w = t.winner?.value.reply;
     const result: QueryResult<A> = {

@@ -4,7 +4,7 @@
 // {status, serial, answer}, with an error for status 1 so the CLI can tell "not found" apart.
 import { randomUUID } from 'node:crypto';
 import { decodeReplyDatagram, encodeRequestDatagram } from '../shared/plj0.js';
-import type { ClientProtocol } from './protocol.js';
+import type { ClientProtocol, Transmission } from './protocol.js';
 import type { Reply, Request } from './types.js';
 
 export interface Plj0Request extends Request {
@@ -43,7 +43,7 @@ export class Plj0ClientProtocol implements ClientProtocol {
     return randomUUID();
   }
 
-  encode(request: Request, salt: string): Buffer {
+  encode(request: Request, salt: string, _t?: Transmission): Buffer {
     const type = typeof request.type === 'number' ? request.type : 0;
     const query = request.query as string | Record<string, unknown> | null | undefined;
     return encodeRequestDatagram(this.key(), { type, query, rsalt: salt }, this.clock() / 1000);

@@ -6,10 +6,20 @@ import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../
 import { normaliseReply, packBody, unpackBody } from './qcf1-lean.js';
 import type { Reply, Request } from './types.js';
 
+/** Where one transmission goes, and what it carries for that daemon (QCF1; plj0 ignores it). */
+export interface Transmission {
+  /** The request's `to`: the address and port it is sent to (shared/destination.ts). */
+  to: string;
+  /** The daemon's cookie for this client's address, when it asked for one. */
+  cookie?: Uint8Array;
+  /** Pad the datagram to at least this many bytes (answers up to its size need no cookie). */
+  padTo: number;
+}
+
 export interface ClientProtocol {
   /** A fresh salt for one transmission, as a string key. */
   newSalt(): string;
-  encode(request: Request, salt: string): Buffer;
+  encode(request: Request, salt: string, t: Transmission): Buffer;
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined;
 }
 
@@ -17,6 +27,21 @@ export interface ClientProtocol {
 export interface BodyCodec {
   pack(body: object): Buffer;
   unpack(datagram: Buffer, start: number): Record<string, unknown> | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A body ending in an empty `pad` (bin 8, length 0), padded to `size` bytes by growing that bin:
+ * its zero bytes are covered by the MAC like the rest and ignored by the daemon.
+ */
+function padded(body: Buffer, size: number): Buffer {
+  let n = size - body.length;
+  if (n <= 0) return body;
+  const bin16 = n >= 256;
+  if (bin16) n -= 1;
+  const head = bin16 ? Buffer.from([0xc5, n >> 8, n & 255]) : Buffer.from([0xc4, n]);
+  return Buffer.concat([body.subarray(0, body.length - 2), head, Buffer.alloc(n)]);
 }
 
 /** The client's own codec (qcf1-lean.ts): msgpackr's bytes without loading msgpackr. */
@@ -45,8 +70,11 @@ export class Qcf1ClientProtocol implements ClientProtocol {
     return saltPool.toString('latin1', saltAt - 16, saltAt);
   }
 
-  encode(request: Request, salt: string): Buffer {
-    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, this.codec.pack(request));
+  encode(request: Request, salt: string, t: Transmission): Buffer {
+    const body: Record<string, unknown> = { ...request, to: t.to };
+    if (t.cookie !== undefined) body.cookie = t.cookie;
+    body.pad = EMPTY;
+    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, padded(this.codec.pack(body), t.padTo - HEADER_LEN));
   }
 
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {

@@ -11,144 +11,8 @@
 // shared/qcf1-frame.ts.
 import type { Reply } from './types.js';
 
-// ---------------------------------------------------------------------------------------------
-// Encoding
-
-class Writer {
-  buf: Buffer;
-  pos: number;
-
-  constructor() {
-    this.buf = Buffer.allocUnsafe(256);
-    this.pos = 0;
-  }
-
-  /** Make room for `n` more bytes. */
-  room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.pos++] = b;
-  }
-
-  /** A type byte and a big-endian length of `size` bytes (1, 2 or 4). */
-  head(type: number, size: 1 | 2 | 4, n: number): void {
-    this.room(1 + size);
-    this.buf[this.pos++] = type;
-    this.pos = size === 1 ? this.buf.writeUInt8(n, this.pos) : size === 2 ? this.buf.writeUInt16BE(n, this.pos) : this.buf.writeUInt32BE(n, this.pos);
-  }
-}
-
-function packString(w: Writer, s: string): void {
-  // Lone surrogates count and are written as U+FFFD, as msgpackr writes them.
-  const n = Buffer.byteLength(s, 'utf8');
-  if (n < 0x20) w.byte(0xa0 | n);
-  else if (n < 0x100) w.head(0xd9, 1, n);
-  else if (n < 0x10000) w.head(0xda, 2, n);
-  else w.head(0xdb, 4, n);
-  w.room(n);
-  w.pos += w.buf.write(s, w.pos, n, 'utf8');
-}
-
-function packNumber(w: Writer, v: number): void {
-  if (v >>> 0 === v) {
-    if (v < 0x80) w.byte(v);
-    else if (v < 0x100) w.head(0xcc, 1, v);
-    else if (v < 0x10000) w.head(0xcd, 2, v);
-    else w.head(0xce, 4, v);
-  } else if (v >> 0 === v) {
-    if (v >= -0x20) w.byte(0x100 + v);
-    else if (v >= -0x80) w.head(0xd0, 1, v + 0x100);
-    else if (v >= -0x8000) w.head(0xd1, 2, v + 0x10000);
-    else w.head(0xd2, 4, v >>> 0);
-  } else {
-    w.room(9);
-    w.buf[w.pos++] = 0xcb;
-    w.pos = w.buf.writeDoubleBE(v, w.pos);
-  }
-}
-
-function packBigInt(w: Writer, v: bigint): void {
-  w.room(9);
-  if (v < 0x8000000000000000n && v >= -0x8000000000000000n) {
-    w.buf[w.pos++] = 0xd3;
-    w.pos = w.buf.writeBigInt64BE(v, w.pos);
-  } else if (v < 0x10000000000000000n && v > 0n) {
-    w.buf[w.pos++] = 0xcf;
-    w.pos = w.buf.writeBigUInt64BE(v, w.pos);
-  } else {
-    throw new RangeError(`${v} does not fit a MessagePack 64-bit integer`);
-  }
-}
-
-function packObject(w: Writer, o: object): void {
-  if (Array.isArray(o)) {
-    const n = o.length;
-    if (n < 0x10) w.byte(0x90 | n);
-    else if (n < 0x10000) w.head(0xdc, 2, n);
-    else w.head(0xdd, 4, n);
-    for (let i = 0; i < n; i++) packValue(w, o[i]);
-    return;
-  }
-  const toJSON = (o as { toJSON?: unknown }).toJSON;
-  if (o instanceof Date || o instanceof Map || o instanceof Set || o instanceof RegExp || o instanceof Error || ArrayBuffer.isView(o) || o instanceof ArrayBuffer) {
-    // msgpackr gives these extension types of its own; a QCF1 body has no use for them.
-    throw new TypeError(`a QCF1 body carries JSON values, not a ${o.constructor.name}`);
-  }
-  if (typeof toJSON === 'function') {
-    const json: unknown = toJSON.call(o);
-    if (json !== o) return packValue(w, json);
-  }
-  // Always map16 with the own enumerable keys, in for-in order: msgpackr's bytes exactly.
-  w.head(0xde, 2, 0);
-  const at = w.pos - 2;
-  let size = 0;
-  for (const key in o) {
-    if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
-    packString(w, key);
-    packValue(w, (o as Record<string, unknown>)[key]);
-    size++;
-  }
-  if (size > 0xffff) throw new RangeError('a map of more than 65535 keys');
-  w.buf.writeUInt16BE(size, at);
-}
-
-function packValue(w: Writer, v: unknown): void {
-  switch (typeof v) {
-    case 'string':
-      return packString(w, v);
-    case 'number':
-      return packNumber(w, v);
-    case 'boolean':
-      return w.byte(v ? 0xc3 : 0xc2);
-    case 'bigint':
-      return packBigInt(w, v);
-    case 'undefined':
-    case 'function':
-      // fixext 1 of type 0: msgpackr's (and notepack's) undefined.
-      w.room(3);
-      w.buf[w.pos++] = 0xd4;
-      w.buf[w.pos++] = 0;
-      w.buf[w.pos++] = 0;
-      return;
-    case 'object':
-      return v === null ? w.byte(0xc0) : packObject(w, v);
-    default:
-      throw new TypeError(`a QCF1 body cannot carry a ${typeof v}`);
-  }
-}
-
-/** A body's MessagePack bytes. */
-export function packBody(body: object): Buffer {
-  const w = new Writer();
-  packValue(w, body);
-  return w.buf.subarray(0, w.pos);
-}
+// Encoding: shared/msgpack-encode.ts (the daemon encodes its answers with the same writer).
+export { packBody } from '../shared/msgpack-encode.js';
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
@@ -321,6 +185,8 @@ export function normaliseReply(body: Record<string, unknown>): Reply | undefined
   if (typeof status !== 'number' || typeof serial !== 'number') return undefined;
   const r: Reply = { status, serial };
   if (typeof body.node === 'string') r.node = body.node;
+  if (typeof body.instance === 'string') r.instance = body.instance;
+  if (body.cookie instanceof Uint8Array) r.cookie = body.cookie;
   if ('answer' in body) r.answer = body.answer;
   if (typeof body.etag === 'string') r.etag = body.etag;
   if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;

@@ -62,13 +62,16 @@ export class UdpTransport {
     return p;
   }
 
-  send(peer: Peer, bytes: Buffer): void {
+  /**
+   * Send to `peer` the datagram `build` makes for the address it resolves to (a request names
+   * the address it is sent to).
+   */
+  send(peer: Peer, build: (address: string) => Buffer): void {
     if (this.closed) return;
-    if (peer.family !== 0) return this.sendTo(peer, peer.host, peer.family, bytes);
-    this.resolve(peer).then(
-      (r) => this.sendTo(peer, r.address, r.family, bytes),
-      (err: Error) => this.onSendError(peer, err),
-    );
+    if (peer.family !== 0) return this.sendTo(peer, peer.host, peer.family, build(peer.host));
+    this.resolve(peer)
+      .then((r) => this.sendTo(peer, r.address, r.family, build(r.address)))
+      .catch((err: Error) => this.onSendError(peer, err));
   }
 
   private sendTo(peer: Peer, address: string, family: 4 | 6, bytes: Buffer): void {

@@ -21,10 +21,14 @@ export interface Reply {
   status: number;
   serial: number;
   node?: string;
+  /** The daemon's start (QCF1): with `node`, which daemon this is, whatever address it came from. */
+  instance?: string;
   answer?: unknown;
   etag?: string;
   timedOut?: boolean;
   error?: { code: WireErrorCode | string; message: string };
+  /** With the error `retry`: the cookie to repeat the request with. */
+  cookie?: Uint8Array;
 }
 
 export interface ReplyUpcall {

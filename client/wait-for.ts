@@ -7,7 +7,7 @@ import { canonicalJson, etagOf } from '../shared/canonical-json.js';
 import { QconfError } from '../shared/errors.js';
 import type { Peer } from '../shared/peers.js';
 import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
-import type { ConfdClient } from './confd-client.js';
+import { daemonIdentity, type ConfdClient } from './confd-client.js';
 import type { QueryResult, Reply, Request } from './types.js';
 
 export type WaitCondition =
@@ -66,7 +66,8 @@ function initialEtag(c: WaitCondition): string | undefined {
  */
 export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, baseline = -1): boolean {
   if ('minSerial' in c) return r.serial >= c.minSerial;
-  const found = r.status === 0;
+  // A value too large for a reply still exists, and its etag still tells a change.
+  const found = r.status === 0 || (r.error?.code === 'too_large' && r.etag !== undefined && r.etag !== ABSENT_ETAG);
   const missing = r.status !== 0 && r.error?.code === 'not_found';
   if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== c.changedFrom && r.serial > baseline;
   if ('exists' in c) return found;
@@ -161,7 +162,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
       wake = () => {
         if (opts.signal?.aborted) return resolve();
         baselineKnown ||= states.slice(0, coverage).every((s) => s.latest !== undefined) || Date.now() - startedAt >= BASELINE_GRACE_MS;
-        if (baselineKnown && states.filter(isMet).length >= needed) resolve();
+        if (baselineKnown && distinct(states.filter(isMet)).length >= needed) resolve();
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       wake();
@@ -180,8 +181,19 @@ function replyKey(r: Reply): string {
   return r.status === 0 ? `0:${r.etag ?? canonicalJson(r.answer)}` : `${r.status}:${r.error?.code ?? ''}`;
 }
 
+/** One state per daemon: a daemon reached at two addresses counts once. */
+function distinct(states: PeerState[]): PeerState[] {
+  const seen = new Set<string>();
+  return states.filter((s) => {
+    const id = daemonIdentity(s.latest as Reply, s.peer);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 function waitResult<A>(states: PeerState[], needed: number, isMet: (s: PeerState) => boolean): WaitResult<A> {
-  const answered = states.filter((s) => s.latest !== undefined);
+  const answered = distinct(states.filter((s) => s.latest !== undefined));
   const metStates = answered.filter(isMet);
   const met = metStates.length >= needed;
   const pool = met ? metStates : answered;

@@ -1,25 +1,48 @@
 // QCF1 op handlers: pure functions of (snapshot, request) → reply body. No sockets, clocks or
 // files here; the server supplies everything through the context.
-import { etagOf } from '../shared/canonical-json.js';
+//
+// Every answer is bounded before it is built: values are encoded with the room a reply
+// datagram has (shared/msgpack-encode.ts stops at the limit), listings stop once their names
+// would not fit, and etags are computed only for values that fit (or, for waits, once per
+// container and snapshot: shared/etag.ts). So no request costs more than its reply's room,
+// whatever the document's size (docs/limits.md).
 import type { WireErrorCode } from '../shared/errors.js';
+import { etagOf } from '../shared/etag.js';
 import { escapeSegment, parsePointer, resolveSegments } from '../shared/json-pointer.js';
+import { RawMsgpack, packBounded, type EncodeFailure } from '../shared/msgpack-encode.js';
+import { HEADER_LEN, MAX_REPLY_BYTES } from '../shared/qcf1.js';
 import type { Snapshot } from './snapshot.js';
 
 export const MAX_MGET_PATHS = 64;
 export const MAX_LIST_DEPTH = 16;
+/** A reply body's room in a datagram. */
+export const MAX_BODY_BYTES = MAX_REPLY_BYTES - HEADER_LEN;
+/** An answer's room: the body less what its other fields (status, serial, node, etag…) take. */
+export const ANSWER_BYTES = MAX_BODY_BYTES - 512;
+/** An mget entry's fields besides its answer and the path its error may quote, at most. */
+const MGET_ENTRY_BYTES = 100;
 
 export interface ReplyBody {
   status: number;
   serial: number;
   node: string;
+  /** This daemon's start: with `node`, what a client counts a quorum by. */
+  instance: string;
   answer?: unknown;
   etag?: string;
   timedOut?: boolean;
   error?: { code: WireErrorCode; message: string };
+  /** Address validation (docs/protocol.md): with the error `retry`. */
+  cookie?: Buffer;
 }
 
-export interface QueryContext {
+/** Who answers: the node name and the instance id in every reply. */
+export interface Identity {
   node: string;
+  instance: string;
+}
+
+export interface QueryContext extends Identity {
   version: string;
   snapshot: Snapshot | null;
   stale: boolean;
@@ -40,31 +63,35 @@ export interface WaitSpec {
 
 export type Outcome = { kind: 'reply'; body: ReplyBody; cacheable: boolean } | { kind: 'wait'; spec: WaitSpec };
 
-export function errorBody(ctx: { node: string }, code: WireErrorCode, message: string, serial = 0, status = 1): ReplyBody {
-  return { status, serial, node: ctx.node, error: { code, message } };
+export function errorBody(who: Identity, code: WireErrorCode, message: string, serial = 0, status = 1): ReplyBody {
+  return { status, serial, node: who.node, instance: who.instance, error: { code, message } };
 }
 
 function okBody(ctx: QueryContext, answer: unknown, etag?: string): ReplyBody {
-  const body: ReplyBody = { status: 0, serial: ctx.snapshot ? ctx.snapshot.serial : 0, node: ctx.node, answer };
+  const body: ReplyBody = { status: 0, serial: ctx.snapshot ? ctx.snapshot.serial : 0, node: ctx.node, instance: ctx.instance, answer };
   if (etag !== undefined) body.etag = etag;
   return body;
 }
 
-interface Lookup {
-  found: boolean;
-  value: unknown;
-  etag: string;
+function tooLargeMessage(path: string, why: EncodeFailure, room: number): string {
+  return why === 'too_deep'
+    ? `the value at ${JSON.stringify(path)} is nested too deeply to send`
+    : `the value at ${JSON.stringify(path)} needs more than the ${room} bytes a reply has room for`;
 }
 
-const MISSING: Lookup = { found: false, value: undefined, etag: '' };
-
-/** Look a pointer up in a snapshot, memoising the value and its etag per snapshot. */
-export function lookup(snapshot: Snapshot, path: string, segments: readonly string[]): Lookup {
-  return snapshot.memo.get('v' + path, () => {
-    const value = resolveSegments(snapshot.doc, segments);
-    if (value === undefined) return MISSING;
-    return { found: true, value, etag: etagOf(value) };
-  }) as Lookup;
+/**
+ * The reply carrying `value` (found at `path`): encoded within `room`, or the error `too_large`
+ * (with the value's etag when the caller has it: a wait can still tell a change).
+ */
+export function valueBody(ctx: QueryContext, path: string, value: unknown, etag?: string, room = ANSWER_BYTES): ReplyBody {
+  const bytes = packBounded(value, room);
+  const serial = ctx.snapshot ? ctx.snapshot.serial : 0;
+  if (typeof bytes === 'string') {
+    const body = errorBody(ctx, 'too_large', tooLargeMessage(path, bytes, room), serial);
+    if (etag !== undefined) body.etag = etag;
+    return body;
+  }
+  return okBody(ctx, new RawMsgpack(bytes), etag ?? etagOf(value));
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -84,28 +111,25 @@ function uintArg(req: Record<string, unknown>, key: string): Parsed<number | und
   return { ok: true, value: v };
 }
 
-function listChildren(value: unknown, depth: number, prefix: string, out: string[]): void {
-  if (value === null || typeof value !== 'object') return;
-  const keys = Array.isArray(value) ? value.map((_, i) => String(i)) : Object.keys(value).sort();
-  for (const k of keys) {
-    const rel = prefix === '' ? escapeSegment(k) : prefix + '/' + escapeSegment(k);
-    out.push(rel);
-    if (depth > 1) listChildren((value as Record<string, unknown>)[k], depth - 1, rel, out);
-  }
+function notFound(ctx: QueryContext, path: string, serial: number): ReplyBody {
+  return errorBody(ctx, 'not_found', `no value at ${JSON.stringify(path)}`, serial);
 }
 
 function handleGet(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
   const p = pathArg(req);
   if (!p.ok) return errorBody(ctx, 'bad_argument', p.message, snap.serial);
-  const l = lookup(snap, p.value.path, p.value.segments);
-  if (!l.found) return errorBody(ctx, 'not_found', `no value at ${JSON.stringify(p.value.path)}`, snap.serial);
-  return okBody(ctx, l.value, l.etag);
+  const value = resolveSegments(snap.doc, p.value.segments);
+  if (value === undefined) return notFound(ctx, p.value.path, snap.serial);
+  return valueBody(ctx, p.value.path, value);
 }
 
 function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
   const paths = req.paths;
   if (!Array.isArray(paths)) return errorBody(ctx, 'bad_argument', 'paths must be an array of strings', snap.serial);
   if (paths.length > MAX_MGET_PATHS) return errorBody(ctx, 'bad_argument', `at most ${MAX_MGET_PATHS} paths`, snap.serial);
+  // The entries share one reply's room: each value is encoded within what is left of it.
+  let room = ANSWER_BYTES;
+  for (const p of paths) room -= MGET_ENTRY_BYTES + (typeof p === 'string' ? p.length * 6 : 0);
   const answer: Array<Record<string, unknown>> = [];
   for (const path of paths) {
     const p = pathArg({ path });
@@ -113,11 +137,67 @@ function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
       answer.push({ status: 1, error: { code: 'bad_argument', message: p.message } });
       continue;
     }
-    const l = lookup(snap, p.value.path, p.value.segments);
-    if (!l.found) answer.push({ status: 1, error: { code: 'not_found', message: `no value at ${JSON.stringify(path)}` } });
-    else answer.push({ status: 0, answer: l.value, etag: l.etag });
+    const value = resolveSegments(snap.doc, p.value.segments);
+    if (value === undefined) {
+      answer.push({ status: 1, error: { code: 'not_found', message: `no value at ${JSON.stringify(path)}` } });
+      continue;
+    }
+    const bytes = packBounded(value, Math.max(0, room));
+    if (typeof bytes === 'string') {
+      answer.push({ status: 1, error: { code: 'too_large', message: `the value at ${JSON.stringify(path)} does not fit in the reply` } });
+      continue;
+    }
+    room -= bytes.length;
+    answer.push({ status: 0, answer: new RawMsgpack(bytes), etag: etagOf(value) });
   }
   return okBody(ctx, answer);
+}
+
+/**
+ * Sorted keys of large objects, by identity (a snapshot's values never change): sorting them
+ * again for every listing would cost each request the object's size. An object with more keys
+ * than a reply can name is remembered by its key count alone.
+ */
+const sortedKeysOf = new WeakMap<object, string[] | number>();
+const REMEMBER_KEYS = 256;
+/** A listing names at most this many entries (each takes two bytes at least). */
+const MAX_LIST_ENTRIES = Math.floor(ANSWER_BYTES / 2);
+
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The keys of a container in listing order, or undefined when there are too many to list. */
+function childNames(value: object): readonly string[] | undefined {
+  if (Array.isArray(value)) {
+    if (value.length > MAX_LIST_ENTRIES) return undefined;
+    return Array.from({ length: value.length }, (_, i) => String(i));
+  }
+  const known = sortedKeysOf.get(value);
+  if (typeof known === 'number') return undefined;
+  if (known !== undefined) return known;
+  const keys = Object.keys(value);
+  if (keys.length > MAX_LIST_ENTRIES) {
+    sortedKeysOf.set(value, keys.length);
+    return undefined;
+  }
+  keys.sort(byCodeUnit);
+  if (keys.length >= REMEMBER_KEYS) sortedKeysOf.set(value, keys);
+  return keys;
+}
+
+/** Relative pointers below `value` down to `depth`, within `room` bytes; undefined: too many. */
+function listChildren(value: unknown, depth: number, prefix: string, out: string[], room: { left: number }): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  const names = childNames(value);
+  if (names === undefined) return false;
+  for (const k of names) {
+    const rel = prefix === '' ? escapeSegment(k) : prefix + '/' + escapeSegment(k);
+    // A name's MessagePack string: its UTF-8 (up to three bytes a code unit) and a header.
+    room.left -= rel.length * 3 + 5;
+    if (room.left < 0) return false;
+    out.push(rel);
+    if (depth > 1 && !listChildren((value as Record<string, unknown>)[k], depth - 1, rel, out, room)) return false;
+  }
+  return true;
 }
 
 function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
@@ -127,17 +207,21 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   if (!d.ok) return errorBody(ctx, 'bad_argument', d.message, snap.serial);
   const depth = d.value ?? 1;
   if (depth < 1 || depth > MAX_LIST_DEPTH) return errorBody(ctx, 'bad_argument', `depth must be 1 to ${MAX_LIST_DEPTH}`, snap.serial);
-  const l = lookup(snap, p.value.path, p.value.segments);
-  if (!l.found) return errorBody(ctx, 'not_found', `no value at ${JSON.stringify(p.value.path)}`, snap.serial);
-  if (l.value === null || typeof l.value !== 'object') {
+  const value = resolveSegments(snap.doc, p.value.segments);
+  if (value === undefined) return notFound(ctx, p.value.path, snap.serial);
+  if (value === null || typeof value !== 'object') {
     return errorBody(ctx, 'bad_argument', `${JSON.stringify(p.value.path)} is not an object or array`, snap.serial);
   }
   const out: string[] = [];
-  listChildren(l.value, depth, '', out);
+  if (!listChildren(value, depth, '', out, { left: ANSWER_BYTES })) {
+    return errorBody(ctx, 'too_large', `the listing of ${JSON.stringify(p.value.path)} to depth ${depth} has more names than a reply has room for`, snap.serial);
+  }
   // Depth 1 keeps the container's order (sorted keys, or array indices); deeper lists are
   // relative pointers sorted by code unit.
-  if (depth > 1) out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return okBody(ctx, out);
+  if (depth > 1) out.sort(byCodeUnit);
+  const bytes = packBounded(out, ANSWER_BYTES);
+  if (typeof bytes === 'string') return errorBody(ctx, 'too_large', tooLargeMessage(p.value.path, bytes, ANSWER_BYTES), snap.serial);
+  return okBody(ctx, new RawMsgpack(bytes));
 }
 
 export function pingAnswer(ctx: QueryContext): Record<string, unknown> {
@@ -160,7 +244,7 @@ export function parseWait(req: Record<string, unknown>, capMs: number): Parsed<W
   const p = pathArg(req);
   if (!p.ok) return p;
   const etag = req.etag;
-  if (etag !== undefined && etag !== null && typeof etag !== 'string') return { ok: false, message: 'etag must be a string' };
+  if (etag !== undefined && etag !== null && (typeof etag !== 'string' || etag.length > 64)) return { ok: false, message: 'etag must be a string of at most 64 characters' };
   const minSerial = uintArg(req, 'minSerial');
   if (!minSerial.ok) return minSerial;
   const timeout = uintArg(req, 'timeoutMs');
@@ -180,26 +264,36 @@ export function parseWait(req: Record<string, unknown>, capMs: number): Parsed<W
   };
 }
 
+/** The value a wait looks at on a snapshot, and its etag ('' when absent). */
+export interface WaitState {
+  found: boolean;
+  value: unknown;
+  etag: string;
+}
+
 /**
- * The reply a wait gets on this snapshot if its condition holds, else null. A missing value
+ * Whether a wait's condition holds on `snap`, given the value's state there. A missing value
  * has the empty etag, so waiting for a path to appear uses etag "".
  */
-export function evaluateWait(ctx: QueryContext, spec: WaitSpec, timedOut: boolean): ReplyBody | null {
+export function waitMet(spec: WaitSpec, snap: Snapshot | null, state: WaitState): boolean {
+  if (snap === null) return false;
+  if (spec.etag !== undefined && state.etag === spec.etag) return false;
+  if (spec.minSerial !== undefined && snap.serial < spec.minSerial) return false;
+  return true;
+}
+
+/** The reply to a wait on this snapshot: met, or (`timedOut`) the state when the hold ended. */
+export function waitBody(ctx: QueryContext, spec: WaitSpec, state: WaitState, timedOut: boolean): ReplyBody {
   const snap = ctx.snapshot;
-  let met = snap !== null;
-  let l: Lookup = MISSING;
-  if (snap) {
-    l = lookup(snap, spec.path, spec.segments);
-    if (spec.etag !== undefined && l.etag === spec.etag) met = false;
-    if (spec.minSerial !== undefined && snap.serial < spec.minSerial) met = false;
-  }
-  if (!met && !timedOut) return null;
   if (!snap) return { ...errorBody(ctx, 'not_ready', 'no document loaded yet'), timedOut };
-  const body: ReplyBody = l.found
-    ? okBody(ctx, l.value, l.etag)
-    : errorBody(ctx, 'not_found', `no value at ${JSON.stringify(spec.path)}`, snap.serial);
-  if (!l.found) body.etag = '';
-  body.timedOut = !met;
+  let body: ReplyBody;
+  if (state.found) {
+    body = valueBody(ctx, spec.path, state.value, state.etag);
+  } else {
+    body = notFound(ctx, spec.path, snap.serial);
+    body.etag = '';
+  }
+  body.timedOut = timedOut;
   return body;
 }
 

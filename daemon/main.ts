@@ -17,6 +17,9 @@ import { Notifier } from './notify.js';
 import { helpText, parseDaemonOptionsReport, type ParsedOptions } from './options.js';
 import { Qconfd } from './qconfd.js';
 
+/** A bug escaped every guard (EX_SOFTWARE). */
+const EXIT_FATAL = 70;
+
 async function main(): Promise<number> {
   let parsed: ParsedOptions;
   try {
@@ -44,6 +47,20 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = pino({ level: opts.logLevel, base: { daemon: 'qconfd', node: opts.nodeName } });
+  // The last resort: every entry point (datagrams, timers, sources' events) has its own guard, so
+  // reaching here is a bug. Log it and exit non-zero: systemd restarts the unit.
+  const fatal = (kind: string) => (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    try {
+      log.fatal({ event: 'fatal', reason: kind, err: e.message, stack: e.stack }, `${kind}: ${e.message}`);
+      log.flush?.();
+    } finally {
+      process.stderr.write(`qconfd: ${kind}: ${e.stack ?? e.message}\n`);
+      process.exit(EXIT_FATAL);
+    }
+  };
+  process.on('uncaughtException', fatal('uncaught exception'));
+  process.on('unhandledRejection', fatal('unhandled rejection'));
   const notifier = Notifier.fromEnv(process.env, (level, fields, msg) => log[level](fields, msg));
   let daemon: Qconfd | undefined;
   // SIGHUP's default action would kill the process: handle it from the start, acting once up.

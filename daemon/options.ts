@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { QconfError } from '../shared/errors.js';
 import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
+import { canonicalTo } from './own-addresses.js';
 
 export interface DaemonOptions {
   file?: string;
@@ -18,6 +19,9 @@ export interface DaemonOptions {
   maxWaitMs: number;
   maxWaits: number;
   maxWaitsPerSource: number;
+  maxWaitsPerKey: number;
+  /** ADDR:PORT pairs clients may also reach this daemon at (`to` of their requests). */
+  advertise: string[];
   ganetiKeyFile?: string;
   /** The etcd source (instead of --file). */
   etcd?: EtcdConnection;
@@ -55,12 +59,14 @@ export const FLAGS: FlagSpec[] = [
   { name: 'cache-dir', arg: 'DIR', doc: 'keep a copy of the etcd replica here, served (stale) after a restart while etcd is down' },
   { name: 'port', arg: 'N', doc: 'UDP port', dflt: String(DEFAULT_PORT) },
   { name: 'bind', arg: 'ADDR', doc: 'address to bind', dflt: ':: (dual-stack), or 0.0.0.0 without IPv6' },
+  { name: 'advertise', arg: 'ADDR:PORT,…', doc: "addresses clients reach this daemon at besides its own (a NAT's or relay's); requests name their destination, and one naming another is dropped", dflt: 'none' },
   { name: 'node-name', arg: 'NAME', doc: 'name reported in replies', dflt: 'the host name' },
   { name: 'max-skew', arg: 'SECONDS', doc: 'accepted clock difference of requests', dflt: '60' },
   { name: 'replay-capacity', arg: 'N', doc: 'salts remembered for replay protection', dflt: '1048576' },
   { name: 'max-wait', arg: 'MS', doc: 'longest hold of a wait request', dflt: '30000' },
   { name: 'max-waits', arg: 'N', doc: 'held waits in total', dflt: '10000' },
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
+  { name: 'max-waits-per-key', arg: 'N', doc: 'held waits per client key', dflt: '5000' },
   { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
   { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
@@ -191,6 +197,12 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     problem('bind', `--bind: ${JSON.stringify(bind)} is not an IP address`);
     bind = undefined;
   }
+  const advertise: string[] = [];
+  for (const a of (get('advertise') ?? '').split(/[\s,]+/).filter((x) => x !== '')) {
+    const c = canonicalTo(a);
+    if (c === undefined) problem('advertise', `--advertise: ${JSON.stringify(a)} is not ADDR:PORT or [ADDR]:PORT (an IP address and a port)`);
+    else advertise.push(c);
+  }
   const metricsText = get('metrics-listen');
   const etcdText = get('etcd');
   let etcd: EtcdConnection | undefined;
@@ -220,6 +232,8 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     maxWaitMs: int('max-wait', '30000', 1, 3_600_000, 30_000),
     maxWaits: int('max-waits', '10000', 0, 1_000_000, 10_000),
     maxWaitsPerSource: int('max-waits-per-source', '256', 0, 1_000_000, 256),
+    maxWaitsPerKey: int('max-waits-per-key', '5000', 0, 1_000_000, 5000),
+    advertise,
     metricsListen: metricsText === undefined ? undefined : attempt('metrics-listen', undefined, () => parseListen(metricsText)),
     logLevel,
     check: values.check === true,

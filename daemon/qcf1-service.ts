@@ -1,16 +1,23 @@
-// The QCF1 request path: guards (size, MAC, skew, replay) → handler → cached, signed reply.
+// The QCF1 request path: guards (size, MAC, skew, replay, destination) → handler → cached,
+// signed reply, sent only where it cannot be used for reflection. One guarded boundary: nothing
+// that goes wrong while answering an authenticated request escapes; it becomes the error
+// `internal`, sent to the client and counted.
 import type { RemoteInfo } from 'node:dgram';
 import { WIRE_ERROR_CODES } from '../shared/errors.js';
-import type { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAX_REPLY_BYTES, decodeBody, frame, packBody, timeOf, verifyKey } from '../shared/qcf1.js';
-import type { Key } from '../shared/keyring.js';
-import { errorBody, evaluateWait, handleQuery, type QueryContext, type ReplyBody } from './handlers.js';
+import { etagSteps } from '../shared/etag.js';
+import { resolveSegments } from '../shared/json-pointer.js';
+import type { Key, Keyring } from '../shared/keyring.js';
+import { packBounded } from '../shared/msgpack-encode.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, SALT_LEN, decodeBody, frame, timeOf, verifyKey } from '../shared/qcf1.js';
+import type { AddressValidation } from './address-validation.js';
+import { MAX_BODY_BYTES, errorBody, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './handlers.js';
+import type { OwnAddresses } from './own-addresses.js';
 import type { Replica } from './replica.js';
 import type { ReplyTable } from './reply-table.js';
 import type { Snapshot } from './snapshot.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Stats } from './stats.js';
-import type { WaitRegistry } from './wait-registry.js';
+import { WaitRegistry, type EncodedReply, type WaitLimits } from './wait-registry.js';
 
 export interface Qcf1Deps {
   keyring: () => Keyring;
@@ -18,17 +25,24 @@ export interface Qcf1Deps {
   stats: Stats;
   replay: ReplayGuard;
   maxSkewMs: number;
-  node: string;
+  identity: Identity;
   version: string;
-  waits: WaitRegistry;
+  waitLimits: WaitLimits;
   waitCapMs: number;
+  /** The `to` values naming this daemon (known once the socket is bound). */
+  destinations: () => OwnAddresses | undefined;
+  validation: AddressValidation;
   send: (bytes: Buffer, to: RemoteInfo) => void;
   debug: (fields: Record<string, unknown>, msg: string) => void;
+  /** An unexpected error (a bug): logged by the caller; the request was answered `internal`. */
+  onError: (err: unknown) => void;
 }
 
 /** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
 const OPS = ['ping', 'get', 'mget', 'list', 'wait', 'stats'] as const;
 const KNOWN_OPS = new Set<string>(OPS);
+/** Where a request's salt lies in its datagram. */
+const SALT_OFFSET = 20;
 
 /**
  * Reply bodies for a given request on a given snapshot never change: encode them once. Only
@@ -43,33 +57,38 @@ function cacheKey(req: Record<string, unknown>): string | undefined {
       return 'l' + String(req.depth ?? 1) + '\u0000' + req.path;
     }
   }
-  if (op === 'mget' && Array.isArray(req.paths) && req.paths.every((x) => typeof x === 'string')) return 'm' + JSON.stringify(req.paths);
+  if (op === 'mget' && Array.isArray(req.paths) && req.paths.every((x) => typeof x === 'string')) {
+    const k = JSON.stringify(req.paths);
+    if (k.length <= 8192) return 'm' + k;
+  }
   return undefined;
 }
 
-/** An encoded reply body, ready to be framed (the answer, or the too_large error replacing it). */
-interface Encoded {
-  body: Buffer;
-  status: number;
-  code: string | undefined;
+interface CachedEncoded extends EncodedReply {
+  bytes: number;
 }
 
 /**
  * A reply kept under its request's body bytes carries two meta bytes: the op's index in OPS,
  * and the status with the error code's index in WIRE_ERROR_CODES + 1 (0: none) above it.
  */
-function statusMeta(e: Encoded): number {
+function statusMeta(e: EncodedReply): number {
   return e.status | ((e.code === undefined ? 0 : WIRE_ERROR_CODES.indexOf(e.code as (typeof WIRE_ERROR_CODES)[number]) + 1) << 2);
 }
 
 /**
  * The request keys each cacheable op reads. Only a body with no other key is cached by its
- * bytes: one carrying anything per request (e.g. an `rid`) would fill the cache with entries
- * that are never asked for again.
+ * bytes: one carrying anything per request or per client (an `rid`, a `cookie`) would fill the
+ * cache with entries that are never asked for again. `to` and `pad` are the same for every
+ * client asking one daemon alike.
  */
-const BODY_KEYS: Record<string, readonly string[]> = { get: ['op', 'path'], list: ['op', 'path', 'depth'], mget: ['op', 'paths'] };
-/** Request bodies up to this size are looked up by their bytes. */
-const MAX_CACHED_REQUEST = 1024;
+const BODY_KEYS: Record<string, readonly string[]> = {
+  get: ['op', 'path', 'to', 'pad'],
+  list: ['op', 'path', 'depth', 'to', 'pad'],
+  mget: ['op', 'paths', 'to', 'pad'],
+};
+/** Request bodies up to this size are looked up by their bytes (padded first requests too). */
+const MAX_CACHED_REQUEST = 1536;
 
 /**
  * A cached body in memory of its own: the encoder's output shares a larger buffer with other,
@@ -87,17 +106,38 @@ function onlyKeys(req: Record<string, unknown>, allowed: readonly string[] | und
   return true;
 }
 
+/** The request being answered: where replies go, with which key and salt, and how large they may be. */
+interface Requester {
+  key: Key;
+  salt: Uint8Array;
+  saltOffset: number;
+  rinfo: RemoteInfo;
+  /** The request datagram's size: a reply to an unvalidated address is at most this large. */
+  requestBytes: number;
+  /** Whether the source address is validated (docs/protocol.md, "Address validation"). */
+  validated: boolean;
+  op: string;
+}
+
 export class Qcf1Service {
   /** The serving snapshot's replies by request bytes, looked up once per snapshot. */
   private cacheOf: Snapshot | null = null;
   private cache: ReplyTable | undefined;
+  readonly waits: WaitRegistry;
 
-  constructor(private readonly d: Qcf1Deps) {}
+  constructor(private readonly d: Qcf1Deps) {
+    this.waits = new WaitRegistry(d.waitLimits, {
+      version: () => d.replica.current,
+      answer: (spec, timedOut) => this.waitAnswer(spec, timedOut),
+      onError: (e) => this.internal(e),
+    });
+  }
 
   private context(): QueryContext {
     const d = this.d;
     return {
-      node: d.node,
+      node: d.identity.node,
+      instance: d.identity.instance,
       version: d.version,
       snapshot: d.replica.current,
       stale: d.replica.stale,
@@ -108,22 +148,52 @@ export class Qcf1Service {
   }
 
   /** The final encoding of a reply body: a body too large for a datagram becomes `too_large`. */
-  private encode(body: ReplyBody | Buffer, status: number, code: string | undefined): Encoded {
-    const bytes = Buffer.isBuffer(body) ? body : packBody(body);
-    if (HEADER_LEN + bytes.length <= MAX_REPLY_BYTES) return { body: bytes, status, code };
+  private encode(body: ReplyBody): EncodedReply {
+    const bytes = packBounded(body, MAX_BODY_BYTES);
+    if (typeof bytes !== 'string') return { body: bytes, status: body.status, code: body.error?.code };
+    const tooLarge = errorBody(this.d.identity, 'too_large', `the reply needs more than the ${MAX_BODY_BYTES} bytes a datagram has room for`, body.serial);
+    return { body: packBounded(tooLarge, MAX_BODY_BYTES) as Buffer, status: 1, code: 'too_large' };
+  }
+
+  /**
+   * Frame, sign and send — if the reply is no larger than its request, or goes to a validated
+   * address. Otherwise the client gets the error `retry` with a cookie for its address (no
+   * larger than its request either), or nothing (counted `unvalidated`).
+   */
+  private send(e: EncodedReply, r: Requester): void {
+    if (HEADER_LEN + e.body.length > r.requestBytes && !r.validated) return this.retry(r, 'the answer is larger than the request');
+    this.d.stats.reply(e.status, e.code, 'qcf1', r.op);
+    this.d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, e.body), r.rinfo);
+  }
+
+  /**
+   * The error `retry`, with a cookie for the client's address: repeated with it, the request
+   * gets its answer. Sent only if no larger than the request (else counted `unvalidated`).
+   */
+  private retry(r: Requester, why: string): void {
     const d = this.d;
-    const tooLarge = errorBody(d, 'too_large', `the answer needs ${HEADER_LEN + bytes.length} bytes; the limit is ${MAX_REPLY_BYTES}`, d.replica.current?.serial ?? 0);
-    return { body: packBody(tooLarge), status: 1, code: 'too_large' };
+    const body = errorBody(d.identity, 'retry', `${why}: repeat it with this cookie`, d.replica.current?.serial ?? 0);
+    body.cookie = d.validation.cookie(r.rinfo.address);
+    const bytes = packBounded(body, MAX_BODY_BYTES) as Buffer;
+    if (HEADER_LEN + bytes.length > r.requestBytes) {
+      d.stats.withheld++;
+      return;
+    }
+    d.stats.reply(1, 'retry', 'qcf1', r.op);
+    d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, bytes), r.rinfo);
   }
 
-  /** Frame, sign and send; the reply's salt is read from `saltSrc` at `saltOff`. */
-  private sendEncoded(e: Encoded, op: string, key: Key, saltSrc: Buffer, saltOff: number, rinfo: RemoteInfo): void {
-    this.sendBody(e.status, e.code, op, e.body, key, saltSrc, saltOff, rinfo);
-  }
-
-  private sendBody(status: number, code: string | undefined, op: string, body: Buffer, key: Key, saltSrc: Buffer, saltOff: number, rinfo: RemoteInfo): void {
-    this.d.stats.reply(status, code, 'qcf1', op);
-    this.d.send(frame(KIND_REPLY, key, Date.now(), saltSrc, saltOff, body), rinfo);
+  /** An unexpected error while answering: logged by the daemon, counted, answered `internal`. */
+  private internal(err: unknown, r?: Requester): void {
+    const d = this.d;
+    d.onError(err);
+    // Before the request was counted, a drop; after, the error reply counts it.
+    if (r === undefined) return d.stats.drop('internal');
+    try {
+      this.send(this.encode(errorBody(d.identity, 'internal', 'the daemon failed to answer this request; it is logged', d.replica.current?.serial ?? 0)), r);
+    } catch (e) {
+      d.onError(e);
+    }
   }
 
   handle(msg: Buffer, rinfo: RemoteInfo): void {
@@ -133,10 +203,12 @@ export class Qcf1Service {
     const now = Date.now();
     const timeMs = timeOf(msg);
     if (Math.abs(timeMs - now) > d.maxSkewMs) return d.stats.drop('skew');
-    const verdict = d.replay.admitBytes(msg, 20, timeMs, now);
+    const verdict = d.replay.admitBytes(msg, SALT_OFFSET, timeMs, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
 
-    // The hot path: a request whose bytes were answered before on this snapshot.
+    // The hot path: a request whose bytes were answered before on this snapshot (its `to` was
+    // checked then). A reply larger than the request needs a validated address: checked here;
+    // anything else goes the long way.
     const current = d.replica.current;
     let table: ReplyTable | undefined;
     if (current !== null && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
@@ -146,62 +218,97 @@ export class Qcf1Service {
       }
       table = this.cache as ReplyTable;
       if (table.get(msg, HEADER_LEN, msg.length)) {
-        const op = OPS[table.meta0];
-        const m = table.meta1;
-        d.stats.request('qcf1', op);
-        const body = table.valueBuf.subarray(table.valueStart, table.valueEnd);
-        return this.sendBody(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], op, body, key, msg, 20, rinfo);
-      }
-    }
-
-    const req = decodeBody(msg);
-    if (!req) return d.stats.drop('bad_body');
-
-    const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
-    d.stats.request('qcf1', op);
-    const reply = (body: ReplyBody, status: number, code?: string) => this.sendEncoded(this.encode(body, status, code), op, key, msg, 20, rinfo);
-
-    const ctx = this.context();
-    const out = handleQuery(ctx, req, d.waitCapMs);
-    if (out.kind === 'reply') {
-      const body = out.body;
-      const snap = ctx.snapshot;
-      if (out.cacheable && snap) {
-        if (table !== undefined && snap === current && onlyKeys(req, BODY_KEYS[op])) {
-          const e = this.encode(body, body.status, body.error?.code);
-          table.set(msg, HEADER_LEN, msg.length, e.body, OPS.indexOf(op as (typeof OPS)[number]), statusMeta(e));
-          return this.sendEncoded(e, op, key, msg, 20, rinfo);
-        }
-        const ck = cacheKey(req);
-        if (ck !== undefined) {
-          const cached = snap.memo.get('r' + ck, () => {
-            const e = this.encode(body, body.status, body.error?.code);
-            return { ...e, body: ownCopy(e.body) };
-          }) as Encoded;
-          return this.sendEncoded(cached, op, key, msg, 20, rinfo);
+        const end = table.valueEnd;
+        const start = table.valueStart;
+        if (HEADER_LEN + end - start <= msg.length || d.validation.isValidated(rinfo.address)) {
+          const op = OPS[table.meta0];
+          const m = table.meta1;
+          d.stats.request('qcf1', op);
+          d.stats.reply(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], 'qcf1', op);
+          d.send(frame(KIND_REPLY, key, now, msg, SALT_OFFSET, table.valueBuf.subarray(start, end)), rinfo);
+          return;
         }
       }
-      return reply(body, body.status, body.error?.code);
     }
-
-    // A wait: answer now if it already holds, else hold it. A held wait keeps a copy of its
-    // salt, not the receive buffer.
-    const spec = out.spec;
-    const salt = Buffer.from(msg.subarray(20, 36));
-    const settle = (force: boolean): boolean => {
-      const body = evaluateWait(this.context(), spec, force);
-      if (!body) return false;
-      this.sendEncoded(this.encode(body, body.status, body.error?.code), op, key, salt, 0, rinfo);
-      return true;
-    };
-    if (settle(false)) return;
-    const sameAs = typeof req.rid === 'string' && req.rid.length <= 64 ? `${rinfo.address}|${rinfo.port}|${req.rid}` : undefined;
-    const held = d.waits.hold({ spec, source: rinfo.address, sameAs, deadline: now + spec.timeoutMs, settle });
-    if (!held) {
-      d.stats.waitsBusy++;
-      const busy = errorBody(d, 'busy', 'too many held waits', ctx.snapshot?.serial ?? 0);
-      reply(busy, busy.status, 'busy');
+    let r: Requester | undefined;
+    try {
+      const req = decodeBody(msg);
+      if (!req) return d.stats.drop('bad_body');
+      const to = req.to;
+      const own = d.destinations();
+      if (typeof to !== 'string' || own === undefined || !own.matches(to)) return d.stats.drop('wrong_destination');
+      const cookie = req.cookie;
+      const validated = (cookie instanceof Uint8Array && d.validation.accept(rinfo.address, cookie)) || d.validation.isValidated(rinfo.address);
+      const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
+      d.stats.request('qcf1', op);
+      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op };
+      this.answer(req, msg, r, table, current, now);
+    } catch (e) {
+      this.internal(e, r);
     }
   }
-}
 
+  private answer(req: Record<string, unknown>, msg: Buffer, r: Requester, table: ReplyTable | undefined, current: Snapshot | null, now: number): void {
+    const d = this.d;
+    const ctx = this.context();
+    const out = handleQuery(ctx, req, d.waitCapMs);
+    if (out.kind === 'wait') return this.wait(req, out.spec, r, now);
+    const body = out.body;
+    const snap = ctx.snapshot;
+    if (out.cacheable && snap) {
+      if (table !== undefined && snap === current && onlyKeys(req, BODY_KEYS[r.op])) {
+        const e = this.encode(body);
+        table.set(msg, HEADER_LEN, msg.length, e.body, OPS.indexOf(r.op as (typeof OPS)[number]), statusMeta(e));
+        return this.send(e, r);
+      }
+      const ck = cacheKey(req);
+      if (ck !== undefined) {
+        const cache = snap.replyCache<CachedEncoded>('qcf1');
+        let e = cache.get(ck);
+        if (e === undefined) {
+          const fresh = this.encode(body);
+          e = { ...fresh, body: ownCopy(fresh.body), bytes: fresh.body.length };
+          cache.set(ck, e);
+        }
+        return this.send(e, r);
+      }
+    }
+    this.send(this.encode(body), r);
+  }
+
+  /**
+   * A wait: answered now if it holds; else held, for a validated address only (its later reply
+   * may be large, and a forged source must not be able to aim it), else told to come back with
+   * a cookie.
+   */
+  private wait(req: Record<string, unknown>, spec: WaitSpec, r: Requester, now: number): void {
+    const d = this.d;
+    // A held wait keeps a copy of its salt, not the receive buffer.
+    const held: Requester = { ...r, salt: Buffer.from(r.salt.subarray(r.saltOffset, r.saltOffset + SALT_LEN)), saltOffset: 0, validated: true };
+    const sameAs = typeof req.rid === 'string' && req.rid.length <= 64 ? `${r.rinfo.address}|${r.rinfo.port}|${req.rid}` : undefined;
+    if (!r.validated) {
+      // Answered at once if it holds (within the request's size); else the cookie first.
+      const met = this.waits.immediate(spec);
+      if (met !== null && met !== 'pending') return this.send(met, r);
+      return this.retry(r, 'a wait is held only for a validated address');
+    }
+    const result = this.waits.arrive({ spec, source: r.rinfo.address, keyId: r.key.id, sameAs, deadline: now + spec.timeoutMs, deliver: (e) => this.send(e, held) });
+    if (result === 'held') return;
+    if (result === 'busy') {
+      d.stats.waitsBusy++;
+      return this.send(this.encode(errorBody(d.identity, 'busy', 'too many held waits', d.replica.current?.serial ?? 0)), r);
+    }
+    this.send(result, r);
+  }
+
+  /** The reply to a wait on the serving snapshot, if it holds (or `timedOut`); its etag in steps. */
+  private *waitAnswer(spec: WaitSpec, timedOut: boolean): Generator<void, EncodedReply | null> {
+    const ctx = this.context();
+    const snap = ctx.snapshot;
+    const value = snap === null ? undefined : resolveSegments(snap.doc, spec.segments);
+    const etag = value === undefined ? '' : yield* etagSteps(value);
+    const state = { found: value !== undefined, value, etag };
+    if (!timedOut && !waitMet(spec, snap, state)) return null;
+    return this.encode(waitBody(ctx, spec, state, timedOut));
+  }
+}

@@ -1,4 +1,5 @@
 // Composition of the daemon: replica, source, guards, protocol services and the socket.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QconfError } from '../shared/errors.js';
 import { Keyring, loadKeyring, readRawKeyFile } from '../shared/keyring.js';
@@ -21,7 +22,8 @@ import type { Snapshot } from './snapshot.js';
 import { Stats } from './stats.js';
 import { UdpServer, magicOf, type BoundAddress } from './udp-server.js';
 import { MAX_REQUEST_BYTES } from '../shared/qcf1.js';
-import { WaitRegistry } from './wait-registry.js';
+import { AddressValidation } from './address-validation.js';
+import { OwnAddresses } from './own-addresses.js';
 import { PLJ0_MAX_REQUEST_BYTES, Plj0Service } from './ganeti/plj0-service.js';
 
 export class Qconfd {
@@ -30,7 +32,11 @@ export class Qconfd {
   private keyring: Keyring;
   private ganetiKey: Buffer | undefined;
   private readonly server: UdpServer;
-  private readonly waits: WaitRegistry;
+  private readonly qcf1: Qcf1Service;
+  /** The `to` values naming this daemon, known once the socket is bound. */
+  private destinations: OwnAddresses | undefined;
+  /** This start's id: with the node name, what clients count a quorum by. */
+  readonly instance = randomBytes(8).toString('hex');
   private source: FileSource | undefined;
   private etcd: EtcdSource | undefined;
   private cache: CacheWriter | undefined;
@@ -53,8 +59,7 @@ export class Qconfd {
     this.notifier = notifier ?? new Notifier();
     this.keyring = this.readKeys();
     this.ganetiKey = this.readGanetiKey();
-    this.server = new UdpServer(this.stats, (err) => log.error({ event: 'socket_error', err: err.message }, 'socket error'));
-    this.waits = new WaitRegistry({ total: opts.maxWaits, perSource: opts.maxWaitsPerSource });
+    this.server = new UdpServer(this.stats, (err) => this.internalError('udp', err));
     const replay = new ReplayGuard({ windowMs: opts.maxSkewMs, capacity: opts.replayCapacity });
     const qcf1 = new Qcf1Service({
       keyring: () => this.keyring,
@@ -62,13 +67,17 @@ export class Qconfd {
       stats: this.stats,
       replay,
       maxSkewMs: opts.maxSkewMs,
-      node: opts.nodeName,
+      identity: { node: opts.nodeName, instance: this.instance },
       version: VERSION,
-      waits: this.waits,
+      waitLimits: { total: opts.maxWaits, perSource: opts.maxWaitsPerSource, perKey: opts.maxWaitsPerKey },
       waitCapMs: opts.maxWaitMs,
+      destinations: () => this.destinations,
+      validation: new AddressValidation(),
       send: (b, to) => this.server.send(b, to),
       debug: (f, m) => log.debug(f, m),
+      onError: (e) => this.internalError('qcf1', e),
     });
+    this.qcf1 = qcf1;
     this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, protocol: 'qcf1', handler: (m, r) => qcf1.handle(m, r) });
     if (this.ganetiKey) {
       const plj0 = new Plj0Service({
@@ -87,16 +96,19 @@ export class Qconfd {
       this.server.route({ magic: magicOf('plj0'), maxBytes: PLJ0_MAX_REQUEST_BYTES, protocol: 'plj0', handler: (m, r) => plj0.handle(m, r) });
     }
     this.replica.on('change', (snap) => {
-      this.waits.recheck();
-      this.stats.heldWaits = this.waits.size;
-      this.lastRefusal = undefined;
-      if (this.address) this.notifier.status(this.statusLine(snap));
+      try {
+        qcf1.waits.changed();
+        this.lastRefusal = undefined;
+        if (this.address) this.notifier.status(this.statusLine(snap));
+      } catch (e) {
+        this.internalError('replica', e);
+      }
     });
     // Live values for the stats op and the metrics, read when either reports.
     this.stats.gauges = () => {
       const s = this.replica.current;
       return {
-        heldWaits: this.waits.size,
+        heldWaits: qcf1.waits.size,
         replica: {
           ready: s !== null,
           serial: s?.serial ?? 0,
@@ -107,6 +119,15 @@ export class Qconfd {
         },
       };
     };
+  }
+
+  /**
+   * An unexpected error at one of the daemon's entry points (a datagram, a timer, a source's
+   * event): logged without values or keys, counted as `internal`; the daemon keeps serving.
+   */
+  private internalError(where: string, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.log.error({ event: 'internal_error', where, err: e.message, stack: e.stack }, `internal error (${where}): ${e.message}`);
   }
 
   /** The STATUS= line systemctl status shows. */
@@ -170,6 +191,7 @@ export class Qconfd {
     }
     if (o.etcd) await this.startEtcd();
     this.address = await this.server.listen(o.port, o.bind);
+    this.destinations = new OwnAddresses({ bind: this.address.address, port: this.address.port, advertise: o.advertise });
     if (this.metrics && o.metricsListen) {
       this.metricsAddress = await this.metrics.listen(o.metricsListen);
       const m = this.metricsAddress;
@@ -283,7 +305,7 @@ export class Qconfd {
     this.etcd?.stop();
     this.cache?.flush();
     this.stopDropLog?.();
-    this.waits.releaseAll();
+    this.qcf1.waits.releaseAll();
     await this.server.close();
     await this.metrics?.close();
     this.log.info({ event: 'shutdown', signal, source: this.replica.current?.source ?? 'none', serial: this.replica.current?.serial ?? null }, 'qconfd stopped');

@@ -1,28 +1,10 @@
 // An immutable replica snapshot: the document, its serial, and what handlers derive from it.
-// Derived values are memoised per snapshot (the document never changes underneath them), in
-// bounded tables.
+// Derived values are kept per snapshot (the document never changes underneath them), in tables
+// bounded in entries and in bytes.
 import { QconfError } from '../shared/errors.js';
 import { ReplyTable } from './reply-table.js';
 
 export type ReplicaSource = 'file' | 'etcd';
-
-export class BoundedMemo<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
-  get(key: string, compute: () => V): V {
-    let v = this.map.get(key);
-    if (v === undefined && !this.map.has(key)) {
-      v = compute();
-      // Simple and O(1): forget the oldest entry when full (insertion order).
-      if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as string);
-      this.map.set(key, v);
-    }
-    return v as V;
-  }
-  get size(): number {
-    return this.map.size;
-  }
-}
 
 /** Memory shared by several reply caches: an estimate of the bytes they hold, and the limit. */
 export interface CacheBudget {
@@ -100,7 +82,7 @@ export class ReplyCache<V extends { bytes: number }> {
  */
 export const QCF1_REPLY_BYTES = 64 * 1024 * 1024;
 export const REPLY_CACHE_BYTES = 64 * 1024 * 1024;
-export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { plj0: 32 * 1024 * 1024 };
+export const REPLY_CACHE_BYTES_BY_GROUP: Record<string, number> = { plj0: 32 * 1024 * 1024, qcf1: 16 * 1024 * 1024 };
 export const REPLY_CACHE_ENTRIES = 262_144;
 
 export interface SnapshotInit {
@@ -118,8 +100,6 @@ export class Snapshot {
   readonly source: ReplicaSource;
   readonly loadedAt: number;
   readonly origin: string;
-  /** Per-snapshot memo of derived answers (etags, encoded values, list results). */
-  readonly memo = new BoundedMemo<unknown>(8192);
   /** Views built over the document by protocol front ends (e.g. the Ganeti indexes). */
   private readonly views = new Map<string, unknown>();
   /** QCF1's replies by request bytes, created on first use. */

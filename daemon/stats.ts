@@ -35,6 +35,7 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
   'replay',
   'replay_overflow',
   'bad_body',
+  'wrong_destination',
   'internal',
 ];
 
@@ -84,6 +85,12 @@ export interface StatsReport {
   sendErrors: number;
   heldWaits: number;
   waitsBusy: number;
+  /**
+   * Requests left unanswered: the reply was larger than the request, the client's address was
+   * not validated, and the request too small even for the error `retry` (a client that does not
+   * pad its first requests; docs/protocol.md, "Address validation").
+   */
+  withheld: number;
   etcdState: EtcdConnectionState;
   /** etcd keys the current snapshot skipped (bad JSON, leaf/parent conflicts). */
   skippedKeys: number;
@@ -112,6 +119,7 @@ export class Stats {
   /** Kept for callers that set it; the report reads the live count from `gauges`. */
   heldWaits = 0;
   waitsBusy = 0;
+  withheld = 0;
   etcdState: EtcdConnectionState = 'none';
   skippedKeys = 0;
   /** Whether reply latency is measured (the UDP server checks this once per datagram). */
@@ -187,6 +195,7 @@ export class Stats {
       sendErrors: this.sendErrors,
       heldWaits: g?.heldWaits ?? this.heldWaits,
       waitsBusy: this.waitsBusy,
+      withheld: this.withheld,
       etcdState: this.etcdState,
       skippedKeys: this.skippedKeys,
       replica: {

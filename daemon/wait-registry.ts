@@ -1,77 +1,233 @@
-// Held `wait` requests. Bounded in total and per source address; woken by replica swaps (never
+// Held `wait` requests. Waits alike (same path and condition) form one group: when the replica
+// changes, each group is evaluated once and its reply encoded once, then sent to every member,
+// all in slices of a few milliseconds, so neither many waits nor a large value hold a reload or
+// other requests. Bounded in total, per source address and per key; woken by replica swaps (never
 // by polling) and by their own deadline; all answered at shutdown.
+import { runSliced } from './json-chunked.js';
 import type { WaitSpec } from './handlers.js';
+
+/** A reply ready to frame (the body is encoded once per group and snapshot). */
+export interface EncodedReply {
+  body: Buffer;
+  status: number;
+  code: string | undefined;
+}
 
 export interface HeldWait {
   spec: WaitSpec;
   /** Client address: the per-source limit counts by it. */
   source: string;
+  /** The key that signed the request: the per-key limit counts by it. */
+  keyId: number;
   /**
    * Identity of "the same wait" (address, port and the request's `rid`): a client
    * retransmitting a held wait replaces its earlier copy instead of taking another slot.
    */
   sameAs: string | undefined;
   deadline: number;
+  /** Frame, sign and send a reply to this wait's client. */
+  deliver: (reply: EncodedReply) => void;
+}
+
+interface Held extends HeldWait {
+  group: Group;
   timer: NodeJS.Timeout | undefined;
+}
+
+interface Group {
+  key: string;
+  spec: WaitSpec;
+  members: Set<Held>;
+  /** The last evaluation: for which snapshot (the answerer's version), and its reply if met. */
+  version: unknown;
+  met: EncodedReply | null;
+}
+
+/** What the registry asks of the protocol: the reply to a wait, computed in steps. */
+export interface WaitAnswerer {
+  /** The serving snapshot (or anything that changes exactly when it does). */
+  version(): unknown;
   /**
-   * Replies if the condition holds, or unconditionally when `force` (deadline, shutdown);
-   * returns whether a reply was sent.
+   * The reply if `spec` holds now (or, with `timedOut`, whatever holds); null when it does not.
+   * Yields between steps of work so that a large value can be dealt with in slices.
    */
-  settle: (force: boolean) => boolean;
+  answer(spec: WaitSpec, timedOut: boolean): Generator<void, EncodedReply | null>;
+  /** An unexpected error while settling (logged and counted by the caller). */
+  onError(err: unknown): void;
 }
 
 export interface WaitLimits {
   total: number;
   perSource: number;
+  perKey: number;
+}
+
+export type HoldResult = 'held' | 'busy';
+
+/** Steps of an evaluation run at arrival before it is left to the sliced settling. */
+const STEPS_AT_ARRIVAL = 16;
+const SLICE_MS = 4;
+
+function groupKey(spec: WaitSpec): string {
+  return `${spec.minSerial ?? ''}\u0000${spec.etag ?? '\u0001'}\u0000${spec.path}`;
+}
+
+function runAtOnce<T>(gen: Generator<void, T>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
 }
 
 export class WaitRegistry {
-  private readonly held = new Set<HeldWait>();
+  private readonly groups = new Map<string, Group>();
   private readonly bySource = new Map<string, number>();
-  private readonly byIdentity = new Map<string, HeldWait>();
+  private readonly byKey = new Map<number, number>();
+  private readonly byIdentity = new Map<string, Held>();
+  private count = 0;
+  /** The sliced settling run, while one is under way; `dirty`: the replica changed again. */
+  private running: Promise<void> | undefined;
+  private dirty = false;
 
-  constructor(private readonly limits: WaitLimits) {}
+  constructor(
+    private readonly limits: WaitLimits,
+    private readonly answerer: WaitAnswerer,
+  ) {}
 
   get size(): number {
-    return this.held.size;
+    return this.count;
   }
 
-  /** Returns false when a limit is reached (the caller replies `busy`). */
-  hold(w: Omit<HeldWait, 'timer'>): boolean {
+  /**
+   * The reply to a wait that holds now, null when it does not, 'pending' when its value takes
+   * longer to evaluate than a request may take (then the sliced settling does it, once held).
+   */
+  immediate(spec: WaitSpec): EncodedReply | null | 'pending' {
+    const existing = this.groups.get(groupKey(spec));
+    if (existing !== undefined && existing.version === this.answerer.version()) return existing.met;
+    const gen = this.answerer.answer(spec, false);
+    for (let i = 0; i < STEPS_AT_ARRIVAL; i++) {
+      const r = gen.next();
+      if (r.done) return r.value;
+    }
+    gen.return(null);
+    return 'pending';
+  }
+
+  /**
+   * Answer a wait at once if it holds (the reply is returned, for the caller to send), else hold
+   * it; 'busy' when a limit is reached.
+   */
+  arrive(w: HeldWait): EncodedReply | HoldResult {
+    const now = this.immediate(w.spec);
+    if (now !== null && now !== 'pending') return now;
+    const held = this.hold(w, groupKey(w.spec));
+    // A value too large to evaluate at arrival is evaluated in slices.
+    if (held === 'held' && now === 'pending') this.changed();
+    return held;
+  }
+
+  private hold(w: HeldWait, key: string): HoldResult {
     const earlier = w.sameAs === undefined ? undefined : this.byIdentity.get(w.sameAs);
     // The copy keeps the original's deadline, so a retransmission never extends a hold.
     if (earlier) this.release(earlier);
-    const n = this.bySource.get(w.source) ?? 0;
-    if (this.held.size >= this.limits.total || n >= this.limits.perSource) return false;
-    const entry: HeldWait = { ...w, deadline: earlier ? Math.min(earlier.deadline, w.deadline) : w.deadline, timer: undefined };
-    entry.timer = setTimeout(() => this.finish(entry), Math.max(0, entry.deadline - Date.now()));
-    this.held.add(entry);
+    const l = this.limits;
+    if (this.count >= l.total || (this.bySource.get(w.source) ?? 0) >= l.perSource || (this.byKey.get(w.keyId) ?? 0) >= l.perKey) return 'busy';
+    let g = this.groups.get(key);
+    if (g === undefined) this.groups.set(key, (g = { key, spec: w.spec, members: new Set(), version: undefined, met: null }));
+    const entry: Held = { ...w, group: g, deadline: earlier ? Math.min(earlier.deadline, w.deadline) : w.deadline, timer: undefined };
+    entry.timer = setTimeout(() => this.expire(entry), Math.max(0, entry.deadline - Date.now()));
+    g.members.add(entry);
+    this.count++;
     if (w.sameAs !== undefined) this.byIdentity.set(w.sameAs, entry);
-    this.bySource.set(w.source, n + 1);
-    return true;
+    this.bySource.set(w.source, (this.bySource.get(w.source) ?? 0) + 1);
+    this.byKey.set(w.keyId, (this.byKey.get(w.keyId) ?? 0) + 1);
+    return 'held';
   }
 
-  private release(w: HeldWait): void {
-    if (!this.held.delete(w)) return;
+  private release(w: Held): void {
+    if (!w.group.members.delete(w)) return;
+    this.count--;
     clearTimeout(w.timer);
+    if (w.group.members.size === 0) this.groups.delete(w.group.key);
     if (w.sameAs !== undefined && this.byIdentity.get(w.sameAs) === w) this.byIdentity.delete(w.sameAs);
-    const n = (this.bySource.get(w.source) ?? 1) - 1;
-    if (n <= 0) this.bySource.delete(w.source);
-    else this.bySource.set(w.source, n);
+    decrement(this.bySource, w.source);
+    decrement(this.byKey, w.keyId);
   }
 
-  private finish(w: HeldWait): void {
+  /** The deadline passed: answer with the state as it stands. */
+  private expire(w: Held): void {
     this.release(w);
-    w.settle(true);
+    this.deliver(w, () => runAtOnce(this.answerer.answer(w.spec, true)));
   }
 
-  /** Re-evaluate every held wait (after a replica swap); those now met are answered. */
-  recheck(): void {
-    for (const w of [...this.held]) if (w.settle(false)) this.release(w);
+  private deliver(w: Held, reply: () => EncodedReply | null): void {
+    try {
+      const r = reply();
+      if (r !== null) w.deliver(r);
+    } catch (e) {
+      this.answerer.onError(e);
+    }
+  }
+
+  /** The replica changed: settle every group now met, in slices. */
+  changed(): void {
+    this.dirty = true;
+    if (this.running !== undefined) return;
+    this.running = runSliced(this.settleSteps(), SLICE_MS)
+      .catch((e: unknown) => this.answerer.onError(e))
+      .finally(() => {
+        this.running = undefined;
+        // A failure part-way leaves later changes to be settled by a new run.
+        if (this.dirty) this.changed();
+      });
+  }
+
+  /** Whether a settling run is under way (tests). */
+  get settling(): boolean {
+    return this.running !== undefined;
+  }
+
+  private *settleSteps(): Generator<void, void> {
+    while (this.dirty) {
+      this.dirty = false;
+      for (const g of [...this.groups.values()]) {
+        if (g.members.size === 0) continue;
+        const version = this.answerer.version();
+        if (g.version !== version) {
+          let met: EncodedReply | null = null;
+          try {
+            met = yield* this.answerer.answer(g.spec, false);
+          } catch (e) {
+            this.answerer.onError(e);
+          }
+          // A newer snapshot arrived while this one was evaluated: start over with it.
+          if (this.answerer.version() !== version) break;
+          g.version = version;
+          g.met = met;
+        }
+        const met = g.met;
+        if (met !== null) {
+          for (const w of [...g.members]) {
+            this.release(w);
+            this.deliver(w, () => met);
+            yield;
+          }
+        }
+        yield;
+        if (this.dirty) break;
+      }
+    }
   }
 
   /** Answer every held wait as it stands (shutdown). */
   releaseAll(): void {
-    for (const w of [...this.held]) this.finish(w);
+    for (const g of [...this.groups.values()]) for (const w of [...g.members]) this.expire(w);
   }
+}
+
+function decrement<K>(m: Map<K, number>, k: K): void {
+  const n = (m.get(k) ?? 1) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
 }

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 // One spelling per JSON value: object keys sorted by code unit, no whitespace. Replicas that hold
 // equal values produce equal bytes, so etags and answer comparisons agree across daemons.
 export function canonicalJson(value: unknown): string {
@@ -28,10 +26,8 @@ export function canonicalJson(value: unknown): string {
   return out + '}';
 }
 
-/** Opaque tag of a value: 16 bytes of SHA-256 over its canonical JSON, base64url. */
-export function etagOf(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest().subarray(0, 16).toString('base64url');
-}
+/** Opaque tag of a value (shared/etag.ts). */
+export { etagOf } from './etag.js';
 
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -29,7 +29,8 @@ export type DropReason =
   | 'skew'
   | 'replay'
   | 'replay_overflow'
-  | 'bad_body';
+  | 'bad_body'
+  | 'wrong_destination';
 
 export interface Header {
   kind: number;

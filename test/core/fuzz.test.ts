@@ -391,15 +391,15 @@ describe('a live qconfd under fuzzing', () => {
           },
           { requiredKeys: ['timeoutMs'] },
         )
-        .map((r) => packBody(r)),
+        .map((r) => packBody({ ...r, to: `127.0.0.1:${d.port}` })),
       // Valid request bodies with bytes flipped (then signed).
       fc.tuple(fc.constantFrom({ op: 'get', path: '/cluster' }, { op: 'list', path: '', depth: 2 }, { op: 'mget', paths: ['/list/1', '/x'] }), mutation).map(([b, m]) =>
-        mutate(packBody(b), m),
+        mutate(packBody({ ...b, to: `127.0.0.1:${d.port}` }), m),
       ),
     );
     // fast-check's strings favour names like "constructor" and "__proto__" now and then; send
     // them every time so that what they do to the daemon is seen on every run.
-    const fixed = ['constructor', '__proto__', 'toString', 'hasOwnProperty'].map((op) => packBody({ op }));
+    const fixed = ['constructor', '__proto__', 'toString', 'hasOwnProperty'].map((op) => packBody({ op, to: `127.0.0.1:${d.port}` }));
     const bodies = [...fixed, ...fc.sample(junkBody, { numRuns: AUTH_FLOOD - fixed.length, seed })];
 
     const before = await fetchStats(d.port);
@@ -414,7 +414,7 @@ describe('a live qconfd under fuzzing', () => {
       await flood(c, datagrams);
       // Held waits time out within 300 ms; leave room for that and a loaded machine.
       const replies = await c.collect(3000);
-      const codes = new Set(['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal']);
+      const codes = new Set(['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry']);
       const seen = new Set<string>();
       for (const raw of replies) {
         const r = decodeReply(raw);
@@ -436,12 +436,13 @@ describe('a live qconfd under fuzzing', () => {
       const delta = dropDelta(before, after);
       // An empty body leaves a bare 68-byte header, which the daemon counts as too_short.
       const empty = bodies.filter((b) => b.length === 0).length;
-      for (const reason of Object.keys(delta)) expect(['bad_body', 'too_short'], `seed ${seed}`).toContain(reason);
+      // A body whose `to` was mangled (or is missing) names no daemon: wrong_destination.
+      for (const reason of Object.keys(delta)) expect(['bad_body', 'too_short', 'wrong_destination'], `seed ${seed}`).toContain(reason);
       expect(delta.too_short ?? 0).toBeLessThanOrEqual(empty);
       const requests = sum(after.requests.qcf1) - sum(before.requests.qcf1);
       // Each junk datagram that arrived was dropped as bad_body or became a request; at most
       // one reply per request (held waits included), and no more than we sent.
-      const dropped = (delta.bad_body ?? 0) + (delta.too_short ?? 0);
+      const dropped = (delta.bad_body ?? 0) + (delta.too_short ?? 0) + (delta.wrong_destination ?? 0);
       expect(dropped + requests).toBeLessThanOrEqual(AUTH_FLOOD + 5);
       expect(replies.length).toBeLessThanOrEqual(requests);
       expect(dropped + replies.length).toBeLessThanOrEqual(AUTH_FLOOD);

@@ -270,7 +270,7 @@ describe('hedging to a spare peer', () => {
   // contacted; a relay with no target is a dead daemon (a black hole).
   async function setup(live: number, dead: number): Promise<{ peers: string[]; relays: UdpRelay[]; deadRelays: UdpRelay[] }> {
     const ds = await serve(Array.from({ length: live }, () => sampleDoc(5)));
-    const liveRelays = await Promise.all(ds.map((d) => startRelay({ target: { host: '127.0.0.1', port: d.port } })));
+    const liveRelays = await Promise.all(ds.map((d) => startRelay(d.front())));
     const deadRelays = await Promise.all(Array.from({ length: dead }, () => startRelay({})));
     const all = [...liveRelays, ...deadRelays];
     relays.push(...all);

@@ -37,7 +37,7 @@ async function serve(docs: unknown[]): Promise<TestDaemon[]> {
 }
 
 async function relayTo(d: TestDaemon | undefined, seed: number, toDaemon: FaultSpec = {}, toClient: FaultSpec = {}): Promise<UdpRelay> {
-  const r = await startRelay({ target: d ? { host: '127.0.0.1', port: d.port } : undefined, seed, toDaemon, toClient });
+  const r = await startRelay({ ...d?.front(), seed, toDaemon, toClient });
   relays.push(r);
   return r;
 }

@@ -49,7 +49,7 @@ async function rawPing(port: number, signWith: string, timeoutMs = 5000): Promis
   try {
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
     const salt = randomBytes(16);
-    const req = encodeDatagram(KIND_REQUEST, makeKey(Buffer.from(signWith)), Date.now(), salt, { op: 'ping' });
+    const req = encodeDatagram(KIND_REQUEST, makeKey(Buffer.from(signWith)), Date.now(), salt, { op: 'ping', to: `127.0.0.1:${port}`, pad: Buffer.alloc(1024) });
     return await new Promise<Buffer | undefined>((resolve) => {
       const t = setTimeout(() => resolve(undefined), timeoutMs);
       sock.on('message', (m) => {

@@ -118,11 +118,8 @@ describe('instance texts', () => {
 
 describe('replay memories per protocol', () => {
   it('a full plj0 replay memory never starves QCF1 (nor lets a plj0 replay through)', async () => {
-    const { Qcf1Service } = await import('../../daemon/qcf1-service.js');
-    const { WaitRegistry } = await import('../../daemon/wait-registry.js');
+    const { qcf1Service, serviceRequest } = await import('../support/qcf1-service.js');
     const { Keyring } = await import('../../shared/keyring.js');
-    const { KIND_REQUEST, encodeDatagram } = await import('../../shared/qcf1.js');
-    const { randomBytes } = await import('node:crypto');
     const replica = new Replica();
     replica.offer(new Snapshot({ doc: generateGanetiConfig({ nodes: 3, instancesPerNode: 1, links: 1, seed: 3 }), serial: 9000, source: 'file' }));
     const stats = new Stats();
@@ -131,13 +128,13 @@ describe('replay memories per protocol', () => {
     const rinfo = { address: '127.0.0.1', port: 1, family: 'IPv4' as const, size: 0 };
     const plj0 = new Plj0Service({ key: () => KEY, replica, stats, replay, configPath: 'x', send: (b) => sent.push(b) });
     const keyring = Keyring.fromStrings(['q'.repeat(32)]);
-    const qcf1 = new Qcf1Service({ keyring: () => keyring, replica, stats, replay, maxSkewMs: 60_000, node: 'n', version: 't', waits: new WaitRegistry({ total: 1, perSource: 1 }), waitCapMs: 1000, send: (b) => sent.push(b), debug: () => undefined });
+    const qcf1 = qcf1Service({ keyring, replica, stats, replay, send: (b) => sent.push(b) });
     const first = encodeRequestDatagram(KEY, { type: 0, rsalt: 'first' });
     for (let i = 0; i < 2000; i++) plj0.handle(i === 0 ? first : encodeRequestDatagram(KEY, { type: 0, rsalt: `s${i}` }), rinfo);
     plj0.handle(first, rinfo);
     expect((stats.drops.replay ?? 0) + (stats.drops.replay_overflow ?? 0)).toBeGreaterThan(0);
     sent.length = 0;
-    qcf1.handle(encodeDatagram(KIND_REQUEST, keyring.signer, Date.now(), randomBytes(16), { op: 'get', path: '/serial_no' }), rinfo);
+    qcf1.handle(serviceRequest(keyring, { op: 'get', path: '/serial_no' }), rinfo);
     expect(sent).toHaveLength(1);
   });
 });

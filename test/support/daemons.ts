@@ -30,6 +30,12 @@ export class TestDaemon {
   readonly keyFile: string;
   readonly nodeName: string;
   port = 0;
+  /**
+   * Ports advertised as this daemon's (`--advertise 127.0.0.1:PORT`), for relays put in front of
+   * it: requests name the address they are sent to, and a relay's is not the daemon's.
+   */
+  frontPorts: number[] = [];
+  private fronts = 0;
   private readonly opts: DaemonOptions;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
 
@@ -46,11 +52,18 @@ export class TestDaemon {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** A relay in front of this daemon: where it listens (advertised) and where it forwards to. */
+  front(): { port: number; target: { host: string; port: number } } {
+    const port = this.frontPorts[this.fronts++ % this.frontPorts.length];
+    return { port, target: { host: '127.0.0.1', port: this.port } };
+  }
+
   async start(): Promise<this> {
     // A port found free can be taken (by any process binding port 0) before the daemon binds
     // it: a port picked here is picked again when that happens (a restart keeps its port).
     const picked = this.port === 0 && this.opts.port === undefined;
     if (this.port === 0) this.port = this.opts.port ?? (await freePort());
+    if (this.frontPorts.length === 0) this.frontPorts = await Promise.all([freePort(), freePort()]);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.spawn();
@@ -64,7 +77,8 @@ export class TestDaemon {
 
   private async spawn(): Promise<this> {
     const fileArgs = this.opts.noFile ? [] : ['--file', this.file];
-    const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...(this.opts.args ?? [])];
+    const advertise = ['--advertise', this.frontPorts.map((p) => `127.0.0.1:${p}`).join(',')];
+    const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...advertise, ...(this.opts.args ?? [])];
     this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));

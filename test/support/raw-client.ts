@@ -34,12 +34,37 @@ export interface FrameOptions {
   body?: object | Buffer;
   /** false: leave the MAC field zero (unsigned). */
   sign?: boolean;
+  /**
+   * An object body's `to` (docs/protocol.md, "Destination"), when it has none: by default the
+   * daemon the last RawClient opened was aimed at; null: none.
+   */
+  to?: string | null;
+  /**
+   * Pad an object body (unless it has a `pad` of its own) so the datagram is at least this large,
+   * as clients do before their address is validated (default 1200; 0: no padding).
+   */
+  padTo?: number;
+}
+
+/** The daemon the last opened RawClient is aimed at: the default `to` of requests framed after. */
+let lastTarget = '127.0.0.1:1814';
+
+/** An object body completed as a client sends it: `to`, then `pad` to the size asked for. */
+function completeBody(body: object, o: FrameOptions): Buffer {
+  const b: Record<string, unknown> = { ...body };
+  const to = o.to === undefined ? lastTarget : o.to;
+  if (!('to' in b) && to !== null) b.to = to;
+  const padTo = o.padTo ?? 1200;
+  if ('pad' in b || padTo <= 0) return packBody(b);
+  const base = packBody({ ...b, pad: Buffer.alloc(0) });
+  const n = padTo - HEADER_LEN - base.length;
+  return n <= 0 ? base : packBody({ ...b, pad: Buffer.alloc(n >= 256 ? n - 1 : n) });
 }
 
 /** Frame a datagram field by field; the MAC (if signed) is computed over the bytes as framed. */
 export function frame(o: FrameOptions = {}): Buffer {
   const key = o.key ?? keyOf(KEY_A);
-  const body = o.body === undefined ? packBody({ op: 'ping' }) : Buffer.isBuffer(o.body) ? o.body : packBody(o.body);
+  const body = Buffer.isBuffer(o.body) ? o.body : completeBody(o.body ?? { op: 'ping' }, o);
   const buf = Buffer.alloc(HEADER_LEN + body.length);
   QCF1_MAGIC.copy(buf, 0);
   buf[4] = o.kind ?? KIND_REQUEST;
@@ -111,6 +136,7 @@ export class RawClient {
   }
 
   static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    lastTarget = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
       sock.once('error', reject);
@@ -188,8 +214,16 @@ export class RawClient {
   async query(body: object, o: { key?: string; attempts?: number; deadlineMs?: number } = {}): Promise<DecodedReply> {
     const key = o.key ?? KEY_A;
     const attempts = o.attempts ?? 5;
+    const to = this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+    let cookie: Buffer | undefined;
     for (let i = 0; i < attempts; i++) {
-      const r = await this.exchange(request(body, { key: keyOf(key) }), o.deadlineMs ?? 3000, [key]);
+      const r = await this.exchange(request(cookie ? { ...body, cookie } : body, { key: keyOf(key), to }), o.deadlineMs ?? 3000, [key]);
+      // Asked to prove the address (a reply larger than the request): again, with the cookie.
+      if (r && (r.body.error as { code?: string } | undefined)?.code === 'retry' && Buffer.isBuffer(r.body.cookie) && cookie === undefined) {
+        cookie = r.body.cookie;
+        i--;
+        continue;
+      }
       if (r) return r;
     }
     throw new Error(`no reply to ${JSON.stringify(body)} from 127.0.0.1:${this.port} after ${attempts} attempts`);

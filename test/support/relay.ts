@@ -23,6 +23,8 @@ export interface FaultSpec {
 export interface RelayOptions {
   /** Where requests go; undefined makes the relay a black hole that answers nothing. */
   target?: { host: string; port: number };
+  /** The port to listen on (a daemon's advertised front port, TestDaemon.front()); default any. */
+  port?: number;
   seed?: number;
   toDaemon?: FaultSpec;
   toClient?: FaultSpec;
@@ -163,7 +165,7 @@ export class UdpRelay {
     sock.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
-      sock.bind(0, '127.0.0.1', () => {
+      sock.bind(this.opts.port ?? 0, '127.0.0.1', () => {
         sock.off('error', reject);
         resolve();
       });

@@ -125,12 +125,11 @@ describe('reply caches', () => {
 });
 
 describe('QCF1 replies cached by request bytes', async () => {
-  const { Qcf1Service } = await import('../../daemon/qcf1-service.js');
+  const { qcf1Service, serviceRequest, CLIENT } = await import('../support/qcf1-service.js');
   const { Replica } = await import('../../daemon/replica.js');
   const { Stats } = await import('../../daemon/stats.js');
-  const { WaitRegistry } = await import('../../daemon/wait-registry.js');
   const { Keyring } = await import('../../shared/keyring.js');
-  const { KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, verifyDatagram } = await import('../../shared/qcf1.js');
+  const { KIND_REPLY, decodeBody, verifyDatagram } = await import('../../shared/qcf1.js');
   const { randomBytes } = await import('node:crypto');
 
   it('answers from the serving snapshot, per request, as without the cache', () => {
@@ -139,14 +138,10 @@ describe('QCF1 replies cached by request bytes', async () => {
     replica.offer(new Snapshot({ doc: { serial_no: 1, a: 'one', big: 'x'.repeat(70_000) }, serial: 1, source: 'file' }));
     const sent: Buffer[] = [];
     const stats = new Stats();
-    const svc = new Qcf1Service({
-      keyring: () => keyring, replica, stats, replay: new ReplayGuard({ windowMs: 60_000, capacity: 1000 }), maxSkewMs: 60_000,
-      node: 'n1', version: 't', waits: new WaitRegistry({ total: 10, perSource: 10 }), waitCapMs: 1000, send: (b) => sent.push(b), debug: () => undefined,
-    });
-    const rinfo = { address: '127.0.0.1', port: 9, family: 'IPv4' as const, size: 0 };
+    const svc = qcf1Service({ keyring, replica, stats, send: (b) => sent.push(b) });
     const ask = (body: Record<string, unknown>) => {
       const salt = randomBytes(16);
-      svc.handle(encodeDatagram(KIND_REQUEST, keyring.signer, Date.now(), salt, body), rinfo);
+      svc.handle(serviceRequest(keyring, body, salt), CLIENT);
       const reply = sent.pop() as Buffer;
       const v = verifyDatagram(reply, keyring, KIND_REPLY);
       expect(v.ok && v.header.salt.equals(salt)).toBe(true);

@@ -260,13 +260,14 @@ describe("protocol.md's test vectors through the lean protocol", () => {
 
   it('signs the request vector byte for byte', () => {
     const lean = new Qcf1ClientProtocol(() => ring, () => vec.requestTime);
-    expect(lean.encode({ op: 'get', path: '/cluster/master' }, SALT.toString('latin1')).toString('hex')).toBe(vec.request.toString('hex'));
-    expect(unpackBody(vec.request, HEADER_LEN)).toEqual({ op: 'get', path: '/cluster/master' });
+    const to = { to: '192.0.2.10:1814', padTo: 0 };
+    expect(lean.encode({ op: 'get', path: '/cluster/master' }, SALT.toString('latin1'), to).toString('hex')).toBe(vec.request.toString('hex'));
+    expect(unpackBody(vec.request, HEADER_LEN)).toEqual({ op: 'get', path: '/cluster/master', to: '192.0.2.10:1814', pad: Buffer.alloc(0) });
   });
 
   it('verifies and decodes the reply vector, and its body re-encodes to the same bytes', () => {
     const lean = new Qcf1ClientProtocol(() => ring);
-    const reply = { status: 0, serial: 7, node: 'a', answer: 'n1', etag: 'e1' };
+    const reply = { status: 0, serial: 7, node: 'a', instance: '00112233aabbccdd', answer: 'n1', etag: 'e1' };
     expect(lean.decode(vec.reply)).toEqual({ salt: SALT.toString('latin1'), reply });
     expect(leanPack(reply).equals(vec.reply.subarray(HEADER_LEN))).toBe(true);
   });
@@ -295,8 +296,9 @@ describe('the lean codec against msgpackr, through the client protocol', () => {
     fc.assert(
       fc.property(request, salt, time, (q, s, t) => {
         const at = () => t;
-        const bytes = new Qcf1ClientProtocol(() => RING, at).encode(q, s.toString('latin1'));
-        expect(bytes.toString('hex')).toBe(new Qcf1ClientProtocol(() => RING, at, MSGPACKR).encode(q, s.toString('latin1')).toString('hex'));
+        const dest = { to: '127.0.0.1:1814', padTo: 300 };
+        const bytes = new Qcf1ClientProtocol(() => RING, at).encode(q, s.toString('latin1'), dest);
+        expect(bytes.toString('hex')).toBe(new Qcf1ClientProtocol(() => RING, at, MSGPACKR).encode(q, s.toString('latin1'), dest).toString('hex'));
       }),
       { numRuns: RUNS },
     );
@@ -383,8 +385,14 @@ describe('msgpackr-only extensions', () => {
   });
 
   it('the lean encoder refuses them rather than write what the daemon would decode differently', () => {
-    for (const v of [new Date(0), new Map([[1, 2]]), new Set([1]), /a/, new Error('e'), new Uint8Array(1)]) {
+    for (const v of [new Date(0), new Map([[1, 2]]), new Set([1]), /a/, new Error('e'), new Uint16Array(1)]) {
       expect(() => leanPack({ v }), v.constructor.name).toThrow(TypeError);
+    }
+  });
+
+  it('writes bytes (a cookie, a pad) as MessagePack bin, as msgpackr does', () => {
+    for (const v of [Buffer.alloc(0), Buffer.from([1, 2, 3]), new Uint8Array(255), Buffer.alloc(300, 7), Buffer.alloc(70_000, 9)]) {
+      expect(leanPack({ v }).equals(packBody({ v })), `${v.length} bytes`).toBe(true);
     }
   });
 });

@@ -260,7 +260,7 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
     // its replies come 1.5 s late. Both early replies differ from "b": without the baseline they
     // would pass for a quorum of changes.
     const ds = await serve([withMaster(3, 'c'), withMaster(2, 'b'), withMaster(1, 'a')]);
-    const slow = await startRelay({ target: { host: '127.0.0.1', port: ds[1].port }, seed: 7, toClient: { delayMs: [1500, 1500] } });
+    const slow = await startRelay({ ...ds[1].front(), seed: 7, toClient: { delayMs: [1500, 1500] } });
     relays.push(slow);
     const c = client([ds[0].peer, slow.peer, ds[2].peer]);
     const w = track(c.waitFor({ path: '/cluster/master', changedFrom: etagOf('b') }, { timeoutMs: 60_000 }));
@@ -320,7 +320,7 @@ describe('waitFor survives restarts and lossy links', () => {
     const ds = await serve([0, 1, 2].map(() => withMaster(1, 'node1.example.com')));
     const fault = { drop: 0.4, duplicate: 0.2 };
     const rs = await Promise.all(
-      ds.map((d, i) => startRelay({ target: { host: '127.0.0.1', port: d.port }, seed: 1000 + i, toDaemon: fault, toClient: fault })),
+      ds.map((d, i) => startRelay({ ...d.front(), seed: 1000 + i, toDaemon: fault, toClient: fault })),
     );
     relays.push(...rs);
     const c = client(rs.map((r) => r.peer));
@@ -362,15 +362,24 @@ async function rawSocket(address: string): Promise<Socket> {
   return s;
 }
 
-/** Send one signed request from `s` (no retransmission) and resolve with its reply body, or undefined. */
+/**
+ * Send one signed request from `s` (no retransmission) and resolve with its reply body, or
+ * undefined. A `retry` (the daemon asks this address for its cookie first) is followed once.
+ */
 function rawRequest(s: Socket, port: number, body: object, deadlineMs: number): Promise<Record<string, unknown> | undefined> {
-  const dg = request(body);
-  const salt = dg.subarray(20, 36);
+  const to = `127.0.0.1:${port}`;
+  let dg = request(body, { to });
   return new Promise((resolve) => {
     const onMessage = (m: Buffer) => {
       try {
         const r = decodeReply(m);
-        if (!r.salt.equals(salt)) return;
+        if (!r.salt.equals(dg.subarray(20, 36))) return;
+        const cookie = r.body.cookie;
+        if ((r.body.error as { code?: string } | undefined)?.code === 'retry' && Buffer.isBuffer(cookie)) {
+          dg = request({ ...body, cookie }, { to });
+          s.send(dg, port, '127.0.0.1');
+          return;
+        }
         finish(r.body);
       } catch {
         /* not ours */
