@@ -24,6 +24,8 @@ function lookupLiteral(address: string, options: LookupOneOptions, cb: (err: Nod
   );
 }
 
+const RECV_BUFFER_BYTES = 1 << 20;
+
 export class UdpTransport {
   private sock4: Socket | undefined;
   private sock6: Socket | undefined;
@@ -38,7 +40,10 @@ export class UdpTransport {
   private socket(family: 4 | 6): Socket {
     let s = family === 4 ? this.sock4 : this.sock6;
     if (s) return s;
-    s = dgram.createSocket(family === 4 ? { type: 'udp4', lookup: lookupLiteral } : { type: 'udp6', ipv6Only: true, lookup: lookupLiteral });
+    // A client with many requests out (an agent's held waits, answered together at a reload) gets
+    // their replies in one burst: room for a megabyte of them (the kernel may allow less).
+    const opts = { lookup: lookupLiteral, recvBufferSize: RECV_BUFFER_BYTES };
+    s = dgram.createSocket(family === 4 ? { type: 'udp4', ...opts } : { type: 'udp6', ipv6Only: true, ...opts });
     s.on('message', this.onMessage);
     // Errors of an unconnected UDP socket are per send (e.g. ICMP unreachable): not fatal.
     s.on('error', () => undefined);
