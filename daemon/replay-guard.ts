@@ -255,6 +255,10 @@ export class ReplayGuard {
   private runs = 0;
   /** The highest refused bucket id (requests in later buckets skip the runs). */
   private refusedTop = -Infinity;
+  /** What makeRoom may forget (see scan), valid while the wall clock is before scanUntil. */
+  private oldestBehind: Bucket | undefined;
+  private latestEarlier: Bucket | undefined;
+  private scanUntil = -Infinity;
   /** "Ahead" salts in buckets not behind the near zone (counted at each tick, and since). */
   private preLive = 0;
   private readonly preQuota: number;
@@ -373,33 +377,58 @@ export class ReplayGuard {
 
   /**
    * Forget one bucket other than `b` (the request's) to make room: the oldest of those behind
-   * the near zone (older than `b` when `b` is behind it too), else one ahead of the near zone
-   * filled while the wall clock read later than now (it stepped back since). False: none may go.
+   * the near zone (older than `b` when `b` is behind it too), else the latest of those ahead of
+   * the near zone that were filled while the wall clock read later than now (it stepped back
+   * since). False: none may go, and the request is refused.
    */
   private makeRoom(b: number, nowMs: number): boolean {
-    const bw = this.bucketMs;
-    const edge = nowMs - this.nearMs;
-    const front = nowMs + this.nearMs;
-    const stepped = this.off + STEP_TOLERANCE_MS;
-    const ownBehind = (b + 1) * bw <= edge;
-    let behind: Bucket | undefined;
-    let earlier: Bucket | undefined;
-    const live = this.live;
-    for (let k = 0; k < live.length; k++) {
-      const x = live[k];
-      const id = x.id;
-      if (id === b) continue;
-      if ((id + 1) * bw <= edge) {
-        if ((!ownBehind || id < b) && (behind === undefined || id < behind.id)) behind = x;
-      } else if (id * bw > front && x.maxOff > stepped && (earlier === undefined || id > earlier.id)) {
-        earlier = x;
-      }
+    if (nowMs >= this.scanUntil) this.scan(nowMs);
+    let victim = this.oldestBehind;
+    // A request behind the near zone itself makes room only by forgetting older salts.
+    if (victim !== undefined && (b + 1) * this.bucketMs <= nowMs - this.nearMs && victim.id >= b) victim = undefined;
+    if (victim === undefined) {
+      victim = this.latestEarlier;
+      if (victim !== undefined && victim.id === b) victim = undefined;
     }
-    const victim = behind ?? earlier;
     if (victim === undefined) return false;
     this.evicted += victim.size;
     this.forget(victim, nowMs);
     return true;
+  }
+
+  /**
+   * Find the buckets makeRoom may forget. The result holds until a bucket is made or forgotten,
+   * the next tick, or the first moment a bucket moves behind the near zone or a bucket filled
+   * under a later clock comes near (scanUntil): a memory that stays full of near-now salts
+   * refuses each further request in O(1), not with a scan.
+   */
+  private scan(nowMs: number): void {
+    const bw = this.bucketMs;
+    const edge = nowMs - this.nearMs;
+    const front = nowMs + this.nearMs;
+    const stepped = this.off + STEP_TOLERANCE_MS;
+    let behind: Bucket | undefined;
+    let earlier: Bucket | undefined;
+    let until = Infinity;
+    const live = this.live;
+    for (let k = 0; k < live.length; k++) {
+      const x = live[k];
+      const id = x.id;
+      if ((id + 1) * bw <= edge) {
+        if (behind === undefined || id < behind.id) behind = x;
+        continue;
+      }
+      // When this bucket will be behind the near zone.
+      until = Math.min(until, (id + 1) * bw + this.nearMs);
+      if (id * bw > front && x.maxOff > stepped) {
+        if (earlier === undefined || id > earlier.id) earlier = x;
+        // When it will be near now.
+        until = Math.min(until, id * bw - this.nearMs);
+      }
+    }
+    this.oldestBehind = behind;
+    this.latestEarlier = earlier;
+    this.scanUntil = until;
   }
 
   /**
@@ -420,6 +449,7 @@ export class ReplayGuard {
     this.off = off;
     this.lastTick = nowMs;
     this.lastTickMono = mono;
+    this.scanUntil = -Infinity;
     const bw = this.bucketMs;
     const edge = nowMs - this.nearMs;
     let pre = 0;
@@ -445,6 +475,7 @@ export class ReplayGuard {
     this.buckets.set(id, b);
     b.index = this.live.length;
     this.live.push(b);
+    this.scanUntil = -Infinity;
     return b;
   }
 
@@ -517,6 +548,7 @@ export class ReplayGuard {
     moved.index = b.index;
     live.pop();
     if (this.last === b) this.last = undefined;
+    this.scanUntil = -Infinity;
     this.release(b.keys, b.used, b.slots);
     if (b.old !== undefined) this.release(b.old.keys, b.old.used, b.old.slots);
     this.refuse(b.id, nowMs);

@@ -119,6 +119,27 @@ describe('ReplayGuard under pressure: far-stamped floods never lock out current 
     for (let s = 0; s < 1200; s++) expect(admit(s, t)).toBe('overflow');
   });
 
+  it('a memory full of near-now salts refuses more, then makes room the moment the oldest fall behind the near zone', () => {
+    const clock = new Clock();
+    // Half a bucket into a bucket, so that the guard's ticks (a bucket width apart) fall in between.
+    clock.advance(500);
+    const { g, admit } = guarded(clock, { windowMs: 60_000, capacity: 100, bucketMs: 1000, nearMs: 5000 });
+    // Near-now traffic beyond the capacity: the memory may not forget any of it.
+    const first = clock.wall;
+    for (let s = 0; s < 100; s++) expect(admit(s, first)).toBe('fresh');
+    let s = 100;
+    let servedAt: number | undefined;
+    while (servedAt === undefined && clock.wall < first + 10_000) {
+      clock.advance(50);
+      if (admit(s++, clock.wall) === 'fresh') servedAt = clock.wall;
+    }
+    // The first bucket ends at first + 500 and is behind the near zone 5 s later: from that
+    // moment current requests are served again (its salts forgotten, their range refused).
+    expect(servedAt).toBe(first + 500 + 5000);
+    expect(g.evicted).toBe(100);
+    for (let k = 0; k < 100; k++) expect(admit(k, first)).toBe('overflow');
+  });
+
   it('arbitrary floods stamped away from now, past and future, never refuse near-now requests (property)', () => {
     const W = 60_000;
     const NEAR = 5_000;
