@@ -29,9 +29,11 @@
 // wall clock steps back by D, a replayed datagram is either still remembered (`replay`) or
 // stamped in a forgotten range (`overflow`). Requests stamped with the stepped-back clock are
 // refused the same way while they fall in forgotten ranges, i.e. while the clock re-treads time
-// it had already shown: with no memory pressure for D − window − one bucket (nothing for a
-// step back within the window), and in any case for at most D + window + two buckets after
-// the step. That is the price of never accepting a replay; a forward step costs nothing.
+// it had already shown: for about D − window − one bucket if the memory was not full (nothing
+// for a step back within the window), up to D − nearMs if it had been making room, and in any
+// case for at most D + window + one bucket after the step (nothing forgotten lies later than
+// the latest time shown + the window + a bucket). That is the price of never accepting a
+// replay. A forward step refuses nothing.
 //
 // A salt is 128 bits. QCF1 salts are used as they are (four 32-bit words read from the
 // datagram); other salts (plj0's rsalt strings) are hashed to 128 bits (MurmurHash3 x86_128).

@@ -208,9 +208,9 @@ describe('ReplayGuard and clock steps (injected wall and monotonic clocks)', () 
     expect(steps[0]).toBeCloseTo(-D, -2);
     expect(g.clockSteps).toBe(1);
     // Requests stamped with the stepped clock are refused while it re-treads time it had shown
-    // (here, no memory pressure: D − W − a bucket), then served again; never beyond D + W + 2 buckets.
+    // (here, no memory pressure: D − W − a bucket), then served again; never beyond D + W + a bucket.
     let servedAt: number | undefined;
-    for (let ms = 0; ms <= D + W + 2000; ms += 100) {
+    for (let ms = 0; ms <= D + W + 1000; ms += 100) {
       const v = admit(salt++, clock.wall);
       if (v === 'fresh' && servedAt === undefined) servedAt = clock.wall;
       if (servedAt !== undefined) expect(v).toBe('fresh');
