@@ -60,7 +60,17 @@ export class Qconfd {
     this.keyring = this.readKeys();
     this.ganetiKey = this.readGanetiKey();
     this.server = new UdpServer(this.stats, (err) => this.internalError('udp', err));
-    const replay = new ReplayGuard({ windowMs: opts.maxSkewMs, capacity: opts.replayCapacity });
+    const replay = new ReplayGuard({
+      windowMs: opts.maxSkewMs,
+      capacity: opts.replayCapacity,
+      onClockStep: (stepMs) =>
+        log.warn(
+          { event: 'clock_step', stepMs: Math.round(stepMs) },
+          stepMs < 0
+            ? `the wall clock stepped back ${(-stepMs / 1000).toFixed(1)} s: requests stamped at times it had already shown may be refused (replay_overflow) until it is past them again`
+            : `the wall clock stepped forward ${(stepMs / 1000).toFixed(1)} s`,
+        ),
+    });
     const qcf1 = new Qcf1Service({
       keyring: () => this.keyring,
       replica: this.replica,
