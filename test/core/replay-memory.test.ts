@@ -107,7 +107,7 @@ describe('a full replay memory (--replay-capacity 1024) and current clients', ()
     const { d, metrics } = await startDaemon(['--replay-capacity', '1024']);
     const before = await counters(metrics);
     const t = Date.now() + 59_000;
-    await flood(d, metrics, Array.from({ length: 1100 }, () => request({ op: 'ping' }, { timeMs: t })));
+    await flood(d, metrics, Array.from({ length: 1100 }, () => request({ op: 'ping' }, { timeMs: t, to: d.peer })));
     const served = await expectCurrentClientsServed(d, 5000);
     expect(served).toBeGreaterThan(10);
     // What was refused is the far-stamped flood beyond half the memory (what salts stamped
@@ -120,9 +120,9 @@ describe('a full replay memory (--replay-capacity 1024) and current clients', ()
     const now = Date.now();
     const far: Buffer[] = [];
     // Five salts in each 250 ms step from now - 59 s to now + 59 s, leaving out ±10 s of now.
-    for (let dt = -59_000; dt <= 59_000; dt += 250) if (Math.abs(dt) > 10_000) for (let k = 0; k < 5; k++) far.push(request({ op: 'ping' }, { timeMs: now + dt }));
+    for (let dt = -59_000; dt <= 59_000; dt += 250) if (Math.abs(dt) > 10_000) for (let k = 0; k < 5; k++) far.push(request({ op: 'ping' }, { timeMs: now + dt, to: d.peer }));
     // ... and many more in one far-future and one far-past moment.
-    for (let k = 0; k < 600; k++) far.push(request({ op: 'ping' }, { timeMs: now + 58_000 }), request({ op: 'ping' }, { timeMs: now - 40_000 }));
+    for (let k = 0; k < 600; k++) far.push(request({ op: 'ping' }, { timeMs: now + 58_000, to: d.peer }), request({ op: 'ping' }, { timeMs: now - 40_000, to: d.peer }));
     await flood(d, metrics, far);
     await expectCurrentClientsServed(d, 4000);
   });
