@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { decodeReplyDatagram } from '../shared/plj0.js';
 import { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, MAC_OFFSET, decodeBody, verifyDatagram } from '../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAC_OFFSET, decodeBody, encodeDatagram, packBody, verifyDatagram } from '../shared/qcf1.js';
 import { cpuMs, machineCpuMs, rssMB } from './lib/common.js';
 
 export type LoadKind = 'qcf1' | 'plj0' | 'echo';
@@ -124,19 +124,38 @@ interface Generated {
 
 const HEX = '0123456789abcdef';
 
+/**
+ * A request body (a map16, as the client codec writes) with `to` added: the address the request
+ * is sent to (docs/protocol.md, "Destination").
+ */
+function withTo(body: Buffer, to: string): Buffer {
+  if (body[0] !== 0xde) throw new Error('request bodies must be map16');
+  const out = Buffer.concat([body, packBody({ to }).subarray(3)]);
+  out.writeUInt16BE(body.readUInt16BE(1) + 1, 1);
+  return out;
+}
+
+function destination(t: { host: string; port: number }): string {
+  return t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
+}
+
 /** QCF1 (or echo) requests: header + body, index in the first 4 salt bytes, signed. */
 function generateQcf1(job: Job, count: number, sign: boolean): Generated {
-  const bodies = (job.bodies ?? []).map((b) => Buffer.from(b, 'base64'));
-  if (bodies.length === 0) throw new Error('no request bodies');
+  const plain = (job.bodies ?? []).map((b) => Buffer.from(b, 'base64'));
+  if (plain.length === 0) throw new Error('no request bodies');
+  // Request i goes to target (i mod concurrency) mod targets (see sendSlot): its `to` names it.
+  const C = Math.max(1, Math.floor(job.concurrency));
+  const perTarget = job.targets.map((t) => plain.map((b) => withTo(b, destination(t))));
   const keyring = Keyring.fromStrings([job.key ?? 'x'.repeat(32)]);
   const key = keyring.signer;
   const pick = rng(job.seed);
   const choice = new Uint32Array(count);
   let total = 0;
+  const bodiesOf = (i: number) => perTarget[(i % C) % perTarget.length];
   for (let i = 0; i < count; i++) {
-    const c = job.inOrder ? i % bodies.length : Math.floor(pick() * bodies.length);
+    const c = job.inOrder ? i % plain.length : Math.floor(pick() * plain.length);
     choice[i] = c;
-    total += HEADER_LEN + bodies[c].length;
+    total += HEADER_LEN + bodiesOf(i)[c].length;
   }
   const buf = Buffer.allocUnsafe(total);
   const offsets = new Uint32Array(count + 1);
@@ -146,7 +165,7 @@ function generateQcf1(job: Job, count: number, sign: boolean): Generated {
   const lo = now >>> 0;
   let o = 0;
   for (let i = 0; i < count; i++) {
-    const body = bodies[choice[i]];
+    const body = bodiesOf(i)[choice[i]];
     offsets[i] = o;
     buf.write('QCF1', o, 'latin1');
     buf[o + 4] = 1;
@@ -221,6 +240,47 @@ function indexOf(kind: LoadKind, msg: Buffer): number {
   return v;
 }
 
+/**
+ * Have a daemon validate this host's address (docs/protocol.md, "Address validation"), so that
+ * its replies may be larger than the requests: ask for something larger than the question, get
+ * the error `retry` with a cookie, send the cookie back. Lasts ten minutes.
+ */
+async function validateAddress(t: { host: string; port: number }, keyring: Keyring): Promise<void> {
+  const sock = dgram.createSocket(t.host.includes(':') ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((r) => sock.bind(0, () => r()));
+    let cookie: Buffer | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const salt = randomBytes(16);
+      // Padded so that the `retry` (with the cookie) fits in the reply to it.
+      const body: Record<string, unknown> = { op: 'stats', to: destination(t), pad: Buffer.alloc(300) };
+      if (cookie) body.cookie = cookie;
+      const reply = await new Promise<Record<string, unknown> | undefined>((resolve) => {
+        const timer = setTimeout(() => done(undefined), 500);
+        const onMessage = (m: Buffer) => {
+          if (verifyDatagram(m, keyring, KIND_REPLY).ok && m.subarray(20, 36).equals(salt)) done(decodeBody(m));
+        };
+        const done = (r: Record<string, unknown> | undefined) => {
+          clearTimeout(timer);
+          sock.off('message', onMessage);
+          resolve(r);
+        };
+        sock.on('message', onMessage);
+        sock.send(encodeDatagram(KIND_REQUEST, keyring.signer, Date.now(), salt, body), t.port, t.host);
+      });
+      if (reply === undefined) continue;
+      const c = reply.cookie;
+      // A stats answer is larger than the request: it comes only to a validated address.
+      if ((reply.error as { code?: string } | undefined)?.code === 'retry' && Buffer.isBuffer(c)) cookie = c;
+      else return;
+    }
+    throw new Error(`${destination(t)} did not validate this address`);
+  } finally {
+    sock.close();
+  }
+}
+
 export async function runJob(job: Job): Promise<LoadResult> {
   const C = Math.max(1, Math.floor(job.concurrency));
   const want = Math.ceil((job.expectRate * (job.warmupMs + job.durationMs)) / 1000 * 1.15) + C;
@@ -230,6 +290,7 @@ export async function runJob(job: Job): Promise<LoadResult> {
   const generateMs = performance.now() - g0;
 
   const keyring = job.kind === 'qcf1' ? Keyring.fromStrings([job.key ?? '']) : undefined;
+  if (keyring) for (const t of job.targets) await validateAddress(t, keyring);
   const plj0Key = job.kind === 'plj0' ? Buffer.from(job.plj0Key ?? '', 'base64') : undefined;
 
   const sockets: Socket[] = await Promise.all(

@@ -241,16 +241,16 @@ describe('the lean MessagePack codec against msgpackr as shared/qcf1.ts configur
 
 // ---------------------------------------------------------------------------------------------
 
-/** protocol.md's "Test vectors": the key, the salt, and the two datagrams with their times. */
-function protocolVectors(): { request: Buffer; requestTime: number; reply: Buffer; replyTime: number } {
+/** protocol.md's "Test vectors": the key, the salt, and the datagrams with their times. */
+function protocolVectors(): { request: Buffer; requestTime: number; reply: Buffer; replyTime: number; retry: Buffer } {
   const md = readFileSync(join(ROOT, 'docs/protocol.md'), 'utf8');
   const section = md.slice(md.indexOf('## Test vectors'));
   expect(section).toContain(`\`${KEY_A.slice(0, 16)}\` repeated four times`);
   expect(section).toContain(KEY.idHex);
   const found = [...section.matchAll(/time (\d+) ms, body `[^`]*`:\s*`([0-9a-f]+)`/g)];
-  expect(found).toHaveLength(2);
-  const [[, qt, qhex], [, rt, rhex]] = found;
-  return { request: Buffer.from(qhex, 'hex'), requestTime: Number(qt), reply: Buffer.from(rhex, 'hex'), replyTime: Number(rt) };
+  expect(found).toHaveLength(3);
+  const [[, qt, qhex], [, rt, rhex], [, , xhex]] = found;
+  return { request: Buffer.from(qhex, 'hex'), requestTime: Number(qt), reply: Buffer.from(rhex, 'hex'), replyTime: Number(rt), retry: Buffer.from(xhex, 'hex') };
 }
 
 describe("protocol.md's test vectors through the lean protocol", () => {
@@ -270,6 +270,13 @@ describe("protocol.md's test vectors through the lean protocol", () => {
     const reply = { status: 0, serial: 7, node: 'a', instance: '00112233aabbccdd', answer: 'n1', etag: 'e1' };
     expect(lean.decode(vec.reply)).toEqual({ salt: SALT.toString('latin1'), reply });
     expect(leanPack(reply).equals(vec.reply.subarray(HEADER_LEN))).toBe(true);
+  });
+
+  it('verifies and decodes the retry vector, with its cookie', () => {
+    const r = new Qcf1ClientProtocol(() => ring).decode(vec.retry);
+    expect(r?.reply.error?.code).toBe('retry');
+    expect(Buffer.from(r?.reply.cookie ?? []).toString('hex')).toBe('a0a1a2a3a4a5a6a7a8a9aaabacadaeaf');
+    for (let bit = 0; bit < vec.retry.length * 8; bit += 7) expect(new Qcf1ClientProtocol(() => ring).decode(flipBit(vec.retry, bit)), `bit ${bit}`).toBeUndefined();
   });
 
   it('takes neither the request vector as a reply nor the reply without its key', () => {
