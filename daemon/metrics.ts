@@ -181,6 +181,8 @@ export class Metrics {
       server.once('error', reject);
       server.listen({ host: listen.host, port: listen.port, exclusive: true }, () => {
         server.off('error', reject);
+        // Later errors are one connection's (or a full accept queue's): the next scrape retries.
+        server.on('error', () => undefined);
         const a = server.address();
         if (a === null || typeof a === 'string') return reject(new Error('metrics: no address'));
         resolve({ address: a.address, port: a.port });

@@ -97,6 +97,7 @@ export class Qconfd {
         replay,
         configPath: opts.file ?? opts.etcd?.prefix ?? '',
         send: (b, to) => this.server.send(b, to),
+        onError: (e) => this.internalError('plj0', e),
         onInvalidConfig: (snap, message) =>
           this.log.warn(
             { event: 'refused', reason: 'ganeti_config', source: snap.source, serial: snap.serial, servingSerial: snap.serial },

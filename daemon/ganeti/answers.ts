@@ -2,7 +2,7 @@
 // the snapshot's Ganeti view and the request: exactly the answers, serials, orders and error
 // texts of ganeti-confd 3.0.
 import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
-import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
+import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, MAX_UDP_DATA_SIZE, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
 import { ComposedAnswer } from './fragments.js';
 import { parseGanetiPointer, resolveConfigPointer } from './config-pointer.js';
 import { lookupByName, type GanetiView, type InstanceIndex, type Lookup, type NodeRec } from './view.js';
@@ -201,6 +201,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       const tokens = parseGanetiPointer(q.value);
       if (!tokens) return ARGUMENT_ERROR;
       const r = resolveConfigPointer(v.doc, tokens);
+      if (!r.ok && r.tooLarge) return failure(`the answer needs more than ${MAX_UDP_DATA_SIZE} bytes; the limit is ${MAX_UDP_DATA_SIZE}`);
       return r.ok ? ok(r.value, C) : ARGUMENT_ERROR;
     }
 

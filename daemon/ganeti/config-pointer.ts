@@ -1,10 +1,53 @@
 // Type 10's pointers (ganeti-confd-protocol.md §4.5) into the re-serialized config, which is
 // not kept whole: the pointer walks the document along the schema, and only the value it ends
 // at is re-serialized. Same answers as a walk of serializeConfig(doc), without making the rest.
-import { CONFIG, hasOwn, serValue, type Field, type FieldType, type Schema } from './serialize.js';
+import { CONFIG, hasOwn, serValue, sortedKeysOf, type Field, type FieldType, type Schema } from './serialize.js';
 
-type Resolved = { ok: true; value: unknown } | { ok: false };
+type Resolved = { ok: true; value: unknown } | { ok: false; tooLarge?: true };
 const MISSING: Resolved = { ok: false };
+const TOO_LARGE: Resolved = { ok: false, tooLarge: true };
+
+/**
+ * Whether the JSON of `raw`'s re-serialization surely takes more than `limit` characters,
+ * decided with work bounded by `limit` (not by the value's size): a type 10 answer that cannot
+ * fit in a reply is refused before it is made, however large the subtree it points at. The
+ * count is a lower bound: re-serializing keeps every key (and adds defaults), numbers count one
+ * character, and strings inside arrays none (tags lose their duplicates). Large maps are walked
+ * through the sorted keys the load kept for them, never enumerated here.
+ */
+export function surelyLarger(raw: unknown, limit: number): boolean {
+  let n = 0;
+  const stack: unknown[] = [raw];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') n += v.length + 2;
+    else if (v === null || typeof v !== 'object') n += 1;
+    else if (Array.isArray(v)) {
+      n += 2;
+      for (let i = 0; i < v.length && n <= limit; i++) if (typeof v[i] !== 'string') stack.push(v[i]);
+    } else {
+      n += 2;
+      const keys = sortedKeysOf(v);
+      if (keys !== undefined) {
+        for (let i = 0; i < keys.length && n <= limit; i++) {
+          n += keys[i].length + 3;
+          stack.push((v as Record<string, unknown>)[keys[i]]);
+        }
+      } else {
+        for (const k in v) {
+          if (n > limit) break;
+          n += k.length + 3;
+          stack.push((v as Record<string, unknown>)[k]);
+        }
+      }
+    }
+    if (n > limit) return true;
+  }
+  return false;
+}
+
+/** The longest answer text a type 10 reply can carry (Ganeti's MAX_UDP_DATA_SIZE). */
+const ANSWER_LIMIT = 61_440;
 
 /** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
 export function parseGanetiPointer(path: string): string[] | undefined {
@@ -74,6 +117,12 @@ export function resolveConfigPointer(doc: Record<string, unknown>, tokens: strin
   let t: FieldType = { obj: CONFIG };
   for (let n = 0; n < tokens.length; n++) {
     const tok = tokens[n];
+    if (t === 'any' || t === 'anymap') {
+      // Untyped values are answered as they are (an anymap's keys sorted): resolve in place, and
+      // only the part pointed at must fit.
+      const r = resolveGanetiPointer(raw, tokens.slice(n));
+      return r.ok && surelyLarger(r.value, ANSWER_LIMIT) ? TOO_LARGE : r;
+    }
     if (typeof t === 'string') return resolveGanetiPointer(serValue(raw, t, ''), tokens.slice(n));
     if ('obj' in t) {
       const s: Schema = t.obj;
@@ -102,5 +151,6 @@ export function resolveConfigPointer(doc: Record<string, unknown>, tokens: strin
       t = 'map' in t ? t.map : t.hvmap;
     }
   }
+  if (surelyLarger(raw, ANSWER_LIMIT)) return TOO_LARGE;
   return { ok: true, value: serValue(raw, t, '') };
 }

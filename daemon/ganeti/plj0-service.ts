@@ -62,6 +62,8 @@ export interface Plj0Deps {
   send: (bytes: Buffer, to: RemoteInfo) => void;
   /** Reports a snapshot whose document is not a loadable Ganeti config (it is not served). */
   onInvalidConfig?: (snapshot: Snapshot, message: string) => void;
+  /** An unexpected error (a bug) while answering: logged by the caller. */
+  onError?: (err: unknown) => void;
 }
 
 /** Ganeti's daemon reads 4096 bytes; answering larger requests is an allowed leniency. */
@@ -123,7 +125,13 @@ export class Plj0Service {
 
   constructor(private readonly d: Plj0Deps) {
     this.replay = new ReplayGuard({ windowMs: WINDOW_MS, capacity: d.replay.capacity });
-    d.replica.on('change', (snap) => this.load(snap));
+    d.replica.on('change', (snap) => {
+      try {
+        this.load(snap);
+      } catch (e) {
+        this.reject(snap, `internal error: ${(e as Error).message}`);
+      }
+    });
     if (d.replica.current) this.load(d.replica.current);
   }
 
@@ -206,7 +214,18 @@ export class Plj0Service {
     const verdict = this.replay.admitPrefixed(0x67 /* g */, req.rsalt, lastRequestTimestamp() * 1000, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
     d.stats.request('plj0', REQUEST_TYPE_NAMES[req.type]);
+    try {
+      this.answer(req, key, rinfo);
+    } catch (e) {
+      // A bug while answering an authenticated request: Ganeti's error form, not silence.
+      d.onError?.(e);
+      d.stats.reply(1, 'internal');
+      d.send(encodeReply(key, req.rsalt, prepareInner(innerReplyText(1, asciiJson('internal error; see the daemon log'), 0))), rinfo);
+    }
+  }
 
+  private answer(req: Plj0Request, key: Buffer, rinfo: RemoteInfo): void {
+    const d = this.d;
     let reply: CachedReply;
     const good = this.good;
     if (good === undefined) {
