@@ -162,6 +162,7 @@ export class Qconfd {
     if (o.file) {
       this.source = new FileSource({
         path: o.file,
+        maxBytes: o.maxDocumentBytes,
         onSnapshot: (s, t) => this.accept(s, t),
         onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
         onMode: (mode, why) => this.log.info({ event: 'watch_mode', mode, source: 'file', reason: why }, `file source: ${mode} mode`),
@@ -256,7 +257,7 @@ export class Qconfd {
       onError: (event, message) => this.log.warn({ event, source: 'etcd', reason: event }, message),
     });
     this.etcd = etcd;
-    const cached = cacheDir ? readCache(cacheDir, e.prefix) : undefined;
+    const cached = cacheDir ? await readCache(cacheDir, e.prefix, this.opts.maxDocumentBytes) : undefined;
     if (cached) {
       etcd.serveCached(cached.serial, cached.kvs);
       this.log.info({ event: 'cache_loaded', source: 'etcd', serial: cached.serial, savedAt: cached.savedAt }, `serving the cached replica (serial ${cached.serial}) until etcd answers`);
