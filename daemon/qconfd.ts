@@ -24,6 +24,9 @@ import { MAX_REQUEST_BYTES } from '../shared/qcf1.js';
 import { WaitRegistry } from './wait-registry.js';
 import { PLJ0_MAX_REQUEST_BYTES, Plj0Service } from './ganeti/plj0-service.js';
 
+/** Longer etcd key names are shortened in logs. */
+const MAX_LOGGED_KEY = 512;
+
 export class Qconfd {
   readonly stats = new Stats();
   readonly replica = new Replica();
@@ -238,6 +241,7 @@ export class Qconfd {
     const etcd = new EtcdSource({
       endpoints: e.endpoints,
       prefix: e.prefix,
+      maxBytes: this.opts.maxDocumentBytes,
       ...settings,
       onSnapshot: (snap, trigger) => {
         this.accept(snap, trigger);
@@ -250,11 +254,14 @@ export class Qconfd {
         const text = JSON.stringify(skipped);
         if (text === this.lastSkipped) return;
         this.lastSkipped = text;
-        // Key names only: values may be secret.
-        if (skipped.length > 0) this.log.warn({ event: 'keys_skipped', source: 'etcd', serial, reason: 'invalid_keys', keys: skipped }, `${skipped.length} etcd keys skipped`);
+        // Key names only: values may be secret. A key of thousands of segments is shortened.
+        const keys = skipped.map((k) => (k.key.length > MAX_LOGGED_KEY ? { ...k, key: `${k.key.slice(0, MAX_LOGGED_KEY)}… (${k.key.length} characters)` } : k));
+        if (skipped.length > 0) this.log.warn({ event: 'keys_skipped', source: 'etcd', serial, reason: 'invalid_keys', keys }, `${skipped.length} etcd keys skipped`);
       },
+      onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
       onState: (st) => this.etcdState(st),
       onError: (event, message) => this.log.warn({ event, source: 'etcd', reason: event }, message),
+      onInternalError: (where, err) => this.internalError('etcd', where, err),
     });
     this.etcd = etcd;
     const cached = cacheDir ? await readCache(cacheDir, e.prefix, this.opts.maxDocumentBytes) : undefined;
@@ -263,6 +270,21 @@ export class Qconfd {
       this.log.info({ event: 'cache_loaded', source: 'etcd', serial: cached.serial, savedAt: cached.savedAt }, `serving the cached replica (serial ${cached.serial}) until etcd answers`);
     }
     await etcd.start();
+  }
+
+  /**
+   * An unexpected error a source caught in one of its callbacks: logged with where it happened,
+   * the error's type and its stack frames (never its message, which may quote a value), and
+   * counted; the last good replica keeps serving.
+   */
+  private internalError(source: string, where: string, err: unknown): void {
+    this.stats.internalErrors++;
+    const e = err instanceof Error ? err : undefined;
+    const frames = (e?.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).map((l) => l.trim());
+    this.log.error(
+      { event: 'internal_error', source, where, error: e?.name ?? typeof err, frames, serial: this.replica.current?.serial ?? null },
+      `internal error in the ${source} source (${where}): ${e?.name ?? typeof err}; the last good replica keeps serving`,
+    );
   }
 
   private etcdState(st: EtcdState): void {
