@@ -233,6 +233,11 @@ describe('nesting depth', () => {
     await expectRefused(d, c, 'too_deep', 40, () => writeAtomic(d.file, `{"serial_no":43,"deep":${nest(1_100_000)}}`));
     await expectReload(d, c, 44, () => writeAtomic(d.file, deepDoc(44, 512)));
     expect((await c.get('/cluster/master', Q)).answer).toBe('node1.example.com');
+    // The deepest document allowed is served whole, and listed (every recursive walk holds).
+    const whole = await c.get('', Q);
+    expect(whole.status).toBe(0);
+    expect(whole.answer).toEqual(JSON.parse(deepDoc(44, 512)));
+    expect((await c.list('/deep/0/0', 16, Q)).status).toBe(0);
     await waitSamples(w, 4);
     const samples = await w.stop();
     expect(samples.filter((s) => s.ms > 300), JSON.stringify(samples.map((s) => Math.round(s.ms)))).toEqual([]);
