@@ -57,7 +57,7 @@ async function checkEtcdSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     r.ok.push(`etcd ${e.endpoints.join(',')}: prefix ${e.prefix} readable at revision ${res.header.revision}`);
   } catch (err) {
     // Unreachable etcd is not fatal: the daemon serves its cache (if any) and reconnects.
-    const cache = opts.cacheDir ? readCache(opts.cacheDir, e.prefix) : undefined;
+    const cache = opts.cacheDir ? await readCache(opts.cacheDir, e.prefix, opts.maxDocumentBytes) : undefined;
     const msg = `etcd ${e.endpoints.join(',')}: prefix ${e.prefix} not readable (${(err as Error).message})`;
     if (cache) r.warnings.push(`${msg}; qconfd would serve its cached replica (serial ${cache.serial}) as stale`);
     else r.warnings.push(`${msg}; qconfd would answer not_ready until etcd answers`);
@@ -131,12 +131,10 @@ async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     );
     return true;
   }
-  if (!st.isFile()) {
-    r.problems.push(`document ${path}: not a regular file`);
-    return true;
-  }
   try {
-    const { doc, serial } = await readDocument(path);
+    // The daemon's own read: a regular file only (checked on the open file), at most
+    // --max-document-bytes, nested at most MAX_DOCUMENT_DEPTH deep.
+    const { doc, serial } = await readDocument(path, false, opts.maxDocumentBytes);
     r.ok.push(`document ${path}: serial ${serial}, ${st.size} bytes`);
     if (opts.ganetiKeyFile) {
       const view = buildGanetiView(doc);

@@ -7,9 +7,15 @@
 // that revision + 1, and events up to the read's revision only raise the serial (the read
 // already reflects them). Replicas that applied the same events therefore report the same
 // serial, whenever they started, and it only grows.
+//
+// A replica larger than --max-document-bytes (keys and values) is refused, like a document
+// file: the last good snapshot keeps serving. Every timer and watch callback runs guarded: an
+// unexpected error is reported (onInternalError), never thrown out of the callback, where it
+// would stop the daemon.
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { etcd3Options, prefixRangeEnd, type EtcdClientSettings } from '../shared/etcd-connection.js';
 import { etcdKeyPrefix, serialFromRevision, type SkippedKey } from '../shared/etcd-mapping.js';
+import { DEFAULT_MAX_DOCUMENT_BYTES } from './document-limits.js';
 import { EtcdTree } from './etcd-tree.js';
 import { Snapshot } from './snapshot.js';
 
@@ -21,11 +27,17 @@ export interface EtcdSourceOptions extends EtcdClientSettings {
   /** Contact older than this marks the replica stale. */
   staleAfterMs?: number;
   probeMs?: number;
+  /** A replica whose keys and values hold more bytes is refused (too_large); default 1 GiB. */
+  maxBytes?: number;
   onSnapshot: (snap: Snapshot, trigger: string) => void;
   /** The keys the new snapshot skipped (empty when none), before `onSnapshot`. */
   onSkipped: (skipped: SkippedKey[], serial: number) => void;
+  /** A replica not made a snapshot (the last good one keeps serving). */
+  onRefusal: (reason: string, message: string, trigger: string) => void;
   onState: (state: EtcdState) => void;
   onError: (event: string, message: string) => void;
+  /** An unexpected error in a callback (`where`: which one); the source carries on. */
+  onInternalError: (where: string, err: unknown) => void;
 }
 
 export interface EtcdState {
@@ -73,23 +85,29 @@ export class EtcdSource {
   private generation = 0;
 
   constructor(opts: EtcdSourceOptions) {
-    this.o = { batchMs: 5, staleAfterMs: 3000, probeMs: 1000, ...opts };
+    this.o = { batchMs: 5, staleAfterMs: 3000, probeMs: 1000, maxBytes: DEFAULT_MAX_DOCUMENT_BYTES, ...opts };
     this.keyPrefix = etcdKeyPrefix(opts.prefix);
     this.tree = new EtcdTree(opts.prefix);
     this.client = new Etcd3(etcd3Options(opts.endpoints, opts));
   }
 
-  /** Read the prefix again (SIGHUP). */
-  refresh(): Promise<void> {
-    return this.resync('sighup');
+  /** Read the prefix again (SIGHUP). Never rejects. */
+  async refresh(): Promise<void> {
+    try {
+      await this.resync('sighup');
+    } catch (e) {
+      this.report('refresh', e);
+    }
   }
 
   /** Serve a cached replica (stale until etcd answers); call before start. */
   serveCached(serial: number, kvs: Array<[string, string]>): void {
-    this.tree.replaceAll(kvs);
-    this.version++;
-    this.serial = serial;
-    this.emit('cache');
+    this.guarded('cache', () => {
+      this.tree.replaceAll(kvs);
+      this.version++;
+      this.serial = serial;
+      this.emit('cache');
+    });
   }
 
   entries(): Array<[string, string]> {
@@ -102,7 +120,7 @@ export class EtcdSource {
 
   /** Resolves after the first successful read, or at once when etcd is unreachable. */
   async start(): Promise<void> {
-    this.probeTimer = setInterval(() => void this.probe(), this.o.probeMs);
+    this.probeTimer = setInterval(() => this.guarded('probe', () => this.probe()), this.o.probeMs);
     this.probeTimer.unref();
     await this.resync('start');
   }
@@ -153,7 +171,7 @@ export class EtcdSource {
     this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.resync(why);
+      this.guarded('retry', () => this.resync(why));
     }, delay);
   }
 
@@ -181,18 +199,22 @@ export class EtcdSource {
       const previous = this.lastEmitted;
       let maxMod = 0;
       for (const kv of kvs) maxMod = Math.max(maxMod, serialFromRevision(kv.mod_revision));
-      const changed = this.tree.replaceAll(kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8')]));
-      if (changed) this.version++;
       this.readRevision = header;
       this.contact(true);
       this.backoff = BACKOFF_MIN_MS;
       const first = previous === undefined && this.serial === 0;
-      // Newest put under the prefix; a re-read after missed deletes knows only that the change
-      // happened by the read's revision.
-      let serial = Math.max(this.serial, maxMod);
-      if (previous && previous.version !== this.version && serial <= previous.serial) serial = header;
-      this.serial = serial;
-      this.emit(trigger === 'start' ? 'etcd_read' : `etcd_resync:${trigger}`);
+      // The replica made of what was read: a failure here is ours, not etcd's (reported as
+      // such); the last good snapshot keeps serving, and the watch starts regardless.
+      this.guarded('read', () => {
+        const changed = this.tree.replaceAll(kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8')]));
+        if (changed) this.version++;
+        // Newest put under the prefix; a re-read after missed deletes knows only that the
+        // change happened by the read's revision.
+        let serial = Math.max(this.serial, maxMod);
+        if (previous && previous.version !== this.version && serial <= previous.serial) serial = header;
+        this.serial = serial;
+        this.emit(trigger === 'start' ? 'etcd_read' : `etcd_resync:${trigger}`);
+      });
       // Catch up from the newest put on a first read (learning later deletes' revisions);
       // otherwise resume after the read.
       await this.watchFrom(first ? maxMod + 1 : header + 1, gen);
@@ -231,20 +253,28 @@ export class EtcdSource {
     this.watcher = w;
     this.synced = true;
     this.contact(true);
-    w.on('data', (resp) => {
-      this.contact(true);
-      for (const ev of resp.events) this.apply(ev.type, ev.kv as unknown as KvLike);
-    });
-    const lost = (why: string) => (err?: Error) => {
-      if (this.watcher !== w || this.stopped) return;
-      this.watcher = undefined;
-      void w.cancel().catch(() => undefined);
-      this.synced = false;
-      this.contact(false);
-      this.o.onError('etcd_watch_lost', `${why}${err?.message ? `: ${err.message}` : ''}`);
-      // Compaction or a lost stream: read again rather than trust a resume point.
-      this.scheduleResync(why);
-    };
+    w.on('data', (resp) =>
+      this.guarded(
+        'watch',
+        () => {
+          this.contact(true);
+          for (const ev of resp.events) this.apply(ev.type, ev.kv as unknown as KvLike);
+        },
+        // Events may have been left unapplied: read the prefix again (with backoff).
+        () => this.scheduleResync('internal error'),
+      ),
+    );
+    const lost = (why: string) => (err?: Error) =>
+      this.guarded('watch_lost', () => {
+        if (this.watcher !== w || this.stopped) return;
+        this.watcher = undefined;
+        void w.cancel().catch(() => undefined);
+        this.synced = false;
+        this.contact(false);
+        this.o.onError('etcd_watch_lost', `${why}${err?.message ? `: ${err.message}` : ''}`);
+        // Compaction or a lost stream: read again rather than trust a resume point.
+        this.scheduleResync(why);
+      });
     w.on('error', lost('watch error'));
     w.on('disconnected', lost('watch disconnected'));
     w.on('end', lost('watch ended'));
@@ -269,17 +299,54 @@ export class EtcdSource {
         this.flushTimer = undefined;
         if (!this.dirty) return;
         this.dirty = false;
-        this.emit('etcd_watch');
+        this.guarded('flush', () => this.emit('etcd_watch'));
       }, this.o.batchMs);
     }
   }
 
-  /** A snapshot of the tree as it is, unless nothing changed since the last one. */
+  /** A snapshot of the tree as it is, unless nothing changed since the last one (or it is too large). */
   private emit(trigger: string): void {
     if (this.lastEmitted && this.lastEmitted.serial === this.serial && this.lastEmitted.version === this.version) return;
-    this.lastEmitted = { serial: this.serial, version: this.version };
+    const state = { serial: this.serial, version: this.version };
+    const size = this.tree.sizeBytes;
+    if (size > this.o.maxBytes) {
+      this.lastEmitted = state;
+      this.o.onRefusal('too_large', `etcd prefix ${this.o.prefix}: ${size} bytes of keys and values, larger than ${this.o.maxBytes} bytes (--max-document-bytes)`, trigger);
+      return;
+    }
+    const snap = new Snapshot({ doc: this.tree.document(), serial: this.serial, source: 'etcd', origin: `${this.o.prefix}@${this.serial}` });
+    this.lastEmitted = state;
     this.o.onSkipped(this.tree.skipped(), this.serial);
-    this.o.onSnapshot(new Snapshot({ doc: this.tree.document(), serial: this.serial, source: 'etcd', origin: `${this.o.prefix}@${this.serial}` }), trigger);
+    this.o.onSnapshot(snap, trigger);
+  }
+
+  /**
+   * Run a callback's work so that nothing escapes it: an error (thrown, or a rejection of the
+   * promise it returns) is reported, then `recover` runs.
+   */
+  private guarded(where: string, work: () => unknown, recover?: () => void): void {
+    const fail = (e: unknown): void => {
+      this.report(where, e);
+      try {
+        if (!this.stopped) recover?.();
+      } catch (again) {
+        this.report(where, again);
+      }
+    };
+    try {
+      const r = work();
+      if (r instanceof Promise) r.catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  private report(where: string, e: unknown): void {
+    try {
+      this.o.onInternalError(where, e);
+    } catch {
+      // The report itself failed: nothing is left to tell.
+    }
   }
 }
 

@@ -1,9 +1,12 @@
 // The etcd replica's document, maintained incrementally: each put or delete touches only the
 // nodes on its key's path, and building the document reuses every untouched subtree from the
 // previous build (snapshots are immutable, so sharing them is safe). The result equals
-// kvsToDocument over the same keys (shared/etcd-mapping.ts states the rules; a property test
-// checks the equality).
-import { canonicalize, pathForKey, type SkipReason, type SkippedKey } from '../shared/etcd-mapping.js';
+// kvsToDocument over the same keys and depth limit (shared/etcd-mapping.ts states the rules; a
+// property test checks the equality). Keys that would nest the document deeper than
+// MAX_DOCUMENT_DEPTH are skipped (`too_deep`): building the document, and everything the daemon
+// does with it, walks it recursively.
+import { canonicalize, pathForKey, withinDepth, type SkipReason, type SkippedKey } from '../shared/etcd-mapping.js';
+import { MAX_DOCUMENT_DEPTH } from './document-limits.js';
 
 interface Node {
   children: Map<string, Node>;
@@ -19,15 +22,26 @@ const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 export class EtcdTree {
   private readonly root: Node = { children: new Map() };
   private readonly raw = new Map<string, string>();
-  /** Keys that never enter the tree: bad keys and values that are not JSON. */
+  /** Keys that never enter the tree: bad keys, keys too deep and values that are not JSON. */
   private readonly invalid = new Map<string, SkipReason>();
   /** Leaves hidden by keys below them (the subtree wins). */
   private readonly conflicts = new Set<string>();
 
-  constructor(private readonly prefix: string) {}
+  /** The UTF-8 bytes of every key and value held: what the replica's size limit counts. */
+  private bytes = 0;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly maxDepth = MAX_DOCUMENT_DEPTH,
+  ) {}
 
   get size(): number {
     return this.raw.size;
+  }
+
+  /** The UTF-8 bytes of every key and value held (skipped ones too). */
+  get sizeBytes(): number {
+    return this.bytes;
   }
 
   entries(): Array<[string, string]> {
@@ -39,9 +53,14 @@ export class EtcdTree {
     if (this.raw.get(key) === value) return false;
     this.remove(key);
     this.raw.set(key, value);
+    this.bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
     const path = pathForKey(this.prefix, key);
     if (path === null) {
       this.invalid.set(key, 'bad_key');
+      return true;
+    }
+    if (!withinDepth(path, value, this.maxDepth)) {
+      this.invalid.set(key, 'too_deep');
       return true;
     }
     let parsed: unknown;
@@ -85,11 +104,13 @@ export class EtcdTree {
   }
 
   private remove(key: string): void {
-    if (!this.raw.delete(key)) return;
+    const value = this.raw.get(key);
+    if (value === undefined || !this.raw.delete(key)) return;
+    this.bytes -= Buffer.byteLength(key) + Buffer.byteLength(value);
     this.invalid.delete(key);
     this.conflicts.delete(key);
     const path = pathForKey(this.prefix, key);
-    if (path === null) return;
+    if (path === null || path.length > this.maxDepth) return;
     const nodes: Node[] = [this.root];
     let node: Node | undefined = this.root;
     for (const seg of path) {

@@ -136,6 +136,8 @@ export class Metrics {
       for (const [reason, n] of Object.entries(s.refusalReasons)) c.inc({ reason }, n);
     });
     counter('qconfd_key_reloads_total', 'Key files re-read successfully (SIGHUP)', [], (c, s) => c.inc(s.keyReloads));
+    counter('qconfd_internal_errors_total', 'Unexpected errors caught at an entry point (a datagram, a timer, a source event); the daemon kept serving', [], (c, s) => c.inc(s.internalErrors));
+    counter('qconfd_replies_withheld_total', 'Replies larger than their request, to an address not validated, with no room for retry either', [], (c, s) => c.inc(s.withheld));
     counter('qconfd_waits_busy_total', 'Wait requests refused with busy (held-wait limits reached)', [], (c, s) => c.inc(s.waitsBusy));
     gauge('qconfd_held_waits', 'Wait requests being held now', [], (g, s) => g.set(s.heldWaits));
     gauge('qconfd_replica_ready', '1 when a snapshot is being served, 0 while answering not_ready', [], (g, s) => g.set(s.replica.ready ? 1 : 0));

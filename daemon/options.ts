@@ -6,6 +6,7 @@ import { QconfError } from '../shared/errors.js';
 import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
 import { canonicalTo } from './own-addresses.js';
+import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './document-limits.js';
 
 export interface DaemonOptions {
   file?: string;
@@ -22,6 +23,8 @@ export interface DaemonOptions {
   maxWaitsPerKey: number;
   /** ADDR:PORT pairs clients may also reach this daemon at (`to` of their requests). */
   advertise: string[];
+  /** --max-document-bytes: larger documents (and etcd replicas) are refused. */
+  maxDocumentBytes: number;
   ganetiKeyFile?: string;
   /** The etcd source (instead of --file). */
   etcd?: EtcdConnection;
@@ -67,6 +70,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-waits', arg: 'N', doc: 'held waits in total', dflt: '10000' },
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
   { name: 'max-waits-per-key', arg: 'N', doc: 'held waits per client key', dflt: '5000' },
+  { name: 'max-document-bytes', arg: 'N', doc: 'refuse a larger document file (or etcd replica); the last good one keeps serving', dflt: String(DEFAULT_MAX_DOCUMENT_BYTES) },
   { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
   { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
@@ -234,6 +238,7 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     maxWaitsPerSource: int('max-waits-per-source', '256', 0, 1_000_000, 256),
     maxWaitsPerKey: int('max-waits-per-key', '5000', 0, 1_000_000, 5000),
     advertise,
+    maxDocumentBytes: int('max-document-bytes', String(DEFAULT_MAX_DOCUMENT_BYTES), 1, MAX_DOCUMENT_BYTES_LIMIT, DEFAULT_MAX_DOCUMENT_BYTES),
     metricsListen: metricsText === undefined ? undefined : attempt('metrics-listen', undefined, () => parseListen(metricsText)),
     logLevel,
     check: values.check === true,

@@ -26,6 +26,9 @@ import { AddressValidation } from './address-validation.js';
 import { OwnAddresses } from './own-addresses.js';
 import { PLJ0_MAX_REQUEST_BYTES, Plj0Service } from './ganeti/plj0-service.js';
 
+/** Longer etcd key names are shortened in logs. */
+const MAX_LOGGED_KEY = 512;
+
 export class Qconfd {
   readonly stats = new Stats();
   readonly replica = new Replica();
@@ -132,15 +135,6 @@ export class Qconfd {
     };
   }
 
-  /**
-   * An unexpected error at one of the daemon's entry points (a datagram, a timer, a source's
-   * event): logged without values or keys, counted as `internal`; the daemon keeps serving.
-   */
-  private internalError(where: string, err: unknown): void {
-    const e = err instanceof Error ? err : new Error(String(err));
-    this.log.error({ event: 'internal_error', where, err: e.message, stack: e.stack }, `internal error (${where}): ${e.message}`);
-  }
-
   /** The STATUS= line systemctl status shows. */
   private statusLine(snap: Snapshot | null): string {
     const a = this.address;
@@ -194,6 +188,7 @@ export class Qconfd {
     if (o.file) {
       this.source = new FileSource({
         path: o.file,
+        maxBytes: o.maxDocumentBytes,
         onSnapshot: (s, t) => this.accept(s, t),
         onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
         onMode: (mode, why) => this.log.info({ event: 'watch_mode', mode, source: 'file', reason: why }, `file source: ${mode} mode`),
@@ -270,6 +265,7 @@ export class Qconfd {
     const etcd = new EtcdSource({
       endpoints: e.endpoints,
       prefix: e.prefix,
+      maxBytes: this.opts.maxDocumentBytes,
       ...settings,
       onSnapshot: (snap, trigger) => {
         this.accept(snap, trigger);
@@ -282,19 +278,37 @@ export class Qconfd {
         const text = JSON.stringify(skipped);
         if (text === this.lastSkipped) return;
         this.lastSkipped = text;
-        // Key names only: values may be secret.
-        if (skipped.length > 0) this.log.warn({ event: 'keys_skipped', source: 'etcd', serial, reason: 'invalid_keys', keys: skipped }, `${skipped.length} etcd keys skipped`);
+        // Key names only: values may be secret. A key of thousands of segments is shortened.
+        const keys = skipped.map((k) => (k.key.length > MAX_LOGGED_KEY ? { ...k, key: `${k.key.slice(0, MAX_LOGGED_KEY)}… (${k.key.length} characters)` } : k));
+        if (skipped.length > 0) this.log.warn({ event: 'keys_skipped', source: 'etcd', serial, reason: 'invalid_keys', keys }, `${skipped.length} etcd keys skipped`);
       },
+      onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
       onState: (st) => this.etcdState(st),
       onError: (event, message) => this.log.warn({ event, source: 'etcd', reason: event }, message),
+      onInternalError: (where, err) => this.internalError(where, err, 'etcd'),
     });
     this.etcd = etcd;
-    const cached = cacheDir ? readCache(cacheDir, e.prefix) : undefined;
+    const cached = cacheDir ? await readCache(cacheDir, e.prefix, this.opts.maxDocumentBytes) : undefined;
     if (cached) {
       etcd.serveCached(cached.serial, cached.kvs);
       this.log.info({ event: 'cache_loaded', source: 'etcd', serial: cached.serial, savedAt: cached.savedAt }, `serving the cached replica (serial ${cached.serial}) until etcd answers`);
     }
     await etcd.start();
+  }
+
+  /**
+   * An unexpected error at one of the daemon's entry points (a datagram, a timer, a source's
+   * event): a bug, caught there. Logged with where it happened, the error's type and its stack
+   * frames (its message, which may quote a value, only at debug), and counted; the daemon keeps
+   * serving, a source keeps its last good replica.
+   */
+  private internalError(where: string, err: unknown, source?: string): void {
+    this.stats.internalErrors++;
+    const e = err instanceof Error ? err : undefined;
+    const frames = (e?.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).map((l) => l.trim());
+    const fields = { event: 'internal_error', source, where, error: e?.name ?? typeof err, frames, serial: this.replica.current?.serial ?? null };
+    this.log.error(fields, `internal error (${source ? `${source} source, ` : ''}${where}): ${e?.name ?? typeof err}; serving goes on`);
+    this.log.debug({ event: 'internal_error_message', where }, e?.message ?? String(err));
   }
 
   private etcdState(st: EtcdState): void {

@@ -9,6 +9,7 @@
 //   stats.drop(reason)                           a datagram was dropped silently
 //   stats.refusal(reason), stats.reloads++       a document was refused / accepted
 //   stats.setEtcdState('connected' | ...)        the etcd source's connection state
+//   stats.internalErrors++                       an unexpected error caught in a source's callback
 // Reply latency (receive → send) is measured by the UDP server, only when `timing` is on.
 import type { DropReason } from '../shared/qcf1.js';
 
@@ -92,8 +93,10 @@ export interface StatsReport {
    */
   withheld: number;
   etcdState: EtcdConnectionState;
-  /** etcd keys the current snapshot skipped (bad JSON, leaf/parent conflicts). */
+  /** etcd keys the current snapshot skipped (bad JSON, leaf/parent conflicts, too deep). */
   skippedKeys: number;
+  /** Unexpected errors caught in a replica source's callbacks (the last good replica kept serving). */
+  internalErrors: number;
   replica: Gauges['replica'] & { ageMs: number; lastContactAgeMs: number | null };
   /** Present when latency is measured (the metrics endpoint is on). */
   latency?: Partial<Record<Protocol, LatencyHistogram & { bucketsMs: readonly number[] }>>;
@@ -122,6 +125,7 @@ export class Stats {
   withheld = 0;
   etcdState: EtcdConnectionState = 'none';
   skippedKeys = 0;
+  internalErrors = 0;
   /** Whether reply latency is measured (the UDP server checks this once per datagram). */
   timing = false;
   readonly latency: Record<Protocol, LatencyHistogram> = { qcf1: newHistogram(), plj0: newHistogram() };
@@ -198,6 +202,7 @@ export class Stats {
       withheld: this.withheld,
       etcdState: this.etcdState,
       skippedKeys: this.skippedKeys,
+      internalErrors: this.internalErrors,
       replica: {
         ...replica,
         ageMs: replica.loadedAt > 0 ? Math.max(0, now - replica.loadedAt) : 0,

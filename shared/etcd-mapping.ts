@@ -14,6 +14,12 @@
  *  - `bad_key`: the key is not under `P/`, has an empty segment (`P/`, `P//x`, `P/a/`, ...), has
  *    a `~` not followed by `0` or `1`, or the same key appears twice with different values (etcd
  *    never returns duplicates; this keeps the function order-independent for any input).
+ *  - `too_deep` (only with a `maxDepth`, which the daemon sets to its document depth limit): the
+ *    key's path has more segments than `maxDepth`, or its value nests so deep that the document
+ *    would be deeper than `maxDepth` (the root object is depth 1, a key with n segments puts its
+ *    value inside n objects, and a value's own objects and arrays add theirs). Decided from the
+ *    key and the value's text alone, before the value is parsed (nesting is measured by a scan of
+ *    the text that skips strings), so a value that is both too deep and not JSON is `too_deep`.
  *  - `not_json`: the value is not valid JSON text (`JSON.parse` fails).
  *  - Every other key is a LEAF holding one JSON value of any type: string, number, boolean,
  *    null, array, and also an object ("object leaf": the object is stored whole in one key).
@@ -25,7 +31,7 @@
  *    Object leaves are NOT merged with keys below them: they lose like any other leaf (so
  *    `P/a` = `{"x":1}` plus `P/a/y` = `2` gives `{"a":{"y":2}}` and skips `P/a`). Keys skipped as
  *    `bad_key`/`not_json` do not count as "keys below" (`P/a` = `1` with `P/a/b` = `oops` keeps
- *    `a: 1`).
+ *    `a: 1`; `too_deep` keys do not count either).
  *  - Output is canonical: every object (including objects inside leaf values and arrays) is
  *    built with its keys inserted in ascending UTF-16 code-unit order, so replicas with the same
  *    kvs produce byte-identical `JSON.stringify` output (as always in JS, integer-like keys such
@@ -50,7 +56,9 @@
  * See the comment on serialFromRevision.
  */
 
-export type SkipReason = 'not_json' | 'leaf_parent_conflict' | 'bad_key';
+import { depthBeyondText } from './json-depth.js';
+
+export type SkipReason = 'not_json' | 'leaf_parent_conflict' | 'bad_key' | 'too_deep';
 
 export interface SkippedKey {
   key: string;
@@ -129,11 +137,17 @@ interface TrieNode {
   leaf?: { key: string; value: unknown };
 }
 
+/** Whether a key of path `path` holding the JSON text `value` keeps a document within `maxDepth` levels. */
+export function withinDepth(path: readonly string[], value: string, maxDepth: number): boolean {
+  return path.length <= maxDepth && (maxDepth === Infinity || depthBeyondText(value, maxDepth - path.length) < 0);
+}
+
 /**
  * Builds the document from the kvs under `prefix` (see the module comment for the rules).
  * Pure and order-independent: any permutation of `kvs` gives the same `doc` and `skipped`.
+ * Keys that would nest the document deeper than `maxDepth` are skipped (`too_deep`).
  */
-export function kvsToDocument(prefix: string, kvs: Iterable<{ key: string; value: string }>): KvsToDocumentResult {
+export function kvsToDocument(prefix: string, kvs: Iterable<{ key: string; value: string }>, maxDepth = Infinity): KvsToDocumentResult {
   const skipped: SkippedKey[] = [];
 
   // 1. Deduplicate by key (identical duplicates collapse; conflicting ones are bad keys).
@@ -149,6 +163,10 @@ export function kvsToDocument(prefix: string, kvs: Iterable<{ key: string; value
     const path = text === null ? null : pathForKey(prefix, key);
     if (text === null || path === null) {
       skipped.push({ key, reason: 'bad_key' });
+      continue;
+    }
+    if (!withinDepth(path, text, maxDepth)) {
+      skipped.push({ key, reason: 'too_deep' });
       continue;
     }
     let value: unknown;

@@ -297,23 +297,28 @@ export function parseGanetiJson(text: string): JValue | undefined {
 
 /**
  * A JSON number's exact value rounded half to even (Haskell `round` on the Rational), or
- * undefined when it is out of any sensible range.
+ * undefined when it is out of any sensible range. The work is bounded by the text's length,
+ * never by its exponent: a value below 0.1 in magnitude rounds to 0 at once (1e-500000000 would
+ * otherwise spell out half a billion zeros), and exponents above 4000 are refused.
  */
 export function roundHalfEven(raw: string): bigint | undefined {
   const m = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/.exec(raw);
   if (!m) return undefined;
   const neg = m[1] === '-';
   let digits = m[2] + (m[3] ?? '');
-  let exp = (m[4] ? Number(m[4]) : 0) - (m[3]?.length ?? 0);
-  if (!Number.isSafeInteger(exp) || exp > 4000) return undefined;
+  // A long exponent reads as ±Infinity: the checks below hold for it too.
+  const exp = (m[4] ? Number(m[4]) : 0) - (m[3]?.length ?? 0);
+  if (!(exp <= 4000)) return undefined;
   digits = digits.replace(/^0+(?=[0-9])/, '');
   if (exp >= 0) {
     const v = BigInt(digits + '0'.repeat(exp));
     return neg ? -v : v;
   }
   const cut = digits.length + exp; // digits before the point
+  // |value| < 10^cut ≤ 0.1: rounds to 0.
+  if (cut < 0) return 0n;
   const intPart = cut > 0 ? digits.slice(0, cut) : '0';
-  const frac = cut > 0 ? digits.slice(cut) : '0'.repeat(-cut) + digits;
+  const frac = digits.slice(cut);
   let v = BigInt(intPart);
   const first = frac.charCodeAt(0) - 48;
   const rest = /[1-9]/.test(frac.slice(1));

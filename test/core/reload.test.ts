@@ -140,7 +140,7 @@ describe('refused documents keep the last good snapshot serving', () => {
   });
 
   it('refuses a directory in place of the file', async () => {
-    await expectRefused('unreadable', () => mkdirSync(d.file));
+    await expectRefused('not_regular_file', () => mkdirSync(d.file));
     rmdirSync(d.file);
   });
 

@@ -137,6 +137,40 @@ describe('kvsToDocument: table', () => {
     expect(kvsToDocument('', [kv('/a/b', '1')]).doc).toEqual({ a: { b: 1 } });
   });
 
+  test('with a depth limit: keys too deep, or holding values nested too deep, are skipped (too_deep)', () => {
+    const deepKey = `${P}/` + Array.from({ length: 10_000 }, (_, i) => `s${i}`).join('/');
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const kvs = [
+      kv(deepKey, '1'),
+      kv(`${P}/ok`, '1'),
+      // 3 segments and a value of 2 levels: 5 levels in all.
+      kv(`${P}/a/b/c`, nest(2)),
+      kv(`${P}/a/b/d`, nest(3)),
+      kv(`${P}/x/y/z/w`, '"w"'),
+      kv(`${P}/x/y/z/v/u`, '2'),
+      // Not JSON, and too deep: too deep (decided before the value is parsed).
+      kv(`${P}/bad`, nest(6).slice(0, -1)),
+      // Brackets in strings do not count.
+      kv(`${P}/s`, JSON.stringify('[[[[[[[[')),
+      // A key too deep does not win over the leaf above it.
+      kv(`${P}/x/y/z/w/t/r`, '3'),
+    ];
+    const r = kvsToDocument(P, kvs, 5);
+    expect(r.doc).toEqual({ a: { b: { c: [[]] } }, ok: 1, s: '[[[[[[[[', x: { y: { z: { v: { u: 2 }, w: 'w' } } } });
+    expect(r.skipped).toEqual([
+      { key: `${P}/a/b/d`, reason: 'too_deep' },
+      { key: `${P}/bad`, reason: 'too_deep' },
+      { key: deepKey, reason: 'too_deep' },
+      { key: `${P}/x/y/z/w/t/r`, reason: 'too_deep' },
+    ]);
+    expect(JSON.stringify(kvsToDocument(P, [...kvs].reverse(), 5))).toBe(JSON.stringify(r));
+    // Without a limit nothing is too deep (the 10,000-segment key is dropped here only to keep the stack short).
+    expect(kvsToDocument(P, kvs.slice(1)).skipped).toEqual([
+      { key: `${P}/bad`, reason: 'not_json' },
+      { key: `${P}/x/y/z/w`, reason: 'leaf_parent_conflict' },
+    ]);
+  });
+
   test('duplicate keys: identical ones collapse, conflicting ones are bad keys (in any order)', () => {
     expect(kvsToDocument(P, [kv(`${P}/a`, '1'), kv(`${P}/a`, '1')])).toEqual({ doc: { a: 1 }, skipped: [] });
     const a = kvsToDocument(P, [kv(`${P}/a`, '1'), kv(`${P}/a`, '2'), kv(`${P}/a`, '1')]);

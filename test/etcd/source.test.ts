@@ -5,6 +5,7 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
 import { KEY_A, tempDir, writeAtomic } from '../support/fixtures.js';
+import { EtcdSource } from '../../daemon/etcd-source.js';
 import { startEtcd, type EtcdCluster } from './harness.js';
 import { join } from 'node:path';
 
@@ -196,6 +197,99 @@ describe('etcd replica source', () => {
         { key: `${PREFIX}/a`, reason: 'leaf_parent_conflict' },
         { key: `${PREFIX}/bad`, reason: 'not_json' },
       ]);
+    }
+  });
+
+  it('skips a key of 10,000 segments (too_deep) watched or read, stays alive and serves the other keys', async () => {
+    cluster = await startEtcd();
+    const deep = (tag: string) => `${PREFIX}/${tag}/` + Array.from({ length: 10_000 }, () => 'd').join('/');
+    await cluster.etcdctl(['put', `${PREFIX}/good`, '{"x":1}']);
+    const rev = await cluster.revision();
+    const d = await etcdDaemon(cluster.endpoints).start();
+    daemons.push(d);
+    await until(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
+    // Watched: the flush after the event builds the document, the key skipped.
+    await cluster.etcdctl(['put', deep('watched'), '2']);
+    await cluster.etcdctl(['put', `${PREFIX}/later`, '"y"']);
+    const rev2 = await cluster.revision();
+    const s = await until(() => docOf(d), (v) => v.serial === rev2, 'watched change');
+    expect(s.doc).toEqual({ good: { x: 1 }, later: 'y' });
+    const expectSkipped = async (t: TestDaemon, n: number) => {
+      const st = await clientFor(t).query({ op: 'stats' }, { timeoutMs: 2000 });
+      expect((st.answer as { skippedKeys?: number }).skippedKeys).toBe(n);
+      const line = await t.waitForLog((l) => l.event === 'keys_skipped' && (l.keys as unknown[]).length === n);
+      for (const k of line.keys as Array<{ key: string; reason: string }>) {
+        expect(k.reason).toBe('too_deep');
+        expect(k.key).toMatch(/… \(\d+ characters\)$/);
+      }
+      expect(t.child.exitCode).toBeNull();
+      expect(t.logLines().filter((l) => l.event === 'internal_error')).toEqual([]);
+    };
+    await expectSkipped(d, 1);
+    // Read: a daemon started now finds two such keys at once.
+    await cluster.etcdctl(['put', deep('read'), '1']);
+    const rev3 = await cluster.revision();
+    const later = await etcdDaemon(cluster.endpoints).start();
+    daemons.push(later);
+    for (const t of [d, later]) expect(await until(() => docOf(t), (v) => v.serial === rev3 && !v.stale, 'read')).toMatchObject({ doc: { good: { x: 1 }, later: 'y' } });
+    await expectSkipped(later, 2);
+    await expectSkipped(d, 2);
+  });
+
+  it('refuses a replica larger than --max-document-bytes (too_large); the last good one keeps serving', async () => {
+    cluster = await startEtcd();
+    await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
+    const d = await etcdDaemon(cluster.endpoints, ['--max-document-bytes', '2000']).start();
+    daemons.push(d);
+    const rev = await cluster.revision();
+    await until(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
+    const mark = d.output.length;
+    await cluster.etcdctl(['put', `${PREFIX}/big`, JSON.stringify('x'.repeat(3000))]);
+    const line = await d.waitForLog((l) => l.event === 'refused' && l.reason === 'too_large', 30_000, mark);
+    expect(line).toMatchObject({ source: 'etcd', servingSerial: rev });
+    expect(String(line.msg)).toMatch(/larger than 2000 bytes \(--max-document-bytes\)/);
+    expect(await docOf(d)).toMatchObject({ serial: rev, doc: { a: 1 } });
+    await cluster.etcdctl(['del', `${PREFIX}/big`]);
+    const rev2 = await cluster.revision();
+    expect(await until(() => docOf(d), (s) => s.serial === rev2, 'back under the limit')).toMatchObject({ doc: { a: 1 } });
+  });
+
+  it('an error in a callback is reported, never thrown out of it; the source carries on', async () => {
+    cluster = await startEtcd();
+    await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
+    const snaps: Array<{ serial: number; doc: unknown }> = [];
+    const internal: string[] = [];
+    let failNext = false;
+    const src = new EtcdSource({
+      endpoints: cluster.endpoints,
+      prefix: PREFIX,
+      batchMs: 5,
+      onSnapshot: (snap) => {
+        if (failNext) {
+          failNext = false;
+          throw new TypeError('a bug in a consumer');
+        }
+        snaps.push({ serial: snap.serial, doc: snap.doc });
+      },
+      onSkipped: () => undefined,
+      onRefusal: () => undefined,
+      onState: () => undefined,
+      onError: () => undefined,
+      onInternalError: (where, err) => internal.push(`${where}: ${(err as Error).name}`),
+    });
+    try {
+      await src.start();
+      expect(snaps.at(-1)?.doc).toEqual({ a: 1 });
+      failNext = true;
+      await cluster.etcdctl(['put', `${PREFIX}/b`, '2']);
+      await until(async () => internal.length, (n) => n > 0, 'the error reported');
+      expect(internal).toEqual(['flush: TypeError']);
+      await cluster.etcdctl(['put', `${PREFIX}/c`, '3']);
+      const rev = await cluster.revision();
+      await until(async () => snaps.at(-1)?.serial, (v) => v === rev, 'the next change served');
+      expect(snaps.at(-1)?.doc).toEqual({ a: 1, b: 2, c: 3 });
+    } finally {
+      src.stop();
     }
   });
 

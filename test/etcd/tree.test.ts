@@ -2,6 +2,7 @@
 // puts, deletes and re-reads; and it reuses the subtrees a change did not touch.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_DOCUMENT_DEPTH } from '../../daemon/document-limits.js';
 import { EtcdTree } from '../../daemon/etcd-tree.js';
 import { kvsToDocument } from '../../shared/etcd-mapping.js';
 
@@ -33,7 +34,7 @@ describe('EtcdTree', () => {
             model.clear();
             for (const [k, v] of op.kvs) model.set(k, v);
           }
-          const want = kvsToDocument(P, [...model].map(([key, value]) => ({ key, value })));
+          const want = kvsToDocument(P, [...model].map(([key, value]) => ({ key, value })), MAX_DOCUMENT_DEPTH);
           expect(JSON.stringify(tree.document())).toBe(JSON.stringify(want.doc));
           expect(tree.document()).toEqual(want.doc);
           expect(tree.skipped()).toEqual(want.skipped);
@@ -41,6 +42,68 @@ describe('EtcdTree', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('always equals kvsToDocument of its keys under a small depth limit', () => {
+    const deepKeys = fc.constantFrom('/p/a', '/p/a/b', '/p/a/b/c', '/p/a/b/c/d', '/p/a/b/c/d/e', '/p/x/y/z/w', '/p/x', '/p/x/y');
+    const deepValues = fc.oneof(fc.constantFrom('1', '[]', '[[1]]', '{"a":{"b":[1]}}', '[[[[[]]]]]', '"[[[["', '[[[', 'not json'), fc.json());
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), deepKeys, deepValues), { maxLength: 30 }), (ops) => {
+        const tree = new EtcdTree(P, 4);
+        const model = new Map<string, string>();
+        for (const [del, key, value] of ops) {
+          if (del) {
+            tree.delete(key);
+            model.delete(key);
+          } else {
+            tree.put(key, value);
+            model.set(key, value);
+          }
+          const want = kvsToDocument(P, [...model].map(([k, v]) => ({ key: k, value: v })), 4);
+          expect(JSON.stringify(tree.document())).toBe(JSON.stringify(want.doc));
+          expect(tree.skipped()).toEqual(want.skipped);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('skips a key of 10,000 segments (too_deep) and keeps building the others', () => {
+    const t = new EtcdTree(P);
+    const deep = '/p/' + Array.from({ length: 10_000 }, () => 'd').join('/');
+    t.put('/p/good/a', '1');
+    t.put(deep, '1');
+    t.put('/p/good/b', '[[[]]]');
+    // At the limit: 511 segments and a scalar, 510 and one array; past it: one more.
+    const at = (n: number) => '/p/' + Array.from({ length: n }, () => 'e').join('/');
+    t.put(at(511) + '/s', '"ok"');
+    t.put(at(510) + '/t', '[]');
+    t.put(at(511) + '/u', '[]');
+    t.put(at(512) + '/v', '0');
+    const doc = t.document();
+    expect(doc.good).toEqual({ a: 1, b: [[[]]] });
+    expect(t.skipped()).toEqual([
+      { key: deep, reason: 'too_deep' },
+      { key: at(511) + '/u', reason: 'too_deep' },
+      { key: at(512) + '/v', reason: 'too_deep' },
+    ].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+    let v: unknown = doc;
+    for (let i = 0; i < 510; i++) v = (v as Record<string, unknown>).e;
+    expect(v).toEqual({ e: { s: 'ok' }, t: [] });
+    expect(t.delete(deep)).toBe(true);
+    expect(t.skipped()).toHaveLength(2);
+  });
+
+  it('counts the bytes of the keys and values it holds', () => {
+    const t = new EtcdTree(P);
+    t.put('/p/a', '"é"');
+    t.put('/p/b', 'not json');
+    expect(t.sizeBytes).toBe(4 + 4 + 4 + 8);
+    t.put('/p/a', '1');
+    expect(t.sizeBytes).toBe(4 + 1 + 4 + 8);
+    t.delete('/p/b');
+    t.replaceAll([['/p/c', '22']]);
+    expect(t.sizeBytes).toBe(4 + 2);
   });
 
   it('reports whether a change changed anything', () => {

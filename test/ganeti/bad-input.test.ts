@@ -12,6 +12,7 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { TestDaemon } from '../support/daemons.js';
 import { KEY_A, tempDir } from '../support/fixtures.js';
+import { PingWatch } from '../support/liveness.js';
 import { confdQuery, decodeConfdReply } from './harness.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -221,4 +222,74 @@ describe('qconfd in Ganeti mode without a loadable Ganeti config', () => {
     const r3 = await confdQuery({ port: daemon.port, hmacKey: KEY, type: 3 });
     expect(r3).toMatchObject({ status: 0, answer: 'node1.example.com', serial: good.cluster.serial_no });
   }, 60_000);
+});
+
+describe('numbers with huge exponents in plj0 requests', () => {
+  let daemon: TestDaemon | undefined;
+  let watch: PingWatch | undefined;
+  let sock: dgram.Socket | undefined;
+  afterAll(async () => {
+    await watch?.stop();
+    sock?.close();
+    await daemon?.stop();
+  });
+
+  it('get their normal answer or drop, while other clients are answered within 300 ms throughout', async () => {
+    const dir = tempDir('qconf-ganeti-numbers-');
+    const keyPath = path.join(dir, 'hmac.key');
+    fs.writeFileSync(keyPath, KEY, { mode: 0o600 });
+    const config = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'));
+    daemon = await new TestDaemon({ doc: config, args: ['--ganeti-key-file', keyPath] }).start();
+    const replies: Buffer[] = [];
+    const s = dgram.createSocket('udp4');
+    sock = s;
+    s.on('message', (m) => replies.push(m));
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const send = (b: Buffer) => new Promise<void>((r) => s.send(b, (daemon as TestDaemon).port, '127.0.0.1', () => r()));
+
+    // Values that round to 0 (or 2): each once spelled out as a string of up to a billion zeros.
+    const tiny = ['1e-500000000', '-1e-999999999', '0.' + '0'.repeat(380) + '1', '1e-536870000', '7e-' + '9'.repeat(300)];
+    const requests: Array<{ rsalt: string; msg: string; want?: object }> = [];
+    for (let round = 0; round < 3; round++) {
+      for (const t of tiny) {
+        let rsalt = randomUUID();
+        // The type rounds to 0: a ping.
+        requests.push({ rsalt, msg: `{"protocol":1,"type":${t},"rsalt":"${rsalt}"}`, want: { status: 0, answer: 3000000, serial: 0 } });
+        rsalt = randomUUID();
+        // Field codes round to 0 (the name), 1.5 to 2 (the primary IP).
+        requests.push({
+          rsalt,
+          msg: `{"protocol":1,"type":3,"query":{"3":[${t},${t},${t},1.5e0]},"rsalt":"${rsalt}"}`,
+          want: { status: 0, answer: ['node1.example.com', 'node1.example.com', 'node1.example.com', '192.0.2.82'], serial: config.cluster.serial_no },
+        });
+      }
+      // Far too large: dropped as a bad type, at once.
+      for (const t of ['1e999999999', '1e' + '9'.repeat(300)]) {
+        const rsalt = randomUUID();
+        requests.push({ rsalt, msg: `{"protocol":1,"type":${t},"rsalt":"${rsalt}"}` });
+      }
+    }
+    watch = new PingWatch(daemon.port, { ganetiKey: KEY });
+    // The watch has answers before the hostile requests start, and between them.
+    while (watch.samples.length < 4) await new Promise((r) => setTimeout(r, 20));
+    for (const r of requests) {
+      await send(signedMsg(r.msg));
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const expected = requests.filter((r) => r.want !== undefined);
+    const deadline = Date.now() + 30_000;
+    const got = () => new Set(replies.map((b) => decodeConfdReply(KEY, b)?.salt));
+    while (expected.some((r) => !got().has(r.rsalt)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    const settled = watch.samples.length;
+    while (watch.samples.length < settled + 4) await new Promise((res) => setTimeout(res, 20));
+    const samples = await watch.stop();
+    watch = undefined;
+
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.filter((x) => x.ms > 300), JSON.stringify(samples.map((x) => Math.round(x.ms)))).toEqual([]);
+    const byRsalt = new Map(replies.map((b) => decodeConfdReply(KEY, b)).filter((x) => x !== undefined).map((x) => [x.salt, x]));
+    for (const r of expected) expect(byRsalt.get(r.rsalt), r.msg.slice(0, 80)).toMatchObject(r.want as object);
+    for (const r of requests.filter((x) => x.want === undefined)) expect(byRsalt.has(r.rsalt)).toBe(false);
+    expect(daemon.child.exitCode).toBeNull();
+  }, 120_000);
 });

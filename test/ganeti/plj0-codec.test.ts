@@ -157,6 +157,16 @@ describe("Ganeti's JSON rules", () => {
     expect([roundHalfEven('2.5'), roundHalfEven('3.5'), roundHalfEven('-2.5'), roundHalfEven('25e-1'), roundHalfEven('0.05e2')]).toEqual([2n, 4n, -2n, 2n, 5n]);
     expect([roundHalfEvenNum(2.5), roundHalfEvenNum(3.5), roundHalfEvenNum(-0.5), roundHalfEvenNum(2.6)]).toEqual([2, 4, 0, 3]);
   });
+  it('rounds numbers far below 1 to 0 and refuses huge ones, at a cost bounded by their text', () => {
+    // Each of these once spelled out its exponent as a string of zeros (up to a billion).
+    expect(['1e-500000000', '-1e-999999999', '5e-1', '0.' + '0'.repeat(390) + '1', '7e-' + '9'.repeat(300), '123.456e-3', '-0.0001e-2'].map(roundHalfEven)).toEqual([0n, 0n, 0n, 0n, 0n, 0n, 0n]);
+    expect(['1e999999999', '1e' + '9'.repeat(300), '1e4001'].map(roundHalfEven)).toEqual([undefined, undefined, undefined]);
+    expect([roundHalfEven('0.6'), roundHalfEven('15e-1'), roundHalfEven('25e-1'), roundHalfEven('1e3'), roundHalfEven('-0.51')]).toEqual([1n, 2n, 2n, 1000n, -1n]);
+    expect(parse(`{"protocol":1,"type":1e-500000000,"query":{"3":[-1e-999999999,1.5e0]},"rsalt":"r"}`)).toMatchObject({
+      ok: true,
+      request: { type: 0, query: { kind: 'dict', value: { fields: [0, 2] } } },
+    });
+  });
 });
 
 describe('timestamps (§2)', () => {

@@ -1,7 +1,8 @@
 // qconfd --check: exit 0 with a summary on good input; each kind of problem named, exit 1;
 // usage errors exit 2. It runs as ExecStartPre= in the units, so it must never start serving.
 import dgram from 'node:dgram';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KEY_A, KEY_B, ROOT, freePort, sampleDoc, tempDir, writeAtomic, writeKeyFile } from '../support/fixtures.js';
@@ -142,6 +143,39 @@ describe('qconfd --check names each problem and exits 1', () => {
       },
       /document .*sub: not a regular file/,
     ],
+    [
+      'a FIFO at the document path (refused at once, not waited on)',
+      () => {
+        const p = join(tempDir('qconf-check-'), 'c.json');
+        execFileSync('mkfifo', [p]);
+        return ['--file', p, '--key-file', key];
+      },
+      /document .*c\.json: not a regular file \(a FIFO\)/,
+    ],
+    [
+      'a document path that is a symlink to /dev/zero',
+      () => {
+        const p = join(tempDir('qconf-check-'), 'c.json');
+        symlinkSync('/dev/zero', p);
+        return ['--file', p, '--key-file', key];
+      },
+      /document .*c\.json: not a regular file \(a character device\)/,
+    ],
+    [
+      'a document larger than --max-document-bytes',
+      () => ['--file', doc, '--key-file', key, '--max-document-bytes', '100'],
+      /document .*cluster\.json: larger than 100 bytes \(--max-document-bytes\)/,
+    ],
+    [
+      'a document nested deeper than 512 levels',
+      () => {
+        const p = join(tempDir('qconf-check-'), 'c.json');
+        writeFileSync(p, `{"serial_no": 1, "deep": ${'['.repeat(600)}${']'.repeat(600)}}`);
+        return ['--file', p, '--key-file', key];
+      },
+      /document .*c\.json: nested deeper than 512 levels/,
+    ],
+    ['a bad --max-document-bytes', () => ['--file', doc, '--key-file', key, '--max-document-bytes', '0'], /^--max-document-bytes: 0 is out of range \(1 to 4294967295\)/],
     ['a port out of range', () => ['--file', doc, '--key-file', key, '--port', '70000'], /^--port: 70000 is out of range \(0 to 65535\)/],
     ['a port that is not a number', () => ['--file', doc, '--key-file', key, '--port', 'http'], /^--port: "http" is not a whole number/],
     ['a bind address that is not an IP', () => ['--file', doc, '--key-file', key, '--bind', 'example.com'], /^--bind: "example.com" is not an IP address/],

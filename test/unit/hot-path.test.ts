@@ -4,7 +4,9 @@
 // file, fast-hmac.test.ts.)
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_DOCUMENT_DEPTH } from '../../daemon/document-limits.js';
 import { parseJsonBytes, parseJsonSliced, parseJsonSteps } from '../../daemon/json-chunked.js';
+import { JsonDepthError, depthBeyondBytes, depthBeyondText } from '../../shared/json-depth.js';
 import { ReplayGuard } from '../../daemon/replay-guard.js';
 import { ReplyCache, Snapshot } from '../../daemon/snapshot.js';
 import { compareBytes, sortBytes, sortBytesSteps, drain } from '../../daemon/ganeti/serialize.js';
@@ -57,6 +59,97 @@ describe('sliced JSON parsing', () => {
     }
     expect(steps).toBeGreaterThan(5);
     expect(r.value).toEqual(doc);
+  });
+});
+
+describe('sliced JSON parsing of deep and large documents', () => {
+  type Level = { obj: boolean; before: unknown[]; after: unknown[]; pad: number; sp: string };
+  /** Containers nested inside one another, each holding small values, a padding string and the next. */
+  function nested(levels: Level[], inner: string): string {
+    let text = inner;
+    for (let l = levels.length - 1; l >= 0; l--) {
+      const { obj, before, after, pad, sp } = levels[l];
+      const items = [...before.map((v) => JSON.stringify(v)), JSON.stringify('p'.repeat(pad)), text, ...after.map((v) => JSON.stringify(v))];
+      text = obj ? `{${items.map((t, i) => `"k${i}":${sp}${t}`).join(`,${sp}`)}}` : `[${items.join(`,${sp}`)}]`;
+    }
+    return text;
+  }
+  const small = fc.jsonValue({ maxDepth: 4 });
+  const level: fc.Arbitrary<Level> = fc.record({
+    obj: fc.boolean(),
+    before: fc.array(small, { maxLength: 3 }),
+    after: fc.array(small, { maxLength: 3 }),
+    // Up to ~100 KB: a level's scan stops inside its own padding, a child's, or a grandchild's.
+    pad: fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 20_000, max: 100_000 })),
+    sp: fc.constantFrom('', ' ', '\n  '),
+  });
+
+  it('gives what JSON.parse gives when large containers nest inside one another', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(level, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: 400_000 }), small, async (levels, innerPad, tail) => {
+        const text = nested(levels, JSON.stringify({ big: 'x'.repeat(innerPad), tail }));
+        const b = Buffer.from(text, 'utf8');
+        const want = JSON.parse(text) as unknown;
+        for (const got of [parseJsonBytes(b), await parseJsonSliced(b, 1)]) expect(got).toEqual(want);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it(`accepts ${MAX_DOCUMENT_DEPTH} levels and refuses ${MAX_DOCUMENT_DEPTH + 1}, in small values and in large ones`, async () => {
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const big = 'x'.repeat(300 * 1024);
+    // The nesting inside a value handed to JSON.parse whole, or assembled level by level.
+    const docs = (n: number) => [deep(n), `{"pad":"${big}","deep":${deep(n - 1)}}`, '['.repeat(n - 1) + `["${big}"]` + ']'.repeat(n - 1)];
+    for (const text of docs(MAX_DOCUMENT_DEPTH)) {
+      const b = Buffer.from(text);
+      expect(parseJsonBytes(b)).toEqual(JSON.parse(text));
+      expect(await parseJsonSliced(b, 1)).toEqual(JSON.parse(text));
+    }
+    for (const text of docs(MAX_DOCUMENT_DEPTH + 1)) {
+      const b = Buffer.from(text);
+      expect(() => parseJsonBytes(b)).toThrow(JsonDepthError);
+      await expect(parseJsonSliced(b, 1)).rejects.toThrow(JsonDepthError);
+      expect(depthBeyondBytes(b, MAX_DOCUMENT_DEPTH)).toBeGreaterThan(0);
+      expect(depthBeyondText(text, MAX_DOCUMENT_DEPTH)).toBe(depthBeyondBytes(b, MAX_DOCUMENT_DEPTH));
+    }
+    // A million levels: refused at once, not scanned level after level.
+    expect(() => parseJsonBytes(Buffer.from(deep(1_000_000)))).toThrow(/nested deeper than 512 levels/);
+  });
+
+  it('counts brackets in strings as text', () => {
+    const text = JSON.stringify({ s: '[[[{{{\\"]]]', t: ['"[', '\\'] });
+    expect(depthBeyondBytes(Buffer.from(text), 2)).toBe(-1);
+    expect(depthBeyondBytes(Buffer.from(text), 1)).toBe(text.indexOf(':[') + 1);
+  });
+
+  it('yields at every depth: never more than about 256 KB of scanning between two steps', () => {
+    // 500 arrays nested in 2.1 MB: every level larger than what is handed to JSON.parse whole,
+    // and no value larger than 1 KB.
+    const levels = 500;
+    const inner = Array.from({ length: 1600 }, () => `"${'x'.repeat(1000)}"`).join(',');
+    const text = '[' + Array.from({ length: levels - 1 }, () => `"${'y'.repeat(1000)}",[`).join('') + inner + ']'.repeat(levels);
+    const b = Buffer.from(text);
+    // Instrument the scan's reads: between two steps, count the bytes the parser looked at.
+    let reads = 0;
+    let most = 0;
+    const counted = new Proxy(b, {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && prop.charCodeAt(0) >= 0x30 && prop.charCodeAt(0) <= 0x39) reads++;
+        const v = Reflect.get(target, prop, receiver === counted ? target : receiver);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const gen = parseJsonSteps(counted as Buffer);
+    let r = gen.next();
+    while (!r.done) {
+      most = Math.max(most, reads);
+      reads = 0;
+      r = gen.next();
+    }
+    most = Math.max(most, reads);
+    expect(r.value).toEqual(JSON.parse(text));
+    expect(most).toBeLessThan(600 * 1024);
   });
 });
 
