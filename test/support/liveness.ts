@@ -61,6 +61,7 @@ export class PingWatch {
   slowerThan(ms: number): PingSample[] {
     return this.samples.filter((s) => s.ms > ms);
   }
+}
 
 export interface LivenessReport {
   pings: number;
