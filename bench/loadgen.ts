@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { decodeReplyDatagram } from '../shared/plj0.js';
 import { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAC_OFFSET, decodeBody, encodeDatagram, packBody, verifyDatagram } from '../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAC_OFFSET, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
 import { cpuMs, machineCpuMs, rssMB } from './lib/common.js';
 
 export type LoadKind = 'qcf1' | 'plj0' | 'echo';
@@ -173,7 +173,7 @@ function generateQcf1(job: Job, count: number, sign: boolean): Generated {
     buf.writeUInt32BE(key.id, o + 8);
     buf.writeUInt32BE(hi, o + 12);
     buf.writeUInt32BE(lo, o + 16);
-    buf.writeUInt32BE(i, o + 20);
+    buf.writeUInt32BE(i, o + SALT_OFFSET);
     rand.copy(buf, o + 24, i * 12, i * 12 + 12);
     body.copy(buf, o + HEADER_LEN);
     const end = o + HEADER_LEN + body.length;
@@ -232,7 +232,7 @@ function hexVal(c: number): number {
 
 /** The request index a reply answers, or -1. */
 function indexOf(kind: LoadKind, msg: Buffer): number {
-  if (kind !== 'plj0') return msg.length >= 24 ? msg.readUInt32BE(20) : -1;
+  if (kind !== 'plj0') return msg.length >= SALT_OFFSET + 4 ? msg.readUInt32BE(SALT_OFFSET) : -1;
   const i = msg.lastIndexOf('"qb');
   if (i < 0 || i + 11 > msg.length) return -1;
   let v = 0;
@@ -259,7 +259,7 @@ async function validateAddress(t: { host: string; port: number }, keyring: Keyri
       const reply = await new Promise<Record<string, unknown> | undefined>((resolve) => {
         const timer = setTimeout(() => done(undefined), 500);
         const onMessage = (m: Buffer) => {
-          if (verifyDatagram(m, keyring, KIND_REPLY).ok && m.subarray(20, 36).equals(salt)) done(decodeBody(m));
+          if (verifyDatagram(m, keyring, KIND_REPLY).ok && m.subarray(SALT_OFFSET, SALT_OFFSET + 16).equals(salt)) done(decodeBody(m));
         };
         const done = (r: Record<string, unknown> | undefined) => {
           clearTimeout(timer);
@@ -267,7 +267,7 @@ async function validateAddress(t: { host: string; port: number }, keyring: Keyri
           resolve(r);
         };
         sock.on('message', onMessage);
-        sock.send(encodeDatagram(KIND_REQUEST, keyring.signer, Date.now(), salt, body), t.port, t.host);
+        sock.send(frame(KIND_REQUEST, keyring.signer, Date.now(), salt, 0, packBody(body)), t.port, t.host);
       });
       if (reply === undefined) continue;
       const c = reply.cookie;

@@ -7,7 +7,6 @@
 // Sections (all by default; --only takes a comma-separated list):
 //   throughput  echo ceiling, qconfd over QCF1, qconfd over plj0 and the real ganeti-confd on
 //               the same Ganeti config and query mix, interleaved in rounds
-//   workers     qconfd as 1 and 2 processes sharing the port (daemon/workers.ts)
 //   generic     point lookups and other ops on documents of 1k, 10k and 100k entries
 //   ganeti      every plj0 request type on Ganeti configs of 3, 1,000 and 10,000 nodes, qconfd
 //               and ganeti-confd, with load time and RSS
@@ -81,7 +80,7 @@ const { values: argv } = parseArgs({
 });
 
 const QUICK = argv.quick === true;
-const SECTIONS = new Set((argv.only ?? 'throughput,workers,generic,ganeti,reload,client').split(',').map((s) => s.trim()));
+const SECTIONS = new Set((argv.only ?? 'throughput,generic,ganeti,reload,client').split(',').map((s) => s.trim()));
 const ROUNDS = Number(argv.rounds ?? (QUICK ? 1 : 3));
 const WINDOW_MS = Number(argv.seconds ?? (QUICK ? 2 : 4)) * 1000;
 const SCALE_WINDOW_MS = QUICK ? 1500 : 2500;
@@ -331,74 +330,6 @@ function renderThroughput(): void {
   );
   target('qconfd over plj0 ≥ 3× ganeti-confd (same config and mix, one run)', `${ratio(h.plj0 ?? NaN, h.ganeti ?? NaN)} (cluster-master only ${ratio(h.plj0Master ?? NaN, h.ganetiMaster ?? NaN)})`, (h.plj0 ?? 0) >= 3 * (h.ganeti ?? Infinity));
   target('qconfd over QCF1 ≥ 0.75× the echo ceiling (same run)', ratio(h.qcf1 ?? NaN, h.echo ?? NaN), (h.qcf1 ?? 0) >= 0.75 * (h.echo ?? Infinity));
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. Workers.
-
-let workerRows: Array<{ n: number; r: LoadResult }> = [];
-
-/** The processes whose parent is `pid`, from /proc. */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(e)) continue;
-    try {
-      const st = readFileSync(`/proc/${e}/stat`, 'latin1');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(e));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-async function sectionWorkers(): Promise<void> {
-  progress('workers: qconfd as 1 and 2 processes sharing one port (node:cluster), QCF1 mix');
-  const facts = ganetiFacts(GANETI_EXAMPLE);
-  const bodies = headlineQcf1(facts);
-  for (const n of [1, 2]) {
-    const port = await freePort();
-    const child = spawnTracked(process.execPath, [join(DIST, 'daemon/workers.js'), '--workers', String(n), '--file', GANETI_EXAMPLE, '--key-file', KEY_FILE, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn', '--node-name', 'bench']);
-    try {
-      await waitQcf1Ready(port, KEY, 30_000, () => child.exitCode === null);
-      await sleep(300 * n);
-      const pids = [child.pid as number, ...childPids(child.pid as number)];
-      const t: Target = { name: `qconfd×${n}`, port, pids, stop: async () => undefined, output: () => '' };
-      const rs: LoadResult[] = [];
-      for (let round = 0; round < Math.max(1, ROUNDS - 1); round++) rs.push(await measure(`qconfd QCF1, ${n} process(es)`, qcf1Job(t, bodies)));
-      workerRows.push({ n, r: median(rs, (x) => x.qps) });
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
-      child.kill('SIGKILL');
-    }
-  }
-}
-
-function renderWorkers(): void {
-  if (workerRows.length === 0) return;
-  const one = workerRows.find((w) => w.n === 1)?.r.qps ?? NaN;
-  md.push(
-    '## 2. Several processes sharing the port',
-    '',
-    '`daemon/workers.ts` runs N qconfd processes on one UDP socket (node:cluster: the kernel hands each datagram',
-    'to one of them). Same QCF1 mix as above.',
-    '',
-    '| processes | queries/s | vs 1 | p50 ms | p99 ms | p99.9 ms | daemon CPU (all) | generator CPU |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...workerRows.map((w) => `| ${w.n} | ${fmtInt(w.r.qps)} | ${ratio(w.r.qps, one)} | ${latencyCells(w.r)} | ${fmt(w.r.daemonCpuPct, 0)}% | ${fmt(w.r.loadgenCpuPct, 0)}% |`),
-    '',
-    'It pays only when the daemon, not the machine, is the limit: with two cores and the generator on one of',
-    'them, a second process competes with the generator for the same cores. On a machine where the daemon has',
-    'spare cores, one process per core multiplies the capacity of the part that is qconfd’s own work (MAC, lookup,',
-    'sign), which is why the table’s CPU column is the number to watch. It is not wired into qconfd: every',
-    'worker has its own replay memory, so a replayed datagram handed to another worker than the original would',
-    'be answered again. Sharing that memory needs worker threads with per-thread sockets on one port',
-    '(`SO_REUSEPORT`, dgram’s `reusePort` from Node 22.12) and the replay table in a SharedArrayBuffer.',
-    '',
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -916,7 +847,6 @@ async function main(): Promise<void> {
   await quiet(15_000);
   const sections: Array<[string, () => Promise<void>]> = [
     ['throughput', sectionThroughput],
-    ['workers', sectionWorkers],
     ['generic', sectionGeneric],
     ['ganeti', sectionGaneti],
     ['reload', sectionReload],
@@ -933,7 +863,6 @@ async function main(): Promise<void> {
     }
   }
   renderThroughput();
-  renderWorkers();
   renderGeneric();
   renderGaneti();
   renderReload();

@@ -24,7 +24,7 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const DIST = join(HERE, '..');
 const ROOT = join(DIST, '..');
 const DAEMON_JS = join(DIST, 'daemon/main.js');
-const CLI_JS = join(DIST, 'client/cli.js');
+const CLI_JS = join(DIST, 'client/cli/main.js');
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const RESULTS_MD = join(RESULTS_DIR, 'wait-latency.md');
 

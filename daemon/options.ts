@@ -6,7 +6,7 @@ import { QconfError } from '../shared/errors.js';
 import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
 import { canonicalTo } from './own-addresses.js';
-import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './document-limits.js';
+import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './source/document-limits.js';
 
 export interface DaemonOptions {
   file?: string;
@@ -246,10 +246,4 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     version: values.version === true,
   };
   return { opts, problems, invalid, sources };
-}
-
-export function parseDaemonOptions(argv: string[], env: NodeJS.ProcessEnv): DaemonOptions {
-  const { opts, problems } = parseDaemonOptionsReport(argv, env);
-  if (problems.length > 0) throw new QconfError('usage', problems.join('; '));
-  return opts;
 }

@@ -7,14 +7,14 @@ import { VERSION } from '../shared/version.js';
 import { startDropSummary } from './drop-log.js';
 // Types only: the etcd client and prom-client (0.3 s and 0.1 s of start-up to load) are loaded
 // only when etcd is the source and when metrics are served.
-import type { EtcdSource, EtcdState } from './etcd-source.js';
-import { FileSource } from './file-source.js';
-import { CacheWriter, readCache } from './snapshot-cache.js';
+import type { EtcdSource, EtcdState } from './source/etcd.js';
+import { FileSource } from './source/file.js';
+import { CacheWriter, readCache } from './source/replica-copy.js';
 import { etcdClientSettings } from '../shared/etcd-connection.js';
 import type { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
 import type { DaemonOptions } from './options.js';
-import { Qcf1Service } from './qcf1-service.js';
+import { Qcf1Service } from './qcf1/service.js';
 import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
 import { Replica } from './replica.js';
@@ -111,7 +111,6 @@ export class Qconfd {
     }
     this.replica.on('change', (snap) => {
       try {
-        qcf1.waits.changed();
         this.lastRefusal = undefined;
         if (this.address) this.notifier.status(this.statusLine(snap));
       } catch (e) {
@@ -249,7 +248,7 @@ export class Qconfd {
   private async startEtcd(): Promise<void> {
     const e = this.opts.etcd;
     if (!e) return;
-    const { EtcdSource } = await import('./etcd-source.js');
+    const { EtcdSource } = await import('./source/etcd.js');
     const settings = etcdClientSettings(e);
     this.stats.setEtcdState('connecting');
     this.replica.setStale(true);

@@ -1,6 +1,5 @@
 // The UDP edge: binds the socket, reads datagrams, and hands each to the protocol its magic
 // selects. Nothing here interprets a request.
-import cluster from 'node:cluster';
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -91,8 +90,7 @@ export class UdpServer {
         reject(err);
       };
       sock.once('error', fail);
-      // A cluster worker shares the primary's socket (daemon/workers.ts); anything else binds its own.
-      sock.bind({ port, address, exclusive: !cluster.isWorker }, () => {
+      sock.bind({ port, address, exclusive: true }, () => {
         sock.off('error', fail);
         sock.on('error', (err) => this.onError(err));
         sock.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));

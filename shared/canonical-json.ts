@@ -28,8 +28,3 @@ export function canonicalJson(value: unknown): string {
 
 /** Opaque tag of a value (shared/etag.ts). */
 export { etagOf } from './etag.js';
-
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  return canonicalJson(a) === canonicalJson(b);
-}

@@ -11,6 +11,8 @@ export const KIND_REQUEST = 1;
 export const KIND_REPLY = 2;
 export const HEADER_LEN = 68;
 export const SALT_LEN = 16;
+/** Where the salt lies in a datagram (after magic, kind, reserved bytes, keyId and time). */
+export const SALT_OFFSET = 20;
 export const MAC_OFFSET = 36;
 export const MAC_LEN = 32;
 export const MAX_REQUEST_BYTES = 8192;
@@ -80,7 +82,7 @@ export function timeOf(buf: Buffer): number {
 export function verifyDatagram(buf: Buffer, keyring: Keyring, expectKind: number): Verified {
   const key = verifyKey(buf, keyring, expectKind);
   if (typeof key === 'string') return { ok: false, reason: key };
-  return { ok: true, key, header: { kind: buf[4], keyId: key.id, timeMs: timeOf(buf), salt: buf.subarray(20, 36) } };
+  return { ok: true, key, header: { kind: buf[4], keyId: key.id, timeMs: timeOf(buf), salt: buf.subarray(SALT_OFFSET, SALT_OFFSET + SALT_LEN) } };
 }
 
 /**
@@ -113,7 +115,7 @@ export function frame(kind: number, key: Key, timeMs: number, saltSrc: Uint8Arra
   buf[17] = timeMs >>> 16;
   buf[18] = timeMs >>> 8;
   buf[19] = timeMs;
-  for (let i = 0; i < SALT_LEN; i++) buf[20 + i] = saltSrc[saltOff + i];
+  for (let i = 0; i < SALT_LEN; i++) buf[SALT_OFFSET + i] = saltSrc[saltOff + i];
   buf.set(body, HEADER_LEN);
   // The MAC over the datagram as built, written into its own MAC field.
   hmacTwoInto(hmacKey('sha256', key.bytes), buf, 0, MAC_OFFSET, buf, HEADER_LEN, n, buf, MAC_OFFSET);

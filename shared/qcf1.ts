@@ -12,8 +12,7 @@
 // time, and the values are the same: the extractor only speeds up decoding string-heavy
 // messages, and a QCF1 request is a few short strings.
 import { Packr } from 'msgpackr/pack';
-import { frame, HEADER_LEN } from './qcf1-frame.js';
-import type { Key } from './keyring.js';
+import { HEADER_LEN } from './qcf1-frame.js';
 
 export * from './qcf1-frame.js';
 
@@ -37,16 +36,4 @@ export function decodeBody(buf: Buffer): Record<string, unknown> | undefined {
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return undefined;
   return value as Record<string, unknown>;
-}
-
-/** Frame and sign a datagram. `body` may be pre-encoded MessagePack bytes. */
-export function encodeDatagram(
-  kind: number,
-  key: Key,
-  timeMs: number,
-  salt: Buffer,
-  body: object | Buffer,
-): Buffer {
-  const bodyBytes = Buffer.isBuffer(body) ? body : packr.pack(body);
-  return frame(kind, key, timeMs, salt, 0, bodyBytes);
 }

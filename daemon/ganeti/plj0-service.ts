@@ -6,6 +6,7 @@
 // nothing here throws on input.
 import type { RemoteInfo } from 'node:dgram';
 import {
+  CONFD_MAX_CLOCK_SKEW,
   MAX_UDP_DATA_SIZE,
   REQUEST_TYPE_NAMES,
   asciiJson,
@@ -24,11 +25,12 @@ import {
 import { ReplayGuard } from '../replay-guard.js';
 import type { Replica } from '../replica.js';
 import type { Snapshot } from '../snapshot.js';
+import { SnapshotCaches } from '../reply-cache.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
 import { ComposedAnswer, composeInner } from './fragments.js';
 import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, prepareInstanceTextsSteps, type GanetiView } from './view.js';
-import { runSliced } from '../json-chunked.js';
+import { runSliced } from '../slices.js';
 
 /**
  * A config with more objects than this (nodes, instances and disks) has its Ganeti view built
@@ -70,7 +72,7 @@ export interface Plj0Deps {
 export const PLJ0_MAX_REQUEST_BYTES = 8192;
 
 /** A datagram stays acceptable until its timestamp is this far behind the daemon's clock. */
-const WINDOW_MS = 300_000;
+const WINDOW_MS = CONFD_MAX_CLOCK_SKEW * 1000;
 
 interface CachedReply {
   inner: PreparedInner;
@@ -86,8 +88,8 @@ const TYPES_IGNORING_QUERY = new Set([0, 4, 5, 11]);
  * Reply caches: one per request type for plain queries (the query string is the key as it is,
  * nothing concatenated per request), and one for the rest (keys naming the type).
  */
-const PLAIN_CACHES = REQUEST_TYPE_NAMES.map((_, t) => `plj0/${t}`);
-const OTHER_CACHE = 'plj0';
+const PLAIN_CACHES = REQUEST_TYPE_NAMES.map((_, t) => `type${t}`);
+const OTHER_CACHE = 'other';
 const TYPE_KEYS = REQUEST_TYPE_NAMES.map((_, t) => (TYPES_IGNORING_QUERY.has(t) ? `g${t}` : `g${t}e`));
 
 /** The cache and key under which a request's answer is kept: requests alike answer alike. */
@@ -122,6 +124,11 @@ export class Plj0Service {
    * QCF1 request for minutes; apart, a flood of either protocol cannot starve the other.
    */
   private readonly replay: ReplayGuard;
+  /**
+   * Replies per snapshot, one cache per request type, sharing 32 MB: Ganeti configs are large
+   * themselves (a 10,000-node config is some 200 MB of objects with its view).
+   */
+  private readonly caches = new SnapshotCaches<CachedReply>(32 * 1024 * 1024);
 
   constructor(private readonly d: Plj0Deps) {
     this.replay = new ReplayGuard({ windowMs: WINDOW_MS, capacity: d.replay.capacity });
@@ -231,7 +238,7 @@ export class Plj0Service {
     if (good === undefined) {
       reply = encodeInner(notLoadedAnswer(d.configPath, this.lastError));
     } else {
-      const cache = good.snapshot.replyCache<CachedReply>(cacheOf(req));
+      const cache = this.caches.of(good.snapshot, cacheOf(req));
       const ck = cacheKey(req);
       const hit = cache.get(ck);
       if (hit !== undefined) {

@@ -6,7 +6,7 @@
 // (validateConfigSteps), taking each value the way its re-serialization would have it (integers
 // rounded); the re-serialized config itself (§7.3) is not made whole: the objects answers show
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
-import { Deferred, type Pace } from '../deferred.js';
+import { OnDemand, type Pace } from '../on-demand.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
 import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
 
@@ -99,7 +99,7 @@ export interface GanetiView {
    * that it answers as soon as the config is checked: they are made in steps right after
    * (plj0-service), or at once by the first request needing them.
    */
-  inst: Deferred<InstanceIndex>;
+  inst: OnDemand<InstanceIndex>;
 }
 
 function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf: (r: R) => string | undefined, pace: Pace): Generator<void, NameIndex<R>> {
@@ -231,7 +231,7 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
     dataCollectors[name] = { active, interval: c ? roundHalfEvenNum(c.interval as number) : DEFAULT_COLLECTOR_INTERVAL };
   }
 
-  const inst = new Deferred((pace) => instanceIndexSteps(config, nodes, defaultLink, pace));
+  const inst = new OnDemand((pace) => instanceIndexSteps(config, nodes, defaultLink, pace));
   if (!atOnce) yield* inst.rest();
   return {
     doc: config,

@@ -10,13 +10,12 @@ import {
   MAC_OFFSET,
   computeMac,
   decodeBody,
-  encodeDatagram,
   packBody,
   verifyDatagram,
 } from '../../shared/qcf1.js';
 import { TestDaemon } from '../support/daemons.js';
 import { KEY_A, KEY_B, sampleDoc } from '../support/fixtures.js';
-import { RawClient, decodeReply, dropDelta, fetchStats, flipBit, keyOf, request, sum, type StatsAnswer } from '../support/raw-client.js';
+import { RawClient, decodeReply, dropDelta, encodeDatagram, fetchStats, flipBit, keyOf, request, sum, type StatsAnswer } from '../support/raw-client.js';
 
 const KEY = makeKey(Buffer.from(KEY_A, 'utf8'));
 const RING = new Keyring([KEY, makeKey(Buffer.from(KEY_B, 'utf8'))]);

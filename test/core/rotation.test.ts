@@ -6,7 +6,8 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
-import { KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, verifyDatagram } from '../../shared/qcf1.js';
+import { KIND_REPLY, KIND_REQUEST, decodeBody, verifyDatagram } from '../../shared/qcf1.js';
+import { encodeDatagram } from '../support/raw-client.js';
 import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
 import { KEY_A, KEY_B, tempDir, writeKeyFile } from '../support/fixtures.js';
 

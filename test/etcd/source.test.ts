@@ -5,7 +5,7 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
 import { KEY_A, tempDir, writeAtomic } from '../support/fixtures.js';
-import { EtcdSource } from '../../daemon/etcd-source.js';
+import { EtcdSource } from '../../daemon/source/etcd.js';
 import { startEtcd, type EtcdCluster } from './harness.js';
 import { join } from 'node:path';
 

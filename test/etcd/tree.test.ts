@@ -2,8 +2,8 @@
 // puts, deletes and re-reads; and it reuses the subtrees a change did not touch.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_DOCUMENT_DEPTH } from '../../daemon/document-limits.js';
-import { EtcdTree } from '../../daemon/etcd-tree.js';
+import { MAX_DOCUMENT_DEPTH } from '../../daemon/source/document-limits.js';
+import { EtcdTree } from '../../daemon/source/etcd-tree.js';
 import { kvsToDocument } from '../../shared/etcd-mapping.js';
 
 const P = '/p';

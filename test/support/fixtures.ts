@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const DAEMON_JS = join(ROOT, 'dist/daemon/main.js');
-export const CLI_JS = join(ROOT, 'dist/client/cli.js');
+export const CLI_JS = join(ROOT, 'dist/client/cli/main.js');
 
 /** The key of protocol.md's test vectors (64 ASCII bytes). */
 export const KEY_A = '0123456789abcdef'.repeat(4);

@@ -5,12 +5,13 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { AddressValidation } from '../../daemon/address-validation.js';
 import { OwnAddresses } from '../../daemon/own-addresses.js';
-import { Qcf1Service } from '../../daemon/qcf1-service.js';
+import { Qcf1Service } from '../../daemon/qcf1/service.js';
 import { ReplayGuard } from '../../daemon/replay-guard.js';
 import type { Replica } from '../../daemon/replica.js';
 import type { Stats } from '../../daemon/stats.js';
 import type { Keyring } from '../../shared/keyring.js';
-import { KIND_REQUEST, encodeDatagram } from '../../shared/qcf1.js';
+import { KIND_REQUEST } from '../../shared/qcf1.js';
+import { encodeDatagram } from './raw-client.js';
 
 /** The address the service answers to. */
 export const SERVICE_TO = '127.0.0.1:1814';

@@ -13,6 +13,7 @@ import {
   SALT_LEN,
   computeMac,
   decodeBody,
+  frame as frameBytes,
   packBody,
   verifyDatagram,
 } from '../../shared/qcf1.js';
@@ -80,6 +81,11 @@ export function frame(o: FrameOptions = {}): Buffer {
   body.copy(buf, HEADER_LEN);
   if (o.sign !== false) computeMac(key.bytes, buf).copy(buf, MAC_OFFSET);
   return buf;
+}
+
+/** Frame and sign a datagram as given (no `to` or padding added). `body` may be encoded bytes. */
+export function encodeDatagram(kind: number, key: Key, timeMs: number, salt: Buffer, body: object | Buffer): Buffer {
+  return frameBytes(kind, key, timeMs, salt, 0, Buffer.isBuffer(body) ? body : packBody(body));
 }
 
 /** A correctly signed request with a fresh salt and the current time. */

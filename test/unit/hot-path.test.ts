@@ -4,11 +4,12 @@
 // file, fast-hmac.test.ts.)
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_DOCUMENT_DEPTH } from '../../daemon/document-limits.js';
-import { parseJsonBytes, parseJsonSliced, parseJsonSteps } from '../../daemon/json-chunked.js';
+import { MAX_DOCUMENT_DEPTH } from '../../daemon/source/document-limits.js';
+import { parseJsonBytes, parseJsonSliced, parseJsonSteps } from '../../daemon/source/json-sliced.js';
 import { JsonDepthError, depthBeyondBytes, depthBeyondText } from '../../shared/json-depth.js';
 import { ReplayGuard } from '../../daemon/replay-guard.js';
-import { ReplyCache, Snapshot } from '../../daemon/snapshot.js';
+import { ReplyCache, SnapshotCaches } from '../../daemon/reply-cache.js';
+import { Snapshot } from '../../daemon/snapshot.js';
 import { compareBytes, sortBytes, sortBytesSteps, drain } from '../../daemon/ganeti/serialize.js';
 
 describe('sliced JSON parsing', () => {
@@ -210,10 +211,13 @@ describe('reply caches', () => {
     expect(a.get('a0')).toBeUndefined();
     expect(b.get('b499')).toBeDefined();
     expect(a.size + b.size).toBeGreaterThan(100);
+    // A service's caches of one snapshot share one budget; another snapshot's have their own.
+    const caches = new SnapshotCaches<{ bytes: number }>(100_000);
     const s = new Snapshot({ doc: {}, serial: 1, source: 'file' });
-    expect(s.replyCache('plj0/1').budget).toBe(s.replyCache('plj0/2').budget);
-    expect(s.replyCache('other').budget).not.toBe(s.replyCache('plj0').budget);
-    expect(s.qcf1Replies()).toBe(s.qcf1Replies());
+    const t = new Snapshot({ doc: {}, serial: 2, source: 'file' });
+    expect(caches.of(s, 'type1')).toBe(caches.of(s, 'type1'));
+    expect(caches.of(s, 'type1').budget).toBe(caches.of(s, 'type2').budget);
+    expect(caches.of(t, 'type1').budget).not.toBe(caches.of(s, 'type1').budget);
   });
 });
 
@@ -256,7 +260,7 @@ describe('QCF1 replies cached by request bytes', async () => {
 });
 
 describe('large documents read from their bytes', async () => {
-  const { readDocument } = await import('../../daemon/file-source.js');
+  const { readDocument } = await import('../../daemon/source/file.js');
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');

@@ -12,9 +12,9 @@ import { packBody as leanPack, unpackBody } from '../../client/qcf1-lean.js';
 import { Qcf1ClientProtocol, type BodyCodec } from '../../client/protocol.js';
 import type { Request } from '../../client/types.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, decodeBody, encodeDatagram, packBody } from '../../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, decodeBody, packBody } from '../../shared/qcf1.js';
 import { KEY_A, KEY_B, ROOT } from '../support/fixtures.js';
-import { flipBit } from '../support/raw-client.js';
+import { encodeDatagram, flipBit } from '../support/raw-client.js';
 
 const RUNS = 300;
 const KEY = makeKey(Buffer.from(KEY_A, 'utf8'));

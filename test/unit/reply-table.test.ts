@@ -3,7 +3,7 @@
 // consistent through evictions, collisions and growth.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ReplyTable, hashBytes } from '../../daemon/reply-table.js';
+import { ReplyTable, hashBytes } from '../../daemon/qcf1/reply-table.js';
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
 

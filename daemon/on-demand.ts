@@ -10,7 +10,7 @@ export interface Pace {
   readonly atOnce: boolean;
 }
 
-export class Deferred<T> {
+export class OnDemand<T> {
   private value: T | undefined;
   private failure: { error: unknown } | undefined;
   private finished = false;

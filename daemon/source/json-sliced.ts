@@ -3,7 +3,7 @@
 // assembled here, down to where values are small), and every small value is handed to
 // JSON.parse itself, so numbers, strings and escapes mean exactly what JSON.parse makes of them.
 // The parse yields after every few hundred values or kilobytes scanned, at any depth;
-// `runSliced` drives it in slices of a few milliseconds. Any syntax error, anything unexpected,
+// `runSliced` (daemon/slices.ts) drives it in slices of a few milliseconds. Any syntax error, anything unexpected,
 // ends in the caller's fallback: a plain JSON.parse of the whole text, which gives the exact
 // result and error message. A document nested deeper than its limit is refused (JsonDepthError)
 // by the same scan, at no extra pass.
@@ -16,8 +16,8 @@
 //
 // Assembly follows JSON.parse: duplicate keys keep the last value (at the first key's place), a
 // "__proto__" key is an own property, key order is the order JSON.parse produces.
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { JsonDepthError } from '../shared/json-depth.js';
+import { runSliced } from '../slices.js';
+import { JsonDepthError } from '../../shared/json-depth.js';
 import { MAX_DOCUMENT_DEPTH, checkDepth } from './document-limits.js';
 
 export class ChunkedParseError extends Error {}
@@ -285,27 +285,6 @@ export function* parseJsonSteps(bytes: Buffer, maxDepth = MAX_DOCUMENT_DEPTH): G
   s.ws();
   if (s.i !== bytes.length) fail();
   return v;
-}
-
-/**
- * Run a generator to completion in slices of about `sliceMs`, yielding to the event loop
- * between slices. `cancelled` is checked at every slice: when it says so, the run stops (and
- * resolves undefined).
- */
-export async function runSliced<T>(gen: Generator<void, T>, sliceMs = 4, cancelled?: () => boolean): Promise<T | undefined> {
-  for (;;) {
-    const end = performance.now() + sliceMs;
-    for (;;) {
-      const r = gen.next();
-      if (r.done) return r.value;
-      if (performance.now() >= end) break;
-    }
-    await yieldToLoop();
-    if (cancelled?.()) {
-      gen.return(undefined as T);
-      return undefined;
-    }
-  }
 }
 
 /**

@@ -2,10 +2,10 @@
 // vanished keys deleted, guarded against concurrent writers), or to a file replica atomically
 // with a bumped serial_no. Both return the serial the daemons will report.
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../shared/atomic-file.js';
-import { documentToKvs, etcdKeyPrefix } from '../shared/etcd-mapping.js';
-import { etcd3Options, etcdClientSettings, prefixRangeEnd, type EtcdConnection } from '../shared/etcd-connection.js';
-import { QconfError } from '../shared/errors.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { documentToKvs, etcdKeyPrefix } from '../../shared/etcd-mapping.js';
+import { etcd3Options, etcdClientSettings, prefixRangeEnd, type EtcdConnection } from '../../shared/etcd-connection.js';
+import { QconfError } from '../../shared/errors.js';
 
 export interface PublishResult {
   serial: number;

@@ -13,11 +13,11 @@
 // unexpected error is reported (onInternalError), never thrown out of the callback, where it
 // would stop the daemon.
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
-import { etcd3Options, prefixRangeEnd, type EtcdClientSettings } from '../shared/etcd-connection.js';
-import { etcdKeyPrefix, serialFromRevision, type SkippedKey } from '../shared/etcd-mapping.js';
+import { etcd3Options, prefixRangeEnd, type EtcdClientSettings } from '../../shared/etcd-connection.js';
+import { etcdKeyPrefix, serialFromRevision, type SkippedKey } from '../../shared/etcd-mapping.js';
 import { DEFAULT_MAX_DOCUMENT_BYTES } from './document-limits.js';
 import { EtcdTree } from './etcd-tree.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot } from '../snapshot.js';
 
 export interface EtcdSourceOptions extends EtcdClientSettings {
   endpoints: string[];

@@ -5,7 +5,7 @@
 // property test checks the equality). Keys that would nest the document deeper than
 // MAX_DOCUMENT_DEPTH are skipped (`too_deep`): building the document, and everything the daemon
 // does with it, walks it recursively.
-import { canonicalize, pathForKey, withinDepth, type SkipReason, type SkippedKey } from '../shared/etcd-mapping.js';
+import { canonicalize, pathForKey, withinDepth, type SkipReason, type SkippedKey } from '../../shared/etcd-mapping.js';
 import { MAX_DOCUMENT_DEPTH } from './document-limits.js';
 
 interface Node {

@@ -1,10 +1,10 @@
 // Shared plumbing of the qconf commands: common flags, exit codes, output.
 import { parseArgs } from 'node:util';
-import { QconfError } from '../shared/errors.js';
-import { loadKeyring } from '../shared/keyring.js';
-import { DEFAULT_PORT } from '../shared/peers.js';
-import { ConfdClient } from './confd-client.js';
-import type { QueryResult } from './types.js';
+import { QconfError } from '../../shared/errors.js';
+import { loadKeyring } from '../../shared/keyring.js';
+import { DEFAULT_PORT } from '../../shared/peers.js';
+import { ConfdClient } from '../confd-client.js';
+import type { QueryResult } from '../types.js';
 
 export const EXIT = { OK: 0, NOT_FOUND: 1, USAGE: 2, NO_QUORUM: 3, FAILURE: 4 } as const;
 
@@ -139,4 +139,12 @@ export function finish(result: QueryResult, c: Common, io: Io, print: (answer: u
   }
   if (!c.json) print(result.answer);
   return EXIT.OK;
+}
+
+/** A qconf command: its help and what it runs (client/cli/commands.ts lists them). */
+export interface Command {
+  summary: string;
+  usage: string;
+  examples: string[];
+  run: (args: string[], io: Io) => Promise<number>;
 }

@@ -3,21 +3,22 @@
 // that goes wrong while answering an authenticated request escapes; it becomes the error
 // `internal`, sent to the client and counted.
 import type { RemoteInfo } from 'node:dgram';
-import { WIRE_ERROR_CODES } from '../shared/errors.js';
-import { etagSteps } from '../shared/etag.js';
-import { resolveSegments } from '../shared/json-pointer.js';
-import type { Key, Keyring } from '../shared/keyring.js';
-import { packBounded } from '../shared/msgpack-encode.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, SALT_LEN, decodeBody, frame, timeOf, verifyKey } from '../shared/qcf1.js';
-import type { AddressValidation } from './address-validation.js';
-import { MAX_BODY_BYTES, errorBody, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './handlers.js';
-import type { OwnAddresses } from './own-addresses.js';
-import type { Replica } from './replica.js';
-import type { ReplyTable } from './reply-table.js';
-import type { Snapshot } from './snapshot.js';
-import type { ReplayGuard } from './replay-guard.js';
-import type { Stats } from './stats.js';
-import { WaitRegistry, type EncodedReply, type WaitLimits } from './wait-registry.js';
+import { WIRE_ERROR_CODES } from '../../shared/errors.js';
+import { etagSteps } from '../../shared/etag.js';
+import { resolveSegments } from '../../shared/json-pointer.js';
+import type { Key, Keyring } from '../../shared/keyring.js';
+import { packBounded } from '../../shared/msgpack-encode.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, SALT_LEN, SALT_OFFSET, decodeBody, frame, timeOf, verifyKey } from '../../shared/qcf1.js';
+import type { AddressValidation } from '../address-validation.js';
+import { MAX_BODY_BYTES, errorBody, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './ops.js';
+import type { OwnAddresses } from '../own-addresses.js';
+import type { Replica } from '../replica.js';
+import { ReplyTable } from './reply-table.js';
+import { REPLY_CACHE_ENTRIES, SnapshotCaches } from '../reply-cache.js';
+import type { Snapshot } from '../snapshot.js';
+import type { ReplayGuard } from '../replay-guard.js';
+import type { Stats } from '../stats.js';
+import { WaitRegistry, type EncodedReply, type WaitLimits } from './waits.js';
 
 export interface Qcf1Deps {
   keyring: () => Keyring;
@@ -41,8 +42,6 @@ export interface Qcf1Deps {
 /** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
 const OPS = ['ping', 'get', 'mget', 'list', 'wait', 'stats'] as const;
 const KNOWN_OPS = new Set<string>(OPS);
-/** Where a request's salt lies in its datagram. */
-const SALT_OFFSET = 20;
 
 /**
  * Reply bodies for a given request on a given snapshot never change: encode them once. Only
@@ -119,13 +118,27 @@ interface Requester {
   op: string;
 }
 
+/**
+ * Per snapshot: replies kept by request bytes (the hot path), and by request for the rest. QCF1's
+ * documents are whatever users publish: a point lookup over 100,000 entries needs about 60 MB to
+ * stay cached.
+ */
+const TABLE_BYTES = 64 * 1024 * 1024;
+const BY_REQUEST_BYTES = 16 * 1024 * 1024;
+
 export class Qcf1Service {
-  /** The serving snapshot's replies by request bytes, looked up once per snapshot. */
-  private cacheOf: Snapshot | null = null;
-  private cache: ReplyTable | undefined;
+  /** The serving snapshot and its replies by request bytes (made when it starts serving). */
+  private serving: { snapshot: Snapshot; table: ReplyTable } | undefined;
+  private readonly byRequest = new SnapshotCaches<CachedEncoded>(BY_REQUEST_BYTES);
   readonly waits: WaitRegistry;
 
   constructor(private readonly d: Qcf1Deps) {
+    const serve = (snapshot: Snapshot) => (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }) });
+    if (d.replica.current) serve(d.replica.current);
+    d.replica.on('change', (snap) => {
+      serve(snap);
+      this.waits.changed();
+    });
     this.waits = new WaitRegistry(d.waitLimits, {
       version: () => d.replica.current,
       answer: (spec, timedOut) => this.waitAnswer(spec, timedOut),
@@ -209,14 +222,11 @@ export class Qcf1Service {
     // The hot path: a request whose bytes were answered before on this snapshot (its `to` was
     // checked then). A reply larger than the request needs a validated address: checked here;
     // anything else goes the long way.
-    const current = d.replica.current;
+    const serving = this.serving;
+    const current = serving?.snapshot ?? null;
     let table: ReplyTable | undefined;
-    if (current !== null && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
-      if (current !== this.cacheOf) {
-        this.cacheOf = current;
-        this.cache = current.qcf1Replies();
-      }
-      table = this.cache as ReplyTable;
+    if (serving !== undefined && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
+      table = serving.table;
       if (table.get(msg, HEADER_LEN, msg.length)) {
         const end = table.valueEnd;
         const start = table.valueStart;
@@ -263,7 +273,7 @@ export class Qcf1Service {
       }
       const ck = cacheKey(req);
       if (ck !== undefined) {
-        const cache = snap.replyCache<CachedEncoded>('qcf1');
+        const cache = this.byRequest.of(snap, 'qcf1');
         let e = cache.get(ck);
         if (e === undefined) {
           const fresh = this.encode(body);

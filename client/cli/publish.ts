@@ -1,11 +1,10 @@
 // qconf publish: load a whole JSON document into an etcd prefix or a file replica and print
 // the serial the daemons will report, for `qconf wait --serial N`.
 import { readFileSync } from 'node:fs';
-import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
-import { QconfError } from '../shared/errors.js';
-import { CliExit, EXIT, parse } from './cli-common.js';
-import type { Command } from './cli-commands.js';
-import { publishToEtcd, publishToFile } from './publish.js';
+import { parseEndpoints, validatePrefix, type EtcdConnection } from '../../shared/etcd-connection.js';
+import { QconfError } from '../../shared/errors.js';
+import { CliExit, EXIT, parse, type Command } from './common.js';
+import { publishToEtcd, publishToFile } from './publish-to.js';
 
 export const publishCommand: Command = {
   summary: 'publish a whole JSON document to an etcd prefix (one transaction) or a file replica (atomic, serial bumped); prints the serial',

@@ -4,12 +4,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { QconfError } from '../shared/errors.js';
-import { JsonDepthError } from '../shared/json-depth.js';
+import { QconfError } from '../../shared/errors.js';
+import { JsonDepthError } from '../../shared/json-depth.js';
 import { DEFAULT_MAX_DOCUMENT_BYTES, DocumentLimitError, checkDepth, tooDeep } from './document-limits.js';
-import { parseJsonBytes, parseJsonSliced } from './json-chunked.js';
+import { parseJsonBytes, parseJsonSliced } from './json-sliced.js';
 import { readRegularFile } from './regular-file.js';
-import { Snapshot, documentSerial } from './snapshot.js';
+import { Snapshot, documentSerial } from '../snapshot.js';
 
 /**
  * Documents at least this large are parsed from their bytes by json-chunked.ts (never holding

@@ -1,7 +1,6 @@
 // qconf wait / qconf watch: block until the cluster's config says what a script waits for.
-import { CliExit, EXIT, commonOptions, formatValue, intArg, makeClient, parse, str } from './cli-common.js';
-import type { Command } from './cli-commands.js';
-import type { WaitCondition } from './wait-for.js';
+import { CliExit, EXIT, commonOptions, formatValue, intArg, makeClient, parse, str, type Command } from './common.js';
+import type { WaitCondition } from '../wait-for.js';
 
 const WAIT_USAGE = 'qconf wait PATH (--changed | --exists | --absent | --equals JSON) | qconf wait --serial N [PATH]';
 const DEFAULT_WAIT_TIMEOUT_MS = 60_000;

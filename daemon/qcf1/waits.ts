@@ -3,8 +3,8 @@
 // all in slices of a few milliseconds, so neither many waits nor a large value hold a reload or
 // other requests. Bounded in total, per source address and per key; woken by replica swaps (never
 // by polling) and by their own deadline; all answered at shutdown.
-import { runSliced } from './json-chunked.js';
-import type { WaitSpec } from './handlers.js';
+import { runSliced } from '../slices.js';
+import type { WaitSpec } from './ops.js';
 
 /** A reply ready to frame (the body is encoded once per group and snapshot). */
 export interface EncodedReply {

@@ -3,8 +3,8 @@
 // nested at most MAX_DOCUMENT_DEPTH deep. A refusal carries its reason code, which the daemon
 // logs and counts; the last good document keeps serving.
 import { constants as bufferConstants } from 'node:buffer';
-import { QconfError } from '../shared/errors.js';
-import { depthBeyondBytes, JsonDepthError } from '../shared/json-depth.js';
+import { QconfError } from '../../shared/errors.js';
+import { depthBeyondBytes, JsonDepthError } from '../../shared/json-depth.js';
 
 /**
  * Objects and arrays nested deeper than this are refused (the top-level object is depth 1).

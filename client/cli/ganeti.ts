@@ -1,13 +1,12 @@
 // `qconf ganeti`: Ganeti's confd request types (plj0) against qconfd or a real ganeti-confd,
 // with the same quorum logic, output and exit codes as the other commands.
-import { QconfError } from '../shared/errors.js';
-import { Keyring, readRawKeyFile } from '../shared/keyring.js';
-import { DEFAULT_PORT } from '../shared/peers.js';
-import { REQUEST_TYPE_NAMES } from '../shared/plj0.js';
-import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, parse, str, type Io } from './cli-common.js';
-import type { Command } from './cli-commands.js';
-import { ConfdClient } from './confd-client.js';
-import { Plj0ClientProtocol, plj0Request } from './ganeti-protocol.js';
+import { QconfError } from '../../shared/errors.js';
+import { Keyring, readRawKeyFile } from '../../shared/keyring.js';
+import { DEFAULT_PORT } from '../../shared/peers.js';
+import { REQUEST_TYPE_NAMES } from '../../shared/plj0.js';
+import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, parse, str, type Io, type Command } from './common.js';
+import { ConfdClient } from '../confd-client.js';
+import { Plj0ClientProtocol, plj0Request } from '../ganeti-protocol.js';
 
 const USAGE = 'qconf ganeti TYPE [QUERY] [--link L] [--ip IP] [--ips A,B] [--fields name,ip,mnode_pip] [options]';
 const FIELD_CODES: Record<string, number> = { name: 0, ip: 1, mnode_pip: 2 };

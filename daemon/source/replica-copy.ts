@@ -3,7 +3,7 @@
 // at most once per interval, the last state always written. Read like a document: a regular
 // file only, of bounded size, without blocking.
 import { mkdirSync } from 'node:fs';
-import { writeFileAtomic } from '../shared/atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { join } from 'node:path';
 import { readRegularFile } from './regular-file.js';
 

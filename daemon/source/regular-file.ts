@@ -5,7 +5,7 @@
 // thread pool, never more than limit + 1 bytes even while the file grows.
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { QconfError } from '../shared/errors.js';
+import { QconfError } from '../../shared/errors.js';
 import { DocumentLimitError } from './document-limits.js';
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;

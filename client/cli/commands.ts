@@ -2,15 +2,11 @@
 // and ganeti in their own modules, loaded only when they run (or for the help text): a `qconf
 // get` compiles no more code than it needs, which is most of its start-up time.
 import { writeFileSync } from 'node:fs';
-import { generateKeyText } from '../shared/keyring.js';
-import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Io } from './cli-common.js';
+import { generateKeyText } from '../../shared/keyring.js';
+import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, makeClient, parse, type Command, type Io } from './common.js';
 
-export interface Command {
-  summary: string;
-  usage: string;
-  examples: string[];
-  run: (args: string[], io: Io) => Promise<number>;
-}
+export type { Command };
+
 
 async function withClient<T>(args: string[], io: Io, extra: Parameters<typeof parse>[1], body: (p: ReturnType<typeof parse>, client: ReturnType<typeof makeClient>) => Promise<T>): Promise<T> {
   const p = parse(args, extra);
@@ -118,11 +114,11 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   get: async () => BUILTIN.get,
   mget: async () => BUILTIN.mget,
   list: async () => BUILTIN.list,
-  ping: async () => (await import('./cli-ping.js')).pingCommand,
+  ping: async () => (await import('./ping.js')).pingCommand,
   stats: async () => BUILTIN.stats,
   keygen: async () => BUILTIN.keygen,
-  wait: async () => (await import('./cli-wait.js')).waitCommand,
-  watch: async () => (await import('./cli-wait.js')).watchCommand,
-  publish: async () => (await import('./cli-publish.js')).publishCommand,
-  ganeti: async () => (await import('./cli-ganeti.js')).ganetiCommand,
+  wait: async () => (await import('./wait.js')).waitCommand,
+  watch: async () => (await import('./wait.js')).watchCommand,
+  publish: async () => (await import('./publish.js')).publishCommand,
+  ganeti: async () => (await import('./ganeti.js')).ganetiCommand,
 };

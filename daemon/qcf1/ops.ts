@@ -6,12 +6,12 @@
 // would not fit, and etags are computed only for values that fit (or, for waits, once per
 // container and snapshot: shared/etag.ts). So no request costs more than its reply's room,
 // whatever the document's size (docs/limits.md).
-import type { WireErrorCode } from '../shared/errors.js';
-import { etagOf } from '../shared/etag.js';
-import { escapeSegment, parsePointer, resolveSegments } from '../shared/json-pointer.js';
-import { RawMsgpack, packBounded, type EncodeFailure } from '../shared/msgpack-encode.js';
-import { HEADER_LEN, MAX_REPLY_BYTES } from '../shared/qcf1.js';
-import type { Snapshot } from './snapshot.js';
+import type { WireErrorCode } from '../../shared/errors.js';
+import { etagOf } from '../../shared/etag.js';
+import { escapeSegment, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
+import { RawMsgpack, packBounded, type EncodeFailure } from '../../shared/msgpack-encode.js';
+import { HEADER_LEN, MAX_REPLY_BYTES } from '../../shared/qcf1.js';
+import type { Snapshot } from '../snapshot.js';
 
 export const MAX_MGET_PATHS = 64;
 export const MAX_LIST_DEPTH = 16;

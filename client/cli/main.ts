@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // qconf: the command line client. Exit codes are documented in COMMON_HELP.
-import { QconfError } from '../shared/errors.js';
-import { CliExit, COMMON_HELP, EXIT, type Io } from './cli-common.js';
-import { COMMANDS, type Command } from './cli-commands.js';
+import { QconfError } from '../../shared/errors.js';
+import { CliExit, COMMON_HELP, EXIT, type Io } from './common.js';
+import { COMMANDS, type Command } from './commands.js';
 
 async function mainHelp(): Promise<string> {
   const lines = ['Usage: qconf COMMAND [arguments] [options]', '', 'Commands:'];
@@ -29,7 +29,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   if (name === '--version') {
     // Loaded here: every module a `qconf get` imports costs it start-up time.
-    const { VERSION } = await import('../shared/version.js');
+    const { VERSION } = await import('../../shared/version.js');
     io.out(VERSION + '\n');
     return EXIT.OK;
   }

@@ -1,6 +1,6 @@
-// Deferred: a step generator's value, made in slices (rest) or at once (get), its steps run once.
+// OnDemand: a step generator's value, made in slices (rest) or at once (get), its steps run once.
 import { describe, expect, it } from 'vitest';
-import { Deferred } from '../../daemon/deferred.js';
+import { OnDemand } from '../../daemon/on-demand.js';
 
 function* counted(log: number[], n: number, fail = false): Generator<void, string> {
   for (let i = 0; i < n; i++) {
@@ -11,10 +11,10 @@ function* counted(log: number[], n: number, fail = false): Generator<void, strin
   return `made after ${n}`;
 }
 
-describe('Deferred', () => {
+describe('OnDemand', () => {
   it('runs its steps once, in order, partly in slices and the rest at once', () => {
     const log: number[] = [];
-    const d = new Deferred(() => counted(log, 5));
+    const d = new OnDemand(() => counted(log, 5));
     const rest = d.rest();
     rest.next();
     rest.next();
@@ -30,7 +30,7 @@ describe('Deferred', () => {
   });
 
   it('keeps what its steps threw: failed, and thrown by every get and rest', () => {
-    const d = new Deferred(() => counted([], 2, true));
+    const d = new OnDemand(() => counted([], 2, true));
     expect(() => d.get()).toThrow('broken');
     expect(d.ready).toBe(true);
     expect(d.failed).toBe(true);
@@ -39,14 +39,14 @@ describe('Deferred', () => {
   });
 
   it('a value with no steps left is ready at its first step', () => {
-    const d = new Deferred(() => counted([], 0));
+    const d = new OnDemand(() => counted([], 0));
     expect(d.rest().next()).toEqual({ done: true, value: 'made after 0' });
     expect(d.failed).toBe(false);
   });
 
   it('tells its steps whether they run at once: not in slices, yes from get() on', () => {
     const seen: boolean[] = [];
-    const d = new Deferred(function* (pace) {
+    const d = new OnDemand(function* (pace) {
       for (let i = 0; i < 4; i++) {
         seen.push(pace.atOnce);
         yield;

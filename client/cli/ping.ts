@@ -6,8 +6,7 @@
 // Ping answers describe the daemon that sent them (node, load time), so they always differ;
 // the quorum rule's `consistent` (no two different replies of one serial) says nothing here.
 // For ping it means instead: every daemon that answered serves the same serial.
-import type { Command } from './cli-commands.js';
-import { CliExit, EXIT, commonOptions, finish, formatValue, makeClient, parse, str } from './cli-common.js';
+import { CliExit, EXIT, commonOptions, finish, formatValue, makeClient, parse, str, type Command } from './common.js';
 
 export interface DaemonHealth {
   peer: string;

@@ -1,0 +1,25 @@
+// Long work between requests: a step generator run to completion in slices of a few
+// milliseconds, yielding to the event loop between slices, so that answers keep flowing while a
+// large document is parsed, a view built or held waits settled.
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+
+/**
+ * Run a generator to completion in slices of about `sliceMs`, yielding to the event loop
+ * between slices. `cancelled` is checked at every slice: when it says so, the run stops (and
+ * resolves undefined).
+ */
+export async function runSliced<T>(gen: Generator<void, T>, sliceMs = 4, cancelled?: () => boolean): Promise<T | undefined> {
+  for (;;) {
+    const end = performance.now() + sliceMs;
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+      if (performance.now() >= end) break;
+    }
+    await yieldToLoop();
+    if (cancelled?.()) {
+      gen.return(undefined as T);
+      return undefined;
+    }
+  }
+}
