@@ -1,22 +1,27 @@
 // ConfdClient: Ganeti's proven client shape (sendRequest, upcalls, expireRequests,
-// waitForReply), plus the promise API most callers use (query). Each transmission carries a
-// fresh salt, so a reply names the peer it answers, duplicates count once, and retransmissions
-// cannot be confused with the original.
+// waitForReply), plus the promise API most callers use (query, get, waitFor, watch). Every
+// request is fanned out by the quorum engine (fan-out.ts); this class owns the socket side: each
+// transmission carries a fresh salt, so a reply names the request and daemon it answers,
+// duplicates count once, and retransmissions cannot be confused with the original.
 import { randomUUID } from 'node:crypto';
-import { canonicalJson } from '../shared/canonical-json.js';
-import { QconfError } from '../shared/errors.js';
-import type { Keyring } from '../shared/keyring.js';
 import { isIPv4 } from 'node:net';
 import { formatDestination } from '../shared/destination.js';
+import { QconfError } from '../shared/errors.js';
+import type { Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
-import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
+import { AddressProof } from './address-proof.js';
+import { FanOut, type FanOutHost } from './fan-out.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
+import { neededReplies, resolveCoverage } from './quorum-rule.js';
+import { buildResult, replyKey } from './results.js';
 // QCF1 without msgpackr: protocol.ts's adapter loads it, the largest part of what a short-lived
 // `qconf get` process loads and compiles.
 import { UdpTransport } from './transport.js';
 import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
 // wait-for.js is loaded when first used: most processes (a `qconf get`) never wait.
 import type { WaitCondition, WaitOptions, WaitResult, WatchEvent } from './wait-for.js';
+
+export { daemonIdentity } from './fan-out.js';
 
 export interface ConfdClientOptions {
   keyring: Keyring;
@@ -55,63 +60,28 @@ export interface QueryOptions {
   all?: boolean;
 }
 
-interface ReplyRecord {
-  peer: Peer;
-  reply: Reply;
-  key: string;
-}
-
-/** Which daemon a reply comes from: its node and start (QCF1), else the address it came from. */
-export function daemonIdentity(reply: Reply, peer: Peer): string {
-  return reply.instance !== undefined ? `${reply.node ?? ''}\u0000${reply.instance}` : `\u0001${peer.label}`;
-}
-
-/** What the client knows of one daemon's view of its address (docs/protocol.md, "Address validation"). */
-interface PeerCookie {
-  cookie: Uint8Array | undefined;
-  /** Until then this address is taken as validated there: requests go unpadded (but to MIN_REQUEST_BYTES). */
-  validatedUntil: number;
-  /** When the cookie was last sent. */
-  sentAt: number;
-}
-
-/** Every request is at least this large: the error `retry` (with a cookie) always fits in its reply. */
-const MIN_REQUEST_BYTES = 256;
-/** A request to a daemon that has not validated this address: answers this large need no round trip more. */
-const UNVALIDATED_REQUEST_BYTES = 1200;
-/** A daemon keeps an address validated for 10 minutes after its cookie; the client assumes less. */
-const ASSUME_VALIDATED_MS = 4 * 60_000;
-/** `retry` replies followed per request and daemon (a daemon restarting meanwhile may ask twice). */
-const MAX_RETRIES = 3;
-
-interface Pending {
-  id: string;
-  request: Request;
-  args: unknown;
-  coverage: number;
-  needed: number;
-  expiry: number;
-  expiryTimer: NodeJS.Timeout | undefined;
-  retransmitTimer: NodeJS.Timeout | undefined;
+/** How the quorum engine is asked for a fan-out (the parts a wait sets itself). */
+export interface FanOutRequest {
+  /** The request as upcalls report it (a wait's differs per daemon in its etag). */
+  describe: Request;
+  /** Passed back in upcalls (Ganeti's `args`). */
+  args?: unknown;
+  coverage?: number;
+  expireMs: number;
   retransmitMs: number;
   maxRetransmitMs: number;
-  targets: Peer[];
-  spare: Peer[];
-  salts: string[];
-  /** Replies by daemon (daemonIdentity): a quorum counts daemons, not addresses. */
-  replies: Map<string, ReplyRecord>;
-  /** Replies by peer address: who still needs a retransmission. */
-  answered: Map<string, ReplyRecord>;
-  /** `retry` replies followed, by peer address. */
-  retries: Map<string, number>;
-  /** Re-evaluated after every reply and at expiry. */
-  watchers: Set<() => void>;
-  done: boolean;
+  request: (peer: Peer) => Request;
+  rearm?: (peer: Peer, reply: Reply) => number | undefined;
+  ignore?: (reply: Reply) => boolean;
+  targets?: readonly Peer[];
+  onReply?: (peer: Peer, reply: Reply) => void;
 }
 
 const DEFAULT_EXPIRE_MS = 10_000;
 const DEFAULT_RETRANSMIT_MS = 200;
 const MAX_RETRANSMIT_MS = 1000;
+/** `retry` replies (a daemon asking for its cookie) followed per request and daemon. */
+const MAX_RETRIES = 3;
 
 const IPV4_PORT = /^([0-9.]{7,15}):([0-9]{1,5})$/;
 
@@ -136,7 +106,9 @@ function peerList(list: string | readonly string[], defaultPort: number): Peer[]
   return out;
 }
 
-function shuffle<T>(a: T[]): T[] {
+/** An unbiased random order (Fisher–Yates). */
+export function shuffled<T>(items: readonly T[]): T[] {
+  const a = [...items];
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [a[i], a[j]] = [a[j], a[i]];
@@ -144,26 +116,31 @@ function shuffle<T>(a: T[]): T[] {
   return a;
 }
 
-/** What makes two replies "the same answer" for the quorum rules. */
-function replyKey(r: Reply): string {
-  if (r.status !== 0) return `${r.status}:${r.error?.code ?? ''}:${canonicalJson(r.answer)}`;
-  return r.etag !== undefined ? `0:e:${r.etag}` : `0:${canonicalJson(r.answer)}`;
-}
-
 export class ConfdClient {
   private peers: Peer[];
   private readonly port: number;
   private readonly transport: UdpTransport;
   private readonly protocol: ClientProtocol;
-  private readonly pending = new Map<string, Pending>();
-  private readonly bySalt = new Map<string, { p: Pending; peer: Peer }>();
-  private readonly cookies = new Map<string, PeerCookie>();
+  private readonly pending = new Map<string, FanOut>();
+  private readonly bySalt = new Map<string, { f: FanOut; peer: Peer; generation: number; request: Request }>();
+  private readonly salts = new Map<FanOut, string[]>();
+  private readonly proof = new AddressProof();
+  /** `retry` replies followed, per request and peer. */
+  private readonly retries = new WeakMap<FanOut, Map<string, number>>();
   private callback: UpcallHandler | undefined;
   private readonly expireMs: number;
   private readonly retransmitMs: number;
   private readonly maxPending: number;
   private readonly logger: Logger | undefined;
   private closed = false;
+  private readonly host: FanOutHost = {
+    transmit: (f, peer, request, generation, again) => this.transmit(f, peer, request, generation, again),
+    release: (f) => {
+      for (const s of this.salts.get(f) ?? []) this.bySalt.delete(s);
+      this.salts.delete(f);
+      this.pending.delete(f.id);
+    },
+  };
 
   constructor(opts: ConfdClientOptions) {
     this.port = opts.port ?? DEFAULT_PORT;
@@ -198,84 +175,71 @@ export class ConfdClient {
     this.callback = cb;
   }
 
-  /** Send a request to `coverage` random peers; returns its id. Replies and expiry are upcalls. */
-  sendRequest(request: Request, opts: SendOptions = {}): string {
+  /**
+   * Fan a request out to `coverage` random peers (or exactly `targets`): the quorum engine that
+   * every call goes through. The caller watches `votes` and finishes it.
+   */
+  fanOut(o: FanOutRequest): FanOut {
     if (this.closed) throw new QconfError('closed', 'client is closed');
-    const pool = opts.targets ?? this.peers;
-    const coverage = opts.targets ? opts.targets.length : resolveCoverage(opts.coverage, pool.length);
+    const pool = o.targets ?? this.peers;
+    const coverage = o.targets ? o.targets.length : resolveCoverage(o.coverage, pool.length);
     if (typeof coverage === 'string') throw new QconfError('usage', coverage);
     if (coverage === 0) throw new QconfError('usage', 'no peer to send to');
     if (this.pending.size >= this.maxPending) throw new QconfError('busy', `${this.maxPending} requests outstanding`);
-    const order = opts.targets ? [...opts.targets] : shuffle([...pool]);
-    const now = Date.now();
-    const p: Pending = {
+    const order = o.targets ? [...o.targets] : shuffled(pool);
+    const f = new FanOut(this.host, {
       id: randomUUID(),
-      request,
-      args: opts.args,
-      coverage,
-      needed: neededReplies(coverage),
-      expiry: now + (opts.expireMs ?? this.expireMs),
-      expiryTimer: undefined,
-      retransmitTimer: undefined,
-      retransmitMs: opts.retransmitMs ?? this.retransmitMs,
-      maxRetransmitMs: opts.maxRetransmitMs ?? MAX_RETRANSMIT_MS,
       targets: order.slice(0, coverage),
       spare: order.slice(coverage),
-      salts: [],
-      replies: new Map(),
-      answered: new Map(),
-      retries: new Map(),
-      watchers: new Set(),
-      done: false,
-    };
-    this.pending.set(p.id, p);
-    for (const peer of p.targets) this.transmit(p, peer, false);
-    this.armExpiry(p);
-    if (p.retransmitMs > 0) this.armRetransmit(p, p.retransmitMs);
-    return p.id;
+      needed: neededReplies(coverage),
+      expireMs: o.expireMs,
+      retransmitMs: o.retransmitMs,
+      maxRetransmitMs: o.maxRetransmitMs,
+      request: o.request,
+      rearm: o.rearm,
+      ignore: o.ignore,
+      onReply: (peer, reply) => {
+        o.onReply?.(peer, reply);
+        this.callback?.({ type: 'reply', id: f.id, request: o.describe, reply, peer, args: o.args });
+      },
+      key: replyKey,
+    });
+    this.requests.set(f, { request: o.describe, args: o.args });
+    this.pending.set(f.id, f);
+    f.start(() => this.expireRequests());
+    return f;
   }
+
+  /** Send a request to `coverage` random peers; returns its id. Replies and expiry are upcalls. */
+  sendRequest(request: Request, opts: SendOptions = {}): string {
+    return this.fanOut({
+      describe: request,
+      args: opts.args,
+      coverage: opts.coverage,
+      targets: opts.targets,
+      expireMs: opts.expireMs ?? this.expireMs,
+      retransmitMs: opts.retransmitMs ?? this.retransmitMs,
+      maxRetransmitMs: opts.maxRetransmitMs ?? MAX_RETRANSMIT_MS,
+      request: () => request,
+    }).id;
+  }
+
+  /** What each request was, for its upcalls. */
+  private readonly requests = new WeakMap<FanOut, { request: Request; args: unknown }>();
 
   /**
    * Send one copy of a request to one peer, under a fresh salt. A retransmission, and any request
    * to a daemon that has not validated this address, is padded and carries the cookie if there is
-   * one: a daemon that restarted (and forgot the address) can then answer it at once.
+   * one (address-proof.ts).
    */
-  private transmit(p: Pending, peer: Peer, again: boolean): void {
+  private transmit(f: FanOut, peer: Peer, request: Request, generation: number, again: boolean): void {
     const salt = this.protocol.newSalt();
-    p.salts.push(salt);
-    this.bySalt.set(salt, { p, peer });
-    const now = Date.now();
-    const c = this.cookies.get(peer.label);
-    const validated = c !== undefined && !again && now < c.validatedUntil;
-    const cookie = validated ? undefined : c?.cookie;
-    if (cookie !== undefined) (c as PeerCookie).sentAt = now;
-    const padTo = validated ? MIN_REQUEST_BYTES : UNVALIDATED_REQUEST_BYTES;
-    this.transport.send(peer, (address) => this.protocol.encode(p.request, salt, { to: formatDestination(address, peer.port), cookie, padTo }));
-  }
-
-  private armExpiry(p: Pending): void {
-    clearTimeout(p.expiryTimer);
-    p.expiryTimer = setTimeout(() => this.expireRequests(), Math.max(0, p.expiry - Date.now()) + 1);
-  }
-
-  private armRetransmit(p: Pending, delay: number): void {
-    p.retransmitTimer = setTimeout(() => {
-      if (p.done || p.replies.size >= p.needed && !this.wantsMore(p)) return;
-      const silent = p.targets.filter((peer) => !p.answered.has(peer.label));
-      // Hedge: a silent peer may be dead; ask one more peer if any is left beyond the coverage.
-      if (silent.length > 0 && p.spare.length > 0) {
-        const extra = p.spare.shift() as Peer;
-        p.targets.push(extra);
-        this.transmit(p, extra, false);
-      }
-      for (const peer of silent) this.transmit(p, peer, true);
-      this.armRetransmit(p, Math.min(delay * 2, p.maxRetransmitMs));
-    }, delay);
-  }
-
-  /** A strict query keeps asking until enough replies agree. */
-  private wantsMore(p: Pending): boolean {
-    return p.watchers.size > 0 && p.answered.size < p.targets.length;
+    let list = this.salts.get(f);
+    if (list === undefined) this.salts.set(f, (list = []));
+    list.push(salt);
+    this.bySalt.set(salt, { f, peer, generation, request });
+    const t = this.proof.forRequest(peer, again);
+    this.transport.send(peer, (address) => this.protocol.encode(request, salt, { ...t, to: formatDestination(address, peer.port) }));
   }
 
   private onDatagram(msg: Buffer): void {
@@ -283,30 +247,18 @@ export class ConfdClient {
     if (!d) return;
     const entry = this.bySalt.get(d.salt);
     if (!entry) return;
-    const { p, peer } = entry;
-    if (p.done) return;
-    // Duplicates (and late answers to retransmissions) count once per peer.
-    if (p.answered.has(peer.label)) return;
-    const reply = d.reply;
-    const now = Date.now();
-    if (reply.error?.code === 'retry' && reply.cookie !== undefined) {
-      // The daemon wants proof that this address receives its replies: send it back its cookie.
-      this.cookies.set(peer.label, { cookie: reply.cookie, validatedUntil: 0, sentAt: now });
-      const n = (p.retries.get(peer.label) ?? 0) + 1;
-      p.retries.set(peer.label, n);
-      if (n <= MAX_RETRIES) return this.transmit(p, peer, true);
-    } else {
-      const c = this.cookies.get(peer.label);
-      // A reply after the cookie was sent: the daemon has this address validated for a while.
-      if (c !== undefined && c.sentAt > 0 && c.validatedUntil < c.sentAt + ASSUME_VALIDATED_MS) c.validatedUntil = c.sentAt + ASSUME_VALIDATED_MS;
+    const { f, peer, generation } = entry;
+    if (f.done) return;
+    // The daemon wants proof that this address receives its replies: send it back its cookie.
+    if (this.proof.onReply(peer, d.reply)) {
+      // Followed a few times per request and daemon (one restarting meanwhile may ask twice).
+      let n = this.retries.get(f);
+      if (n === undefined) this.retries.set(f, (n = new Map()));
+      const count = (n.get(peer.label) ?? 0) + 1;
+      n.set(peer.label, count);
+      if (count <= MAX_RETRIES) return this.transmit(f, peer, entry.request, generation, true);
     }
-    const record: ReplyRecord = { peer, reply, key: replyKey(reply) };
-    p.answered.set(peer.label, record);
-    // One daemon reached at two addresses is one reply.
-    const id = daemonIdentity(reply, peer);
-    if (!p.replies.has(id)) p.replies.set(id, record);
-    this.callback?.({ type: 'reply', id: p.id, request: p.request, reply, peer, args: p.args });
-    for (const w of [...p.watchers]) w();
+    f.reply(peer, generation, d.reply);
   }
 
   /**
@@ -315,29 +267,21 @@ export class ConfdClient {
    */
   expireRequests(): void {
     const now = Date.now();
-    for (const p of [...this.pending.values()]) {
-      if (now < p.expiry) continue;
-      this.finish(p);
-      this.callback?.({ type: 'expire', id: p.id, request: p.request, args: p.args, sent: p.targets.length, received: p.replies.size });
-      for (const w of [...p.watchers]) w();
+    for (const f of [...this.pending.values()]) {
+      if (now < f.expiry) continue;
+      f.finish();
+      const r = this.requests.get(f);
+      if (r) this.callback?.({ type: 'expire', id: f.id, request: r.request, args: r.args, sent: f.targets.length, received: f.votes.size });
+      f.notify();
     }
-  }
-
-  private finish(p: Pending): void {
-    if (p.done) return;
-    p.done = true;
-    clearTimeout(p.expiryTimer);
-    clearTimeout(p.retransmitTimer);
-    for (const s of p.salts) this.bySalt.delete(s);
-    this.pending.delete(p.id);
   }
 
   /** Forget a request without an expiry upcall (its caller lost interest). */
   cancel(id: string): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.finish(p);
-    for (const w of [...p.watchers]) w();
+    const f = this.pending.get(id);
+    if (!f) return;
+    f.finish();
+    f.notify();
   }
 
   /**
@@ -345,19 +289,25 @@ export class ConfdClient {
    * `timeoutMs` passes; resolves with the reply or undefined. `cancel` ends it early.
    */
   requestOne(peer: Peer, request: Request, opts: { timeoutMs: number; retransmitMs?: number; maxRetransmitMs?: number }): { id: string; reply: Promise<Reply | undefined> } {
-    const id = this.sendRequest(request, { targets: [peer], expireMs: opts.timeoutMs, retransmitMs: opts.retransmitMs, maxRetransmitMs: opts.maxRetransmitMs });
-    const p = this.pending.get(id) as Pending;
+    const f = this.fanOut({
+      describe: request,
+      targets: [peer],
+      expireMs: opts.timeoutMs,
+      retransmitMs: opts.retransmitMs ?? this.retransmitMs,
+      maxRetransmitMs: opts.maxRetransmitMs ?? MAX_RETRANSMIT_MS,
+      request: () => request,
+    });
     const reply = new Promise<Reply | undefined>((resolve) => {
       const check = () => {
-        const r = p.answered.get(peer.label);
-        if (!r && !p.done) return;
-        p.watchers.delete(check);
-        this.finish(p);
-        resolve(r?.reply);
+        const v = [...f.votes.values()][0];
+        if (!v && !f.done) return;
+        f.watchers.delete(check);
+        f.finish();
+        resolve(v?.reply);
       };
-      p.watchers.add(check);
+      f.watchers.add(check);
     });
-    return { id, reply };
+    return { id: f.id, reply };
   }
 
   /**
@@ -365,82 +315,61 @@ export class ConfdClient {
    * (as Ganeti's WaitForReply does). An unknown or expired id gives {timedOut: true, 0, 0}.
    */
   waitForReply(id: string, timeoutMs = DEFAULT_EXPIRE_MS): Promise<{ timedOut: boolean; sent: number; received: number }> {
-    const p = this.pending.get(id);
-    if (!p) return Promise.resolve({ timedOut: true, sent: 0, received: 0 });
-    p.expiry += timeoutMs;
-    this.armExpiry(p);
+    const f = this.pending.get(id);
+    if (!f) return Promise.resolve({ timedOut: true, sent: 0, received: 0 });
+    f.expiry += timeoutMs;
+    f.armExpiry(() => this.expireRequests());
     return new Promise((resolve) => {
       const check = () => {
-        const enough = p.replies.size >= p.needed;
-        if (!enough && !p.done) return;
-        p.watchers.delete(check);
-        resolve({ timedOut: !enough, sent: p.targets.length, received: p.replies.size });
+        const enough = f.votes.size >= f.needed;
+        if (!enough && !f.done) return;
+        f.watchers.delete(check);
+        resolve({ timedOut: !enough, sent: f.targets.length, received: f.votes.size });
       };
-      p.watchers.add(check);
+      f.watchers.add(check);
       check();
     });
   }
 
   /** Send a request and resolve with the quorum result (protocol.md, "Client rules"). */
   query<A = unknown>(request: Request, opts: QueryOptions = {}): Promise<QueryResult<A>> {
-    let id: string;
+    let f: FanOut;
     try {
-      id = this.sendRequest(request, { coverage: opts.coverage, expireMs: opts.timeoutMs ?? 5000, retransmitMs: opts.retransmitMs });
+      f = this.fanOut({
+        describe: request,
+        coverage: opts.coverage,
+        expireMs: opts.timeoutMs ?? 5000,
+        retransmitMs: opts.retransmitMs ?? this.retransmitMs,
+        maxRetransmitMs: MAX_RETRANSMIT_MS,
+        request: () => request,
+      });
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.pending.get(id) as Pending;
+    const strict = opts.strict === true;
     return new Promise((resolve) => {
       const check = () => {
-        let result = this.result<A>(p, !!opts.strict);
-        if (result && opts.all && !p.done && p.answered.size < p.targets.length) result = undefined;
-        if (!p.done && result === undefined) return;
-        p.watchers.delete(check);
-        this.finish(p);
-        resolve(result ?? (this.result<A>(p, !!opts.strict, true) as QueryResult<A>));
+        const votes = [...f.votes.values()];
+        // Most replies arrive before the quorum: nothing to count for them.
+        if (!f.done && votes.length < f.needed && !f.exhausted) return;
+        const result = buildResult<A>(votes, votes, {
+          needed: f.needed,
+          sent: f.targets.length,
+          quorum: (agreeing) => votes.length >= f.needed && (!strict || agreeing >= f.needed),
+          noQuorum: (agreeing) => ({
+            code: 'no_quorum',
+            message: strict && votes.length >= f.needed ? `${agreeing} of ${votes.length} replies agree; ${f.needed} needed` : `${votes.length} of ${f.targets.length} daemons replied; ${f.needed} needed`,
+          }),
+        });
+        const waitAll = opts.all === true && f.answered < f.targets.length;
+        // Strict mode gives up early once every daemon has answered without enough agreement.
+        if (!f.done && (result.timedOut ? !f.exhausted : waitAll)) return;
+        f.watchers.delete(check);
+        f.finish();
+        resolve(result);
       };
-      p.watchers.add(check);
+      f.watchers.add(check);
     });
-  }
-
-  /** The quorum result, or undefined while more replies are needed (unless `final`). */
-  private result<A>(p: Pending, strict: boolean, final = false): QueryResult<A> | undefined {
-    // Most replies arrive before the quorum: nothing to count for them.
-    if (!final && p.replies.size < p.needed && p.replies.size < p.targets.length) return undefined;
-    const records = [...p.replies.values()];
-    const votes: Vote<ReplyRecord>[] = records.map((r) => ({ serial: r.reply.serial, key: r.key, value: r }));
-    const t = tally(votes);
-    const quorum = records.length >= p.needed && (!strict || t.agreeing >= p.needed);
-    // Strict mode gives up early once every peer has answered without enough agreement.
-    const exhausted = p.answered.size === p.targets.length && p.spare.length === 0;
-    if (!quorum && !final && !exhausted) return undefined;
-    const w = t.winner?.value.reply;
-    const result: QueryResult<A> = {
-      status: w ? w.status : null,
-      serial: w ? w.serial : 0,
-      replies: records.length,
-      needed: p.needed,
-      sent: p.targets.length,
-      agreeing: t.agreeing,
-      consistent: t.consistent,
-      timedOut: !quorum,
-      peers: records.map((r) => ({ peer: r.peer.label, status: r.reply.status, serial: r.reply.serial, node: r.reply.node })),
-    };
-    if (w) {
-      if (w.answer !== undefined) result.answer = w.answer as A;
-      if (w.etag !== undefined) result.etag = w.etag;
-      if (w.error) result.error = w.error;
-      if (w.timedOut !== undefined) result.holdTimedOut = w.timedOut;
-    }
-    if (!quorum && !result.error) {
-      result.error = {
-        code: 'no_quorum',
-        message: strict && records.length >= p.needed
-          ? `${t.agreeing} of ${records.length} replies agree; ${p.needed} needed`
-          : `${records.length} of ${p.targets.length} daemons replied; ${p.needed} needed`,
-      };
-    }
-    return result;
   }
 
   get<A = unknown>(path: string, opts?: QueryOptions): Promise<QueryResult<A>> {
@@ -481,7 +410,7 @@ export class ConfdClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of [...this.pending.values()]) p.expiry = 0;
+    for (const f of this.pending.values()) f.expiry = 0;
     this.expireRequests();
     this.transport.close();
   }

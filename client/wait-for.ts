@@ -1,13 +1,14 @@
 // Synchronous waits over the `wait` op: each daemon holds a request until the value at a path
 // changes (or its serial reaches a minimum), and the client re-arms it until the condition
-// holds; the wait is met once a quorum of daemons report it. `watch` chains waits into an
-// async iterator of changes.
+// holds; the wait is met once a quorum of daemons report it. The fan-out (peers, hedging,
+// counting daemons, the result) is the quorum engine's, as for queries. `watch` chains waits
+// into an async iterator of changes.
 import { randomBytes } from 'node:crypto';
-import { canonicalJson, etagOf } from '../shared/canonical-json.js';
-import { QconfError } from '../shared/errors.js';
+import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
-import { neededReplies, resolveCoverage, tally, type Vote } from '../shared/quorum.js';
-import { daemonIdentity, type ConfdClient } from './confd-client.js';
+import type { ConfdClient } from './confd-client.js';
+import type { Vote } from './fan-out.js';
+import { buildResult } from './results.js';
 import type { QueryResult, Reply, Request } from './types.js';
 
 export type WaitCondition =
@@ -40,8 +41,6 @@ const ABSENT_ETAG = '';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_HOLD_MS = 25_000;
-/** After this long without a first reply from a peer, a spare peer is asked too. */
-const HEDGE_AFTER_MS = 1000;
 /**
  * How long a `changedFrom` wait without `afterSerial` waits for every daemon's first reply
  * before it trusts the baseline it has: until then, a lagging daemon's older value could not be
@@ -75,149 +74,97 @@ export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, bas
   return found && r.etag === equalsTag;
 }
 
-interface PeerState {
-  peer: Peer;
-  latest: Reply | undefined;
-  requestId: string | undefined;
-}
-
 /** Replies that end a daemon's hold without telling anything about the condition. */
 function transient(r: Reply): boolean {
   return r.status !== 0 && (r.error?.code === 'busy' || r.error?.code === 'not_ready' || r.error?.code === 'internal');
 }
 
+/** A daemon answering busy, not ready or internal is asked again after this long. */
+const TRANSIENT_RETRY_MS = 250;
+
 export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions = {}): Promise<WaitResult<A>> {
-  const peers = client.peerList;
-  const coverage = resolveCoverage(opts.coverage, peers.length);
-  if (typeof coverage === 'string') throw new QconfError('usage', coverage);
-  const needed = neededReplies(coverage);
-  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
   const path = conditionPath(cond);
   const equalsTag = 'equals' in cond ? etagOf(cond.equals) : undefined;
-  const order = [...peers].sort(() => Math.random() - 0.5);
-  const states: PeerState[] = [];
-  const spare = order.slice(coverage);
-  let finished = false;
   let baseline = 'changedFrom' in cond ? (cond.afterSerial ?? -1) : -1;
   // Without `afterSerial` the baseline is learnt from the first replies: a daemon that changed
   // and a lagging one could otherwise answer first and pass for a quorum. So nothing is met
   // before every daemon first asked has answered once (or the grace has passed: some are down).
   let baselineKnown = !('changedFrom' in cond) || cond.afterSerial !== undefined;
+  const isMet = (v: Vote) => conditionMet(cond, v.reply, equalsTag, baseline);
+  /** Each daemon's next wait is armed with the etag it last reported. */
+  const etags = new Map<string, string | undefined>();
+
+  const request = (peer: Peer): Request => {
+    const remaining = deadline - Date.now();
+    // The daemon ends its hold a little before our deadline, so its "not yet" arrives in time
+    // to tell a reachable quorum (exit 1) from an unreachable one (exit 3).
+    const margin = Math.min(500, remaining / 4);
+    // `rid` marks retransmissions of this one hold, which the daemon then holds only once.
+    const req: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.floor(Math.min(holdMs, remaining - margin))), rid: randomBytes(8).toString('hex') };
+    const etag = etags.has(peer.label) ? etags.get(peer.label) : initialEtag(cond);
+    if (etag !== undefined) req.etag = etag;
+    if ('minSerial' in cond) req.minSerial = cond.minSerial;
+    return req;
+  };
+  const rearm = (peer: Peer, r: Reply): number | undefined => {
+    if (transient(r)) return TRANSIENT_RETRY_MS;
+    if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === cond.changedFrom) baseline = Math.max(baseline, r.serial);
+    if ('minSerial' in cond && conditionMet(cond, r)) return undefined;
+    // Re-arm from what this daemon holds now: the next change wakes it.
+    if (!('minSerial' in cond)) etags.set(peer.label, r.etag ?? ABSENT_ETAG);
+    return 0;
+  };
+
+  // Held requests are retransmitted sparingly: each copy is held by the daemon too.
+  const f = client.fanOut({
+    describe: { op: 'wait', path, ...('minSerial' in cond ? { minSerial: cond.minSerial } : {}) },
+    coverage: opts.coverage,
+    expireMs: timeoutMs,
+    retransmitMs: 300,
+    maxRetransmitMs: Math.max(1000, Math.min(holdMs, 5000)),
+    request,
+    rearm,
+    ignore: transient,
+  });
+  const firstAsked = [...f.targets];
   const startedAt = Date.now();
-  const isMet = (st: PeerState) => st.latest !== undefined && conditionMet(cond, st.latest, equalsTag, baseline);
-  let wake: () => void = () => undefined;
-  const changed = () => wake();
-
-  const follow = async (st: PeerState) => {
-    let etag = initialEtag(cond);
-    while (!finished && Date.now() < deadline) {
-      const remaining = deadline - Date.now();
-      // The daemon ends its hold a little before our deadline, so its "not yet" arrives in time
-      // to tell a reachable quorum (exit 1) from an unreachable one (exit 3).
-      const margin = Math.min(500, remaining / 4);
-      // `rid` marks retransmissions of this one hold, which the daemon then holds only once.
-      const request: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.floor(Math.min(holdMs, remaining - margin))), rid: randomBytes(8).toString('hex') };
-      if (etag !== undefined) request.etag = etag;
-      if ('minSerial' in cond) request.minSerial = cond.minSerial;
-      // Held requests are retransmitted sparingly: each copy is held by the daemon too.
-      const { id, reply } = client.requestOne(st.peer, request, { timeoutMs: remaining, retransmitMs: 300, maxRetransmitMs: Math.max(1000, Math.min(holdMs, 5000)) });
-      st.requestId = id;
-      const r = await reply;
-      st.requestId = undefined;
-      if (!r || finished) return;
-      if (transient(r)) {
-        await new Promise((res) => setTimeout(res, 250));
-        continue;
-      }
-      st.latest = r;
-      if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === cond.changedFrom) baseline = Math.max(baseline, r.serial);
-      changed();
-      if ('minSerial' in cond && conditionMet(cond, r)) return;
-      // Re-arm from what this daemon holds now: the next change wakes it.
-      if (!('minSerial' in cond)) etag = r.etag ?? ABSENT_ETAG;
-    }
-  };
-
-  const start = (peer: Peer) => {
-    const st: PeerState = { peer, latest: undefined, requestId: undefined };
-    states.push(st);
-    void follow(st);
-  };
-  for (const p of order.slice(0, coverage)) start(p);
-
-  const hedge = setInterval(() => {
-    if (!baselineKnown) wake();
-    // A peer that never answered may be down: ask a spare one, as queries do.
-    const silent = states.filter((s) => s.latest === undefined).length;
-    const asked = states.length - coverage;
-    if (silent > asked && spare.length > 0) start(spare.shift() as Peer);
-  }, HEDGE_AFTER_MS);
-
-  let timer: NodeJS.Timeout | undefined;
-  const onAbort = () => wake();
+  const grace = setTimeout(() => f.notify(), BASELINE_GRACE_MS);
+  const onAbort = () => client.cancel(f.id);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-      wake = () => {
-        if (opts.signal?.aborted) return resolve();
-        baselineKnown ||= states.slice(0, coverage).every((s) => s.latest !== undefined) || Date.now() - startedAt >= BASELINE_GRACE_MS;
-        if (baselineKnown && distinct(states.filter(isMet)).length >= needed) resolve();
+      const check = () => {
+        if (f.done) return resolve();
+        baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
+        if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
       };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      wake();
+      f.watchers.add(check);
+      if (opts.signal?.aborted) client.cancel(f.id);
+      check();
     });
   } finally {
-    finished = true;
-    clearTimeout(timer);
-    clearInterval(hedge);
+    clearTimeout(grace);
     opts.signal?.removeEventListener('abort', onAbort);
-    for (const st of states) if (st.requestId) client.cancel(st.requestId);
+    f.finish();
   }
-  return waitResult<A>(states, needed, isMet);
+  return waitResult<A>([...f.votes.values()], f.needed, f.targets.length, isMet);
 }
 
-function replyKey(r: Reply): string {
-  return r.status === 0 ? `0:${r.etag ?? canonicalJson(r.answer)}` : `${r.status}:${r.error?.code ?? ''}`;
-}
-
-/** One state per daemon: a daemon reached at two addresses counts once. */
-function distinct(states: PeerState[]): PeerState[] {
-  const seen = new Set<string>();
-  return states.filter((s) => {
-    const id = daemonIdentity(s.latest as Reply, s.peer);
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
-
-function waitResult<A>(states: PeerState[], needed: number, isMet: (s: PeerState) => boolean): WaitResult<A> {
-  const answered = distinct(states.filter((s) => s.latest !== undefined));
-  const metStates = answered.filter(isMet);
-  const met = metStates.length >= needed;
-  const pool = met ? metStates : answered;
-  const votes: Vote<PeerState>[] = pool.map((s) => ({ serial: (s.latest as Reply).serial, key: replyKey(s.latest as Reply), value: s }));
-  const t = tally(votes);
-  const all = tally(answered.map((s) => ({ serial: (s.latest as Reply).serial, key: replyKey(s.latest as Reply), value: s })));
-  const w = t.winner?.value.latest;
-  const result: WaitResult<A> = {
-    met,
-    status: w ? w.status : null,
-    serial: w ? w.serial : 0,
-    replies: answered.length,
+function waitResult<A>(votes: Vote[], needed: number, sent: number, isMet: (v: Vote) => boolean): WaitResult<A> {
+  const metVotes = votes.filter(isMet);
+  const met = metVotes.length >= needed;
+  const result = buildResult<A>(votes, met ? metVotes : votes, {
     needed,
-    sent: states.length,
-    agreeing: t.agreeing,
-    consistent: all.consistent,
-    timedOut: !met,
-    peers: answered.map((s) => ({ peer: s.peer.label, status: (s.latest as Reply).status, serial: (s.latest as Reply).serial, node: (s.latest as Reply).node })),
-  };
-  if (w?.answer !== undefined) result.answer = w.answer as A;
-  if (w?.etag !== undefined) result.etag = w.etag;
-  if (w?.error) result.error = w.error;
-  if (!met && answered.length < needed) {
-    result.error = { code: 'no_quorum', message: `${answered.length} of ${states.length} daemons replied; ${needed} needed` };
+    sent,
+    quorum: () => met,
+    noQuorum: () => ({ code: 'timeout', message: '' }),
+  }) as WaitResult<A>;
+  result.met = met;
+  if (!met && votes.length < needed) {
+    result.error = { code: 'no_quorum', message: `${votes.length} of ${sent} daemons replied; ${needed} needed` };
   } else if (!met) {
     result.error = { code: 'timeout', message: `the condition was not met by ${needed} daemons before the timeout` };
   }

@@ -6,7 +6,7 @@ import { CountingCallback, FilterCallback, StoreResultCallback } from '../../cli
 import { ConfdClient } from '../../client/confd-client.js';
 import type { ExpireUpcall, ReplyUpcall, Upcall } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
-import { neededReplies } from '../../shared/quorum.js';
+import { neededReplies } from '../../client/quorum-rule.js';
 import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
 import { KEY_A, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
 import { UdpRelay, closeAll, startRelay } from '../support/relay.js';

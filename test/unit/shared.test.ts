@@ -6,7 +6,7 @@ import { QconfError } from '../../shared/errors.js';
 import { formatPointer, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
 import { Keyring, loadKeyring, makeKey, parseKeyText, readRawKeyFile } from '../../shared/keyring.js';
 import { parsePeer, parsePeerList } from '../../shared/peers.js';
-import { neededReplies, resolveCoverage, tally } from '../../shared/quorum.js';
+import { neededReplies, resolveCoverage, tally } from '../../client/quorum-rule.js';
 import { VERSION } from '../../shared/version.js';
 import { ROOT, tempDir } from '../support/fixtures.js';
 

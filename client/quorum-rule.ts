@@ -1,4 +1,4 @@
-// The quorum rule, shared with Ganeti's confd client (_NeededReplies).
+// The quorum rule (Ganeti's confd client's _NeededReplies), coverage, and choosing the winner.
 export function neededReplies(n: number): number {
   if (n < 3) return n;
   if (n < 5) return n - 1;
