@@ -88,28 +88,28 @@ export class Metrics {
     const reg = this.registry;
     const r = () => this.report ?? stats.report();
 
+    // Every metric is filled from one stats report at scrape time, never incremented here.
+    const filled = <M extends Counter<L> | Gauge<L>, L extends string>(
+      Kind: new (c: { name: string; help: string; labelNames: L[]; registers: Registry[]; collect: (this: M) => void }) => M,
+      name: string,
+      help: string,
+      labelNames: L[],
+      fill: (m: M, rep: StatsReport) => void,
+    ): M =>
+      new Kind({
+        name,
+        help,
+        labelNames,
+        registers: [reg],
+        collect(this: M) {
+          this.reset();
+          fill(this, r());
+        },
+      });
     const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, rep: StatsReport) => void) =>
-      new Counter<L>({
-        name,
-        help,
-        labelNames,
-        registers: [reg],
-        collect() {
-          this.reset();
-          fill(this, r());
-        },
-      });
+      filled<Counter<L>, L>(Counter as never, name, help, labelNames, fill);
     const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, rep: StatsReport) => void) =>
-      new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers: [reg],
-        collect() {
-          this.reset();
-          fill(this, r());
-        },
-      });
+      filled<Gauge<L>, L>(Gauge as never, name, help, labelNames, fill);
 
     gauge('qconfd_info', 'Constant 1, labelled with the version and node name', ['version', 'node'], (g) => g.set({ version: info.version, node: info.node }, 1));
     counter('qconfd_datagrams_received_total', 'Datagrams received on the UDP socket', [], (c, s) => c.inc(s.received));

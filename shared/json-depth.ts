@@ -36,23 +36,11 @@ export function depthBeyondBytes(b: Uint8Array, max: number): number {
   return -1;
 }
 
-/** Where the JSON text `s` first nests deeper than `max`, or -1 when it never does. */
+/**
+ * Where the JSON text `s` first nests deeper than `max` (an offset into its UTF-8 bytes), or -1
+ * when it never does. Brackets, quotes and backslashes are single bytes in UTF-8, so the bytes
+ * nest exactly as the text does.
+ */
 export function depthBeyondText(s: string, max: number): number {
-  let depth = 0;
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) {
-      for (i++; i < n; i++) {
-        const d = s.charCodeAt(i);
-        if (d === 0x22) break;
-        if (d === 0x5c) i++;
-      }
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return i;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
-  }
-  return -1;
+  return depthBeyondBytes(Buffer.from(s, 'utf8'), max);
 }
