@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { formatDestination } from '../shared/destination.js';
 import { QconfError } from '../shared/errors.js';
-import type { Keyring } from '../shared/keyring.js';
+import { loadKeyring, type Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
 import { AddressProof } from './address-proof.js';
 import { FanOut, type FanOutHost } from './fan-out.js';
@@ -17,9 +17,12 @@ import { buildResult, replyKey } from './results.js';
 // QCF1 without msgpackr: protocol.ts's adapter loads it, the largest part of what a short-lived
 // `qconf get` process loads and compiles.
 import { UdpTransport } from './transport.js';
-import type { Logger, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
+import { traced } from './tracing.js';
+import type { Logger, MgetEntry, PingAnswer, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';
 // wait-for.js is loaded when first used: most processes (a `qconf get`) never wait.
-import type { WaitCondition, WaitOptions, WaitResult, WatchEvent } from './wait-for.js';
+import type { WaitCondition, WaitOptions, WaitResult, WatchEvent, WatchOptions } from './wait-for.js';
+// So is mirror.js (and only for agents that mirror).
+import type { Mirror, MirrorOptions } from './mirror.js';
 
 export { daemonIdentity } from './fan-out.js';
 
@@ -51,13 +54,17 @@ export interface SendOptions {
   targets?: readonly Peer[];
 }
 
-export interface QueryOptions {
+export interface QueryOptions<T = unknown> {
   coverage?: number;
   strict?: boolean;
   timeoutMs?: number;
   retransmitMs?: number;
   /** Wait for every daemon asked (until the timeout) instead of stopping at the quorum. */
   all?: boolean;
+  /** Cancels the call: its promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Check (and type) the answer, e.g. a zod schema's `parse`; a failure is an `invalid_answer` result. */
+  parse?: (v: unknown) => T;
 }
 
 /** How the quorum engine is asked for a fan-out (the parts a wait sets itself). */
@@ -133,6 +140,10 @@ export class ConfdClient {
   private readonly maxPending: number;
   private readonly logger: Logger | undefined;
   private closed = false;
+  /** Calls in progress: close() rejects each (a QconfError `closed`). */
+  private readonly calls = new Set<(e: Error) => void>();
+  /** The newest serial this client has returned: it never returns an older one (monotonic reads). */
+  private newest = 0;
   private readonly host: FanOutHost = {
     transmit: (f, peer, request, generation, again) => this.transmit(f, peer, request, generation, again),
     release: (f) => {
@@ -331,10 +342,53 @@ export class ConfdClient {
     });
   }
 
+  /**
+   * A call's promise, settled by the watcher `make` returns (run after every reply and at the
+   * end), rejected by the signal's abort (with its reason) or by close() (a QconfError
+   * `closed`): never left pending, never rejected unhandled by the client itself.
+   */
+  settle<T>(f: FanOut, signal: AbortSignal | undefined, make: (resolve: (v: T) => void) => () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let over = false;
+      const end = () => {
+        over = true;
+        f.watchers.delete(check);
+        signal?.removeEventListener('abort', onAbort);
+        this.calls.delete(onClose);
+      };
+      const onAbort = () => {
+        if (over) return;
+        end();
+        f.finish();
+        reject(signal?.reason);
+      };
+      const onClose = (e: Error) => {
+        if (over) return;
+        end();
+        reject(e);
+      };
+      const check = make((v) => {
+        if (over) return;
+        end();
+        resolve(v);
+      });
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.calls.add(onClose);
+      f.watchers.add(check);
+      check();
+    });
+  }
+
   /** Send a request and resolve with the quorum result (protocol.md, "Client rules"). */
-  query<A = unknown>(request: Request, opts: QueryOptions = {}): Promise<QueryResult<A>> {
+  query<A = unknown>(request: Request, opts: QueryOptions<A> = {}): Promise<QueryResult<A>> {
+    return traced({ op: String(request.op), path: request.path }, this.peers.length, () => this.queryNow<A>(request, opts));
+  }
+
+  private queryNow<A>(request: Request, opts: QueryOptions<A>): Promise<QueryResult<A>> {
     let f: FanOut;
     try {
+      opts.signal?.throwIfAborted();
       f = this.fanOut({
         describe: request,
         coverage: opts.coverage,
@@ -347,58 +401,104 @@ export class ConfdClient {
       return Promise.reject(e);
     }
     const strict = opts.strict === true;
-    return new Promise((resolve) => {
-      const check = () => {
-        const votes = [...f.votes.values()];
-        // Most replies arrive before the quorum: nothing to count for them.
-        if (!f.done && votes.length < f.needed && !f.exhausted) return;
-        const result = buildResult<A>(votes, votes, {
-          needed: f.needed,
-          sent: f.targets.length,
-          quorum: (agreeing) => votes.length >= f.needed && (!strict || agreeing >= f.needed),
-          noQuorum: (agreeing) => ({
-            code: 'no_quorum',
-            message: strict && votes.length >= f.needed ? `${agreeing} of ${votes.length} replies agree; ${f.needed} needed` : `${votes.length} of ${f.targets.length} daemons replied; ${f.needed} needed`,
-          }),
-        });
-        const waitAll = opts.all === true && f.answered < f.targets.length;
-        // Strict mode gives up early once every daemon has answered without enough agreement.
-        if (!f.done && (result.timedOut ? !f.exhausted : waitAll)) return;
-        f.watchers.delete(check);
-        f.finish();
-        resolve(result);
-      };
-      f.watchers.add(check);
+    const newest = this.protocol.documentSerials ? this.newest : 0;
+    return this.settle<QueryResult<A>>(f, opts.signal, (resolve) => () => {
+      const votes = [...f.votes.values()];
+      // Most replies arrive before the quorum: nothing to count for them.
+      if (!f.done && votes.length < f.needed && !f.exhausted) return;
+      let older = false;
+      const result = buildResult<A>(votes, votes, {
+        needed: f.needed,
+        sent: f.targets.length,
+        // Never an answer older than one already returned: ask on, or report no quorum. (Serial 0
+        // is no snapshot's: a daemon not ready, or Ganeti's error answers.)
+        quorum: (agreeing) => votes.length >= f.needed && (!strict || agreeing >= f.needed) && !(older = maxSerial(votes) > 0 && maxSerial(votes) < newest),
+        noQuorum: (agreeing) =>
+          older
+            ? `the replies (serial ${maxSerial(votes)}) are older than serial ${newest}, already returned by this client`
+            : strict && votes.length >= f.needed
+              ? `${agreeing} of ${votes.length} replies agree; ${f.needed} needed`
+              : `${votes.length} of ${f.targets.length} daemons replied; ${f.needed} needed${silentPeers(f)}`,
+        parse: opts.parse,
+      });
+      const waitAll = opts.all === true && f.answered < f.targets.length;
+      // Strict mode gives up early once every daemon has answered without enough agreement.
+      if (!f.done && (result.timedOut ? !f.exhausted : waitAll)) return;
+      f.finish();
+      if (result.kind !== 'no_quorum' && result.serial > this.newest) this.newest = result.serial;
+      resolve(result);
     });
   }
 
-  get<A = unknown>(path: string, opts?: QueryOptions): Promise<QueryResult<A>> {
+  get<A = unknown>(path: string, opts?: QueryOptions<A>): Promise<QueryResult<A>> {
     return this.query<A>({ op: 'get', path }, opts);
   }
 
-  mget(paths: string[], opts?: QueryOptions): Promise<QueryResult<Array<{ status: number; answer?: unknown; etag?: string; error?: { code: string; message: string } }>>> {
-    return this.query({ op: 'mget', paths }, opts);
+  mget(paths: string[], opts?: QueryOptions<MgetEntry[]>): Promise<QueryResult<MgetEntry[]>> {
+    return this.query<MgetEntry[]>({ op: 'mget', paths }, opts);
   }
 
-  list(path: string, depth = 1, opts?: QueryOptions): Promise<QueryResult<string[]>> {
+  list(path: string, depth = 1, opts?: QueryOptions<string[]>): Promise<QueryResult<string[]>> {
     return this.query<string[]>({ op: 'list', path, depth }, opts);
   }
 
-  ping(opts?: QueryOptions): Promise<QueryResult<Record<string, unknown>>> {
-    return this.query({ op: 'ping' }, opts);
+  ping(opts?: QueryOptions<PingAnswer>): Promise<QueryResult<PingAnswer>> {
+    return this.query<PingAnswer>({ op: 'ping' }, opts);
+  }
+
+  /** Each daemon's counters (`qconf stats`): ask with coverage -1 for every daemon. */
+  stats(opts?: QueryOptions<Record<string, unknown>>): Promise<QueryResult<Record<string, unknown>>> {
+    return this.query<Record<string, unknown>>({ op: 'stats' }, opts);
   }
 
   /** Block until a quorum of daemons report `condition` (see wait-for.ts), or the timeout. */
-  waitFor<A = unknown>(condition: WaitCondition, opts?: WaitOptions): Promise<WaitResult<A>> {
-    return import('./wait-for.js').then((m) => m.waitFor<A>(this, condition, opts));
+  waitFor<A = unknown>(condition: WaitCondition, opts?: WaitOptions<A>): Promise<WaitResult<A>> {
+    const path = 'path' in condition ? condition.path : undefined;
+    return traced({ op: 'wait', path }, this.peers.length, () => import('./wait-for.js').then((m) => m.waitFor<A>(this, condition, opts)));
   }
 
   /** Each new value of `path`, agreed by a quorum, for as long as the caller iterates. */
-  watch<A = unknown>(path: string, opts?: Omit<WaitOptions, 'timeoutMs'>): AsyncGenerator<WatchEvent<A>, void, undefined> {
+  watch<A = unknown>(path: string, opts?: WatchOptions<A>): AsyncGenerator<WatchEvent<A>, void, undefined> {
     return (async function* (client: ConfdClient) {
       const m = await import('./wait-for.js');
       yield* m.watch<A>(client, path, opts);
     })(this);
+  }
+
+  /**
+   * A local mirror of the subtree at `prefix`, read synchronously with no datagram (mirror.ts):
+   * resolves once it is filled by a quorum read; kept fresh by one held wait until closed.
+   */
+  async mirror<T = unknown>(prefix: string, opts?: MirrorOptions<T>): Promise<Mirror<T>> {
+    const { Mirror } = await import('./mirror.js');
+    const m = new Mirror<T>(this, prefix, opts);
+    await m.ready;
+    return m;
+  }
+
+  /**
+   * A client configured as `qconf` is: peers from QCONF_PEERS, the key file from QCONF_KEY_FILE,
+   * the default port from QCONF_PORT (each overridden by `opts`). A world-readable key file is
+   * reported through `opts.logger`.
+   */
+  static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
+    const env = opts.env ?? process.env;
+    const peers = opts.peers ?? env.QCONF_PEERS;
+    if (peers === undefined || peers === '' || (Array.isArray(peers) && peers.length === 0)) throw new QconfError('usage', 'no peers: set QCONF_PEERS (or give peers)');
+    let keyring = opts.keyring;
+    if (keyring === undefined) {
+      const keyFile = env.QCONF_KEY_FILE;
+      if (!keyFile) throw new QconfError('usage', 'no key file: set QCONF_KEY_FILE (or give a keyring)');
+      const loaded = loadKeyring(keyFile);
+      for (const w of loaded.warnings) opts.logger?.warn?.({ event: 'key_file_warning', keyFile }, w);
+      keyring = loaded.keyring;
+    }
+    let port = opts.port;
+    if (port === undefined && env.QCONF_PORT) {
+      port = Number(env.QCONF_PORT);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
+    }
+    return new ConfdClient({ ...opts, peers, keyring, port });
   }
 
   /** Number of outstanding requests (for tests and monitoring). */
@@ -406,14 +506,39 @@ export class ConfdClient {
     return this.pending.size;
   }
 
-  /** End sockets and timers. Outstanding requests expire now, with their upcalls. */
+  /**
+   * End sockets and timers. Calls in progress reject at once with a QconfError `closed`;
+   * requests made with sendRequest expire now, with their upcalls.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const closed = new QconfError('closed', 'client is closed');
+    for (const reject of [...this.calls]) reject(closed);
     for (const f of this.pending.values()) f.expiry = 0;
     this.expireRequests();
     this.transport.close();
   }
+}
+
+/** `await using client = new ConfdClient(...)` closes it at the end of the block. */
+export interface ConfdClient {
+  [Symbol.asyncDispose](): Promise<void>;
+}
+ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) {
+  this.close();
+};
+
+function maxSerial(votes: readonly { reply: Reply }[]): number {
+  let m = 0;
+  for (const v of votes) if (v.reply.serial > m) m = v.reply.serial;
+  return m;
+}
+
+/** The daemons asked that never answered, for a message that names them. */
+function silentPeers(f: FanOut): string {
+  const silent = f.targets.filter((p) => !f.hasAnswered(p)).map((p) => p.label);
+  return silent.length === 0 ? '' : ` (no answer from ${silent.join(', ')})`;
 }
 
 export type { Upcall };

@@ -63,6 +63,8 @@ interface Slot {
   outstanding: boolean;
   /** Answered at least once. */
   answered: boolean;
+  /** When this daemon last answered (ms). */
+  heardAt: number;
   rearmTimer: NodeJS.Timeout | undefined;
 }
 
@@ -124,9 +126,15 @@ export class FanOut {
     return this.slots.get(peer.label)?.answered === true;
   }
 
+  /** Whether `peer` answered within the last `ms` (a daemon holding a wait answers when it ends). */
+  heardWithin(peer: Peer, ms: number): boolean {
+    const s = this.slots.get(peer.label);
+    return s !== undefined && s.heardAt > 0 && Date.now() - s.heardAt <= ms;
+  }
+
   private send(peer: Peer, again: boolean): void {
     let s = this.slots.get(peer.label);
-    if (s === undefined) this.slots.set(peer.label, (s = { peer, request: undefined, generation: 0, outstanding: false, answered: false, rearmTimer: undefined }));
+    if (s === undefined) this.slots.set(peer.label, (s = { peer, request: undefined, generation: 0, outstanding: false, answered: false, heardAt: 0, rearmTimer: undefined }));
     if (!again || s.request === undefined) {
       s.generation++;
       s.request = this.o.request(peer);
@@ -161,6 +169,7 @@ export class FanOut {
     const s = this.slots.get(peer.label);
     if (this.done || s === undefined || generation !== s.generation || !s.outstanding) return;
     s.outstanding = false;
+    s.heardAt = Date.now();
     if (this.o.ignore?.(reply)) return this.rearm(s, reply);
     s.answered = true;
     const id = daemonIdentity(reply, peer);

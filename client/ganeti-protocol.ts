@@ -30,6 +30,7 @@ export function plj0Error(answer: unknown): { code: string; message: string } {
 }
 
 export class Plj0ClientProtocol implements ClientProtocol {
+  readonly documentSerials = false;
   private readonly key: () => Buffer;
 
   constructor(

@@ -17,6 +17,11 @@ export interface Transmission {
 }
 
 export interface ClientProtocol {
+  /**
+   * Whether every reply's serial is the document's (QCF1), so that a client can refuse to go
+   * back in serial; Ganeti's answers carry some objects' own serials.
+   */
+  readonly documentSerials: boolean;
   /** A fresh salt for one transmission, as a string key. */
   newSalt(): string;
   encode(request: Request, salt: string, t: Transmission): Buffer;
@@ -55,6 +60,8 @@ const saltPool = Buffer.allocUnsafeSlow(4096);
 let saltAt = saltPool.length;
 
 export class Qcf1ClientProtocol implements ClientProtocol {
+  readonly documentSerials = true;
+
   constructor(
     private readonly keyring: () => Keyring,
     private readonly clock: () => number = Date.now,

@@ -187,6 +187,7 @@ export function normaliseReply(body: Record<string, unknown>): Reply | undefined
   if (typeof body.node === 'string') r.node = body.node;
   if (typeof body.instance === 'string') r.instance = body.instance;
   if (body.cookie instanceof Uint8Array) r.cookie = body.cookie;
+  if (body.container === 'object' || body.container === 'array') r.container = body.container;
   if ('answer' in body) r.answer = body.answer;
   if (typeof body.etag === 'string') r.etag = body.etag;
   if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;

@@ -15,20 +15,20 @@ export function replyKey(r: Reply): string {
 /**
  * The result over `votes` (one per daemon): the winner's status, answer, etag and error; how
  * many replied and agreed; `quorum` (given how many agree with the winner) says whether the
- * caller's rule is met (else `timedOut` and, unless the winner carries an error of its own, the
- * error `noQuorum` gives). `count` are the votes the winner is chosen from (all of them, or
- * those meeting a wait's condition).
+ * caller's rule is met (else the result is `no_quorum`, with the message `noQuorum` gives).
+ * `count` are the votes the winner is chosen from (all of them, or those meeting a wait's
+ * condition). `parse` checks an answer (a failure makes the result an `invalid_answer` error).
  */
 export function buildResult<A>(
   votes: readonly Vote[],
   count: readonly Vote[],
-  o: { needed: number; sent: number; quorum: (agreeing: number) => boolean; noQuorum: (agreeing: number) => { code: string; message: string } },
+  o: { needed: number; sent: number; quorum: (agreeing: number) => boolean; noQuorum: (agreeing: number) => string; parse?: (v: unknown) => A },
 ): QueryResult<A> {
   const t = tally<Vote>(count.map((v) => ({ serial: v.reply.serial, key: v.key, value: v }) as TallyVote<Vote>));
   const all = count === votes ? t : tally<Vote>(votes.map((v) => ({ serial: v.reply.serial, key: v.key, value: v })));
   const quorum = o.quorum(t.agreeing);
   const w = t.winner?.value.reply;
-  const result: QueryResult<A> = {
+  const base = {
     status: w ? w.status : null,
     serial: w ? w.serial : 0,
     replies: votes.length,
@@ -39,12 +39,29 @@ export function buildResult<A>(
     timedOut: !quorum,
     peers: votes.map((v) => ({ peer: v.peer.label, status: v.reply.status, serial: v.reply.serial, node: v.reply.node })),
   };
-  if (w) {
-    if (w.answer !== undefined) result.answer = w.answer as A;
-    if (w.etag !== undefined) result.etag = w.etag;
-    if (w.error) result.error = w.error;
-    if (w.timedOut !== undefined) result.holdTimedOut = w.timedOut;
+  const extra: { etag?: string; holdTimedOut?: boolean; container?: 'object' | 'array' } = {};
+  if (w?.etag !== undefined) extra.etag = w.etag;
+  if (w?.container !== undefined) extra.container = w.container;
+  if (w?.timedOut !== undefined) extra.holdTimedOut = w.timedOut;
+  if (!quorum) {
+    const r: QueryResult<A> = { ...base, ...extra, kind: 'no_quorum', timedOut: true, error: { code: 'no_quorum', message: o.noQuorum(t.agreeing) } };
+    if (w?.answer !== undefined) r.answer = w.answer as A;
+    return r;
   }
-  if (!quorum && !result.error) result.error = o.noQuorum(t.agreeing);
-  return result;
+  const reply = w as Reply;
+  if (reply.status === 0) {
+    let answer = reply.answer as A;
+    if (o.parse) {
+      try {
+        answer = o.parse(reply.answer);
+      } catch (e) {
+        return { ...base, ...extra, kind: 'error', error: { code: 'invalid_answer', message: `the answer does not parse: ${(e as Error).message}` } };
+      }
+    }
+    return { ...base, ...extra, kind: 'ok', status: 0, answer };
+  }
+  const error = reply.error ?? { code: 'internal', message: `status ${reply.status} without an error` };
+  const failed: { answer?: unknown } = reply.answer === undefined ? {} : { answer: reply.answer };
+  if (reply.status === 1 && error.code === 'not_found') return { ...base, ...extra, ...failed, kind: 'not_found', status: 1, error };
+  return { ...base, ...extra, ...failed, kind: 'error', error };
 }

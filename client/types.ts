@@ -29,6 +29,8 @@ export interface Reply {
   error?: { code: WireErrorCode | string; message: string };
   /** With the error `retry`: the cookie to repeat the request with. */
   cookie?: Uint8Array;
+  /** list: whether the listed value is an object or an array. */
+  container?: 'object' | 'array';
 }
 
 export interface ReplyUpcall {
@@ -59,14 +61,38 @@ export interface PeerResult {
   node?: string;
 }
 
-/** The outcome of a quorum query (protocol.md, "Client rules"). */
-export interface QueryResult<A = unknown> {
+/** One entry of an `mget` answer (protocol.md, "Answers by op"). */
+export interface MgetEntry {
+  status: number;
+  answer?: unknown;
+  etag?: string;
+  error?: { code: string; message: string };
+}
+
+/** A `ping` answer: the daemon's replica and version. */
+export interface PingAnswer {
+  node: string;
+  serial: number;
+  source: string;
+  loadedAt: number;
+  stale: boolean;
+  version: string;
+  ready: boolean;
+  lastContactAgeMs?: number;
+}
+
+/** An error in a result: a code to branch on (ErrorCode; a newer daemon may send others), and a text. */
+export interface ResultError {
+  code: ErrorCode | (string & {});
+  message: string;
+}
+
+/** What every quorum result says, whatever its kind. */
+export interface ResultBase {
   /** The winning reply's status; null when no daemon replied. */
   status: number | null;
-  answer?: A;
   etag?: string;
   serial: number;
-  error?: { code: ErrorCode | string; message: string };
   /** Distinct daemons that replied. */
   replies: number;
   needed: number;
@@ -77,8 +103,50 @@ export interface QueryResult<A = unknown> {
   timedOut: boolean;
   /** The winning reply's `timedOut` flag (wait op). */
   holdTimedOut?: boolean;
+  /** list: whether the listed value is an object or an array. */
+  container?: 'object' | 'array';
   peers: PeerResult[];
 }
+
+/** A quorum answered: `answer` is there (and passed `parse`, when one was given). */
+export interface OkResult<A> extends ResultBase {
+  kind: 'ok';
+  status: 0;
+  answer: A;
+  error?: undefined;
+}
+
+/** A quorum agrees there is no value at the path. */
+export interface NotFoundResult extends ResultBase {
+  kind: 'not_found';
+  status: 1;
+  /** What the error reply carried as its answer (Ganeti's protocol puts its error text there). */
+  answer?: unknown;
+  error: ResultError;
+}
+
+/** No quorum before the timeout: `replies` of `sent` answered, `needed` were needed. */
+export interface NoQuorumResult<A> extends ResultBase {
+  kind: 'no_quorum';
+  timedOut: true;
+  /** What the replies that came said (not a quorum's answer). */
+  answer?: A;
+  error: ResultError;
+}
+
+/** A quorum answered with an error (too_large, bad_argument, …), or the answer failed `parse`. */
+export interface ErrorResult extends ResultBase {
+  kind: 'error';
+  /** What the error reply carried as its answer (Ganeti's protocol puts its error text there). */
+  answer?: unknown;
+  error: ResultError;
+}
+
+/**
+ * The outcome of a quorum query (protocol.md, "Client rules"), by `kind`: check it and `answer`
+ * narrows to the type asked for.
+ */
+export type QueryResult<A = unknown> = OkResult<A> | NotFoundResult | NoQuorumResult<A> | ErrorResult;
 
 export interface Logger {
   debug?(obj: object, msg?: string): void;

@@ -2,37 +2,43 @@
 // changes (or its serial reaches a minimum), and the client re-arms it until the condition
 // holds; the wait is met once a quorum of daemons report it. The fan-out (peers, hedging,
 // counting daemons, the result) is the quorum engine's, as for queries. `watch` chains waits
-// into an async iterator of changes.
+// into an async iterator of changes, and says when the quorum is lost and found again.
 import { randomBytes } from 'node:crypto';
 import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
 import type { ConfdClient } from './confd-client.js';
-import type { Vote } from './fan-out.js';
+import type { FanOut, Vote } from './fan-out.js';
 import { buildResult } from './results.js';
 import type { QueryResult, Reply, Request } from './types.js';
 
 export type WaitCondition =
-  /** Changed from the value with this etag; `afterSerial`: only replicas newer than that count. */
-  | { path: string; changedFrom: string; afterSerial?: number }
+  /**
+   * Changed from the value with this etag (undefined: changed from absent, i.e. appeared);
+   * `afterSerial`: only replicas newer than that count.
+   */
+  | { path: string; changedFrom: string | undefined; afterSerial?: number }
   | { path: string; exists: true }
   | { path: string; absent: true }
   | { path: string; equals: unknown }
   | { minSerial: number; path?: string };
 
-export interface WaitOptions {
+export interface WaitOptions<T = unknown> {
   /** Overall deadline (default 60 s). */
   timeoutMs?: number;
   coverage?: number;
   /** How long each daemon may hold one request (the daemon caps it too; default 25 s). */
   holdMs?: number;
-  /** Stop early (e.g. a watch whose consumer went away). */
+  /** Cancels the wait: its promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Check (and type) the value that met the condition, e.g. a zod schema's `parse`. */
+  parse?: (v: unknown) => T;
 }
 
-export interface WaitResult<A = unknown> extends QueryResult<A> {
+/** A wait's result: a quorum result, and whether the condition was met. */
+export type WaitResult<A = unknown> = QueryResult<A> & {
   /** True when a quorum reported the condition. */
   met: boolean;
-}
+};
 
 /** An etag no value has (etags are base64url): the daemon answers such a wait at once. */
 const NO_ETAG = '!';
@@ -47,6 +53,13 @@ const DEFAULT_HOLD_MS = 25_000;
  * told from a change.
  */
 const BASELINE_GRACE_MS = 3000;
+/** A daemon answering busy, not ready or internal is asked again after this long. */
+const TRANSIENT_RETRY_MS = 250;
+/**
+ * A daemon not heard from for longer than its hold and this margin is gone (stopped, or cut
+ * off): its last reply no longer makes the quorum reachable.
+ */
+const UNREACHABLE_MARGIN_MS = 2000;
 
 function conditionPath(c: WaitCondition): string {
   return c.path ?? '/serial_no';
@@ -68,7 +81,7 @@ export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, bas
   // A value too large for a reply still exists, and its etag still tells a change.
   const found = r.status === 0 || (r.error?.code === 'too_large' && r.etag !== undefined && r.etag !== ABSENT_ETAG);
   const missing = r.status !== 0 && r.error?.code === 'not_found';
-  if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== c.changedFrom && r.serial > baseline;
+  if ('changedFrom' in c) return (found || missing) && (r.etag ?? ABSENT_ETAG) !== (c.changedFrom ?? ABSENT_ETAG) && r.serial > baseline;
   if ('exists' in c) return found;
   if ('absent' in c) return missing;
   return found && r.etag === equalsTag;
@@ -79,13 +92,11 @@ function transient(r: Reply): boolean {
   return r.status !== 0 && (r.error?.code === 'busy' || r.error?.code === 'not_ready' || r.error?.code === 'internal');
 }
 
-/** A daemon answering busy, not ready or internal is asked again after this long. */
-const TRANSIENT_RETRY_MS = 250;
-
-export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions = {}): Promise<WaitResult<A>> {
+export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions<A> = {}): Promise<WaitResult<A>> {
+  opts.signal?.throwIfAborted();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
-  const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
+  const holdMs = Math.min(opts.holdMs ?? DEFAULT_HOLD_MS, timeoutMs);
   const path = conditionPath(cond);
   const equalsTag = 'equals' in cond ? etagOf(cond.equals) : undefined;
   let baseline = 'changedFrom' in cond ? (cond.afterSerial ?? -1) : -1;
@@ -111,7 +122,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   };
   const rearm = (peer: Peer, r: Reply): number | undefined => {
     if (transient(r)) return TRANSIENT_RETRY_MS;
-    if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === cond.changedFrom) baseline = Math.max(baseline, r.serial);
+    if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === (cond.changedFrom ?? ABSENT_ETAG)) baseline = Math.max(baseline, r.serial);
     if ('minSerial' in cond && conditionMet(cond, r)) return undefined;
     // Re-arm from what this daemon holds now: the next change wakes it.
     if (!('minSerial' in cond)) etags.set(peer.label, r.etag ?? ABSENT_ETAG);
@@ -132,46 +143,49 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   const firstAsked = [...f.targets];
   const startedAt = Date.now();
   const grace = setTimeout(() => f.notify(), BASELINE_GRACE_MS);
-  const onAbort = () => client.cancel(f.id);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await new Promise<void>((resolve) => {
-      const check = () => {
-        if (f.done) return resolve();
-        baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
-        if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
-      };
-      f.watchers.add(check);
-      if (opts.signal?.aborted) client.cancel(f.id);
-      check();
+    await client.settle<void>(f, opts.signal, (resolve) => () => {
+      if (f.done) return resolve();
+      baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
+      if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
     });
   } finally {
     clearTimeout(grace);
-    opts.signal?.removeEventListener('abort', onAbort);
     f.finish();
   }
-  return waitResult<A>([...f.votes.values()], f.needed, f.targets.length, isMet);
+  return waitResult<A>(f, holdMs, isMet, opts.parse);
 }
 
-function waitResult<A>(votes: Vote[], needed: number, sent: number, isMet: (v: Vote) => boolean): WaitResult<A> {
+/**
+ * The result of a wait that ended: met by a quorum, or not — then `no_quorum` when fewer than
+ * needed daemons were still reachable at the end (a daemon silent for longer than its hold is
+ * gone, whatever it said before), else the error `timeout`.
+ */
+function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, parse?: (v: unknown) => A): WaitResult<A> {
+  const votes = [...f.votes.values()];
   const metVotes = votes.filter(isMet);
-  const met = metVotes.length >= needed;
+  const met = metVotes.length >= f.needed;
+  const reachable = votes.filter((v) => f.heardWithin(v.peer, holdMs + UNREACHABLE_MARGIN_MS)).length;
+  const sent = f.targets.length;
   const result = buildResult<A>(votes, met ? metVotes : votes, {
-    needed,
+    needed: f.needed,
     sent,
     quorum: () => met,
-    noQuorum: () => ({ code: 'timeout', message: '' }),
-  }) as WaitResult<A>;
-  result.met = met;
-  if (!met && votes.length < needed) {
-    result.error = { code: 'no_quorum', message: `${votes.length} of ${sent} daemons replied; ${needed} needed` };
-  } else if (!met) {
-    result.error = { code: 'timeout', message: `the condition was not met by ${needed} daemons before the timeout` };
+    noQuorum: () =>
+      reachable < f.needed
+        ? `${reachable} of ${sent} daemons ${reachable === votes.length ? 'replied' : 'still reachable'}; ${f.needed} needed`
+        : `the condition was not met by ${f.needed} daemons before the timeout`,
+    parse,
+  });
+  if (!met && reachable >= f.needed) {
+    return { ...result, kind: 'error', error: { code: 'timeout', message: result.error?.message ?? '' }, met };
   }
-  return result;
+  return { ...result, met };
 }
 
-export interface WatchEvent<A = unknown> {
+/** A new value of the watched path, agreed by a quorum. */
+export interface ChangeEvent<A = unknown> {
+  type: 'change';
   serial: number;
   exists: boolean;
   value?: A;
@@ -179,34 +193,60 @@ export interface WatchEvent<A = unknown> {
 }
 
 /**
- * Each new value of `path` (the current one first), as agreed by a quorum, for as long as the
- * caller keeps iterating. Serials only grow; a value is yielded once.
+ * The quorum was lost (`quorum: false`: fewer than needed daemons answer; the watch keeps
+ * trying) or found again (`quorum: true`), and how long it has been since it was last had.
  */
-export async function* watch<A = unknown>(client: ConfdClient, path: string, opts: Omit<WaitOptions, 'timeoutMs'> = {}): AsyncGenerator<WatchEvent<A>, void, undefined> {
-  const ac = new AbortController();
-  const outer = opts.signal;
-  const onOuterAbort = () => ac.abort();
-  outer?.addEventListener('abort', onOuterAbort, { once: true });
+export interface StatusEvent {
+  type: 'status';
+  quorum: boolean;
+  /** Milliseconds since a quorum last answered (0 when it just came back). */
+  sinceQuorumMs: number;
+  replies: number;
+  needed: number;
+}
+
+export type WatchEvent<A = unknown> = ChangeEvent<A> | StatusEvent;
+
+export interface WatchOptions<T = unknown> extends Omit<WaitOptions<T>, 'timeoutMs'> {
+  /**
+   * How often the watch checks that a quorum still answers when nothing changes (default
+   * 10 s): a lost quorum is reported within about this long.
+   */
+  checkEveryMs?: number;
+}
+
+/**
+ * Each new value of `path` (the current one first), as agreed by a quorum, for as long as the
+ * caller keeps iterating; and a status event when the quorum is lost or found again. Serials
+ * only grow; a value is yielded once. The signal ends it (the iterator throws its reason), and
+ * so does closing the client (a QconfError `closed`).
+ */
+export async function* watch<A = unknown>(client: ConfdClient, path: string, opts: WatchOptions<A> = {}): AsyncGenerator<WatchEvent<A>, void, undefined> {
+  const every = opts.checkEveryMs ?? 10_000;
   let etag: string = NO_ETAG;
   let lastSerial = -1;
-  try {
-    while (!ac.signal.aborted) {
-      const r = await waitFor<A>(client, { path, changedFrom: etag, afterSerial: lastSerial }, { ...opts, timeoutMs: 60_000, signal: ac.signal });
-      if (ac.signal.aborted) return;
-      if (!r.met) {
-        if (r.replies < r.needed) await new Promise((res) => setTimeout(res, 500));
-        continue;
-      }
-      const nextEtag = r.etag ?? ABSENT_ETAG;
-      if (nextEtag === etag || r.serial < lastSerial) continue;
-      etag = nextEtag;
-      lastSerial = r.serial;
-      const ev: WatchEvent<A> = { serial: r.serial, exists: r.status === 0, etag };
-      if (r.status === 0) ev.value = r.answer;
+  let lastQuorumAt = Date.now();
+  let lost = false;
+  for (;;) {
+    const r = await waitFor<A>(client, { path, changedFrom: etag, afterSerial: lastSerial }, { ...opts, timeoutMs: every, holdMs: Math.min(opts.holdMs ?? every, every) });
+    if (r.kind === 'no_quorum') {
+      const ev: StatusEvent = { type: 'status', quorum: false, sinceQuorumMs: Date.now() - lastQuorumAt, replies: r.replies, needed: r.needed };
+      lost = true;
       yield ev;
+      continue;
     }
-  } finally {
-    outer?.removeEventListener('abort', onOuterAbort);
-    ac.abort();
+    lastQuorumAt = Date.now();
+    if (lost) {
+      lost = false;
+      yield { type: 'status', quorum: true, sinceQuorumMs: 0, replies: r.replies, needed: r.needed };
+    }
+    if (!r.met) continue;
+    const nextEtag = r.etag ?? ABSENT_ETAG;
+    if (nextEtag === etag || r.serial < lastSerial) continue;
+    etag = nextEtag;
+    lastSerial = r.serial;
+    const ev: ChangeEvent<A> = { type: 'change', serial: r.serial, exists: r.status === 0, etag };
+    if (r.kind === 'ok') ev.value = r.answer;
+    yield ev;
   }
 }

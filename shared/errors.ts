@@ -13,15 +13,22 @@ export type LocalErrorCode =
   | 'timeout'
   | 'no_quorum'
   | 'closed'
-  | 'protocol';
+  | 'protocol'
+  | 'invalid_answer';
 
 export type ErrorCode = WireErrorCode | LocalErrorCode;
 
+/** Every error qconf throws: a code to branch on, and a message that says what to do. */
 export class QconfError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'QconfError';
     this.code = code;
   }
+}
+
+/** Whether `e` is a QconfError (of `code`, when given). */
+export function isQconfError(e: unknown, code?: ErrorCode): e is QconfError {
+  return e instanceof QconfError && (code === undefined || e.code === code);
 }

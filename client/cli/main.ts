@@ -58,6 +58,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
+// A closed stdout (`qconf watch PATH | head -1`) ends the command quietly, as any Unix filter.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const io: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),

@@ -63,8 +63,8 @@ export const waitCommand: Command = {
       if (!r.consistent) io.err(`qconf: warning: replicas disagree at serial ${r.serial} (consistent: false)\n`);
       if (c.json) io.out(JSON.stringify(r) + '\n');
       if (!r.met) {
-        if (r.replies < r.needed) {
-          io.err(`qconf: no quorum: ${r.replies} of ${r.sent} daemons replied, ${r.needed} needed\n`);
+        if (r.kind === 'no_quorum') {
+          io.err(`qconf: no quorum: ${r.error.message}\n`);
           return r.replies === 0 ? EXIT.FAILURE : EXIT.NO_QUORUM;
         }
         io.err(`qconf: timed out after ${timeoutMs} ms; the condition was not met by ${r.needed} daemons\n`);
@@ -89,22 +89,39 @@ export const watchCommand: Command = {
     const p = parse(args);
     if (p.positionals.length !== 1) throw new CliExit(EXIT.USAGE, 'usage: qconf watch PATH [options]');
     const c = commonOptions(p, io);
-    const limit = str(p, 'timeout', io) === undefined ? undefined : c.timeoutMs;
+    // --timeout: how long the watch goes on without a quorum before it gives up (exit 3, or 4
+    // when no daemon ever answered); a watch with a quorum runs until interrupted.
+    const timeoutMs = str(p, 'timeout', io, 'QCONF_TIMEOUT') === undefined ? DEFAULT_WAIT_TIMEOUT_MS : c.timeoutMs;
     const client = makeClient(p, io);
     const ac = new AbortController();
     const stop = () => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const timer = limit === undefined ? undefined : setTimeout(stop, limit);
+    let heard = false;
     try {
-      for await (const ev of client.watch(p.positionals[0], { coverage: c.coverage, signal: ac.signal })) {
+      const checkEveryMs = Math.max(1000, Math.min(timeoutMs, 10_000));
+      for await (const ev of client.watch(p.positionals[0], { coverage: c.coverage, signal: ac.signal, checkEveryMs })) {
+        if (ev.type === 'status') {
+          heard ||= ev.replies > 0;
+          if (ev.quorum) {
+            io.err('qconf: quorum back\n');
+            continue;
+          }
+          io.err(`qconf: no quorum for ${Math.round(ev.sinceQuorumMs / 1000)} s: ${ev.replies} daemons replied, ${ev.needed} needed\n`);
+          if (ev.sinceQuorumMs >= timeoutMs) return heard ? EXIT.NO_QUORUM : EXIT.FAILURE;
+          continue;
+        }
+        heard = true;
         const line: Record<string, unknown> = { serial: ev.serial, exists: ev.exists };
         if (ev.exists) line.value = ev.value;
         io.out(JSON.stringify(line) + '\n');
       }
       return EXIT.OK;
+    } catch (e) {
+      // Interrupted: a watch ends when told to.
+      if (ac.signal.aborted) return EXIT.OK;
+      throw e;
     } finally {
-      clearTimeout(timer);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       client.close();

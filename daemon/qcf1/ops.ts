@@ -34,6 +34,8 @@ export interface ReplyBody {
   error?: { code: WireErrorCode; message: string };
   /** Address validation (docs/protocol.md): with the error `retry`. */
   cookie?: Buffer;
+  /** list: whether the listed value is an object or an array (its names alone may not say). */
+  container?: 'object' | 'array';
 }
 
 /** Who answers: the node name and the instance id in every reply. */
@@ -191,8 +193,9 @@ function listChildren(value: unknown, depth: number, prefix: string, out: string
   if (names === undefined) return false;
   for (const k of names) {
     const rel = prefix === '' ? escapeSegment(k) : prefix + '/' + escapeSegment(k);
-    // A name's MessagePack string: its UTF-8 (up to three bytes a code unit) and a header.
-    room.left -= rel.length * 3 + 5;
+    // A name's MessagePack string: its UTF-8 and a header.
+    const n = Buffer.byteLength(rel, 'utf8');
+    room.left -= n + (n < 32 ? 1 : n < 256 ? 2 : 3);
     if (room.left < 0) return false;
     out.push(rel);
     if (depth > 1 && !listChildren((value as Record<string, unknown>)[k], depth - 1, rel, out, room)) return false;
@@ -221,7 +224,9 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   if (depth > 1) out.sort(byCodeUnit);
   const bytes = packBounded(out, ANSWER_BYTES);
   if (typeof bytes === 'string') return errorBody(ctx, 'too_large', tooLargeMessage(p.value.path, bytes, ANSWER_BYTES), snap.serial);
-  return okBody(ctx, new RawMsgpack(bytes));
+  const body = okBody(ctx, new RawMsgpack(bytes));
+  body.container = Array.isArray(value) ? 'array' : 'object';
+  return body;
 }
 
 export function pingAnswer(ctx: QueryContext): Record<string, unknown> {

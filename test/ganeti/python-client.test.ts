@@ -149,7 +149,7 @@ describe('interop with the real Ganeti clients and daemon', () => {
         const ref = await confdQuery({ port: (real as GanetiConfd).port, hmacKey, type, query: query ?? undefined });
         const r = await client.query(plj0Request(type, query as string | null), { timeoutMs: 5000 });
         expect({ type, query, status: r.status, serial: r.serial, answer: r.answer }).toEqual({ type, query, status: ref.status, serial: ref.serial, answer: ref.answer });
-        expect(r.timedOut).toBe(false);
+        expect(r.timedOut, JSON.stringify({ type, query, r })).toBe(false);
       }
     } finally {
       client.close();

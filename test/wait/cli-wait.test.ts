@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { CLI_JS, freePort, sampleDoc } from '../support/fixtures.js';
+import { CLI_JS, KEY_A, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
 import { spawnTracked, stopProcess } from '../support/processes.js';
 import { fetchStats } from '../support/raw-client.js';
 
@@ -278,12 +278,14 @@ describe('qconf watch', () => {
     ]);
   });
 
-  it('--timeout ends it with exit 0', async () => {
-    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
+  it('--timeout is how long it goes on without a quorum: exit 4 when no daemon ever answered', async () => {
+    const dead = await Promise.all([freePort(), freePort(), freePort()]);
+    const keyFile = writeKeyFile(tempDir(), [KEY_A]);
     const t0 = Date.now();
-    const r = await runCli(['watch', '/cluster/master', ...flags(ds), '--timeout', '1500'], {}, 20_000);
+    const r = await runCli(['watch', '/cluster/master', '--peers', dead.map((p) => `127.0.0.1:${p}`).join(','), '--key-file', keyFile, '--timeout', '1500'], {}, 20_000);
     expect(Date.now() - t0, 'qconf watch lingered after its --timeout').toBeLessThan(10_000);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('{"serial":1,"exists":true,"value":"m1"}\n');
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/no quorum/);
   });
 });

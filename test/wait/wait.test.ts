@@ -586,14 +586,20 @@ describe('watch', () => {
     const base = await waitCounts(ds);
     const run = track(
       (async () => {
-        for await (const ev of c.watch('/cluster/master', { signal: ac.signal })) seen.push(ev);
+        try {
+          for await (const ev of c.watch('/cluster/master', { signal: ac.signal })) seen.push(ev);
+          return 'ended';
+        } catch (e) {
+          return (e as Error).name;
+        }
       })(),
     );
     // The first event, then the watch holds waits for the next change.
     await waitsArrived(ds, base, 2);
     expect(seen).toHaveLength(1);
     ac.abort();
-    await within(run.promise, 5000, 'the aborted watch');
+    // Cancelled, not ended: the iterator throws the signal's reason (an AbortError).
+    expect(await within(run.promise, 5000, 'the aborted watch')).toBe('AbortError');
     await until(() => c.outstanding === 0, 'no outstanding request after the abort', 3000);
   });
 });
@@ -615,8 +621,8 @@ describe('no timer is left behind', () => {
     const w = c.waitFor({ minSerial: 9 }, { timeoutMs: 120_000, signal: ac.signal });
     await waitsArrived(ds, base);
     ac.abort();
-    const r = await within(w, 5000, 'the aborted wait');
-    expect(r.met).toBe(false);
+    // An aborted wait is not a timeout: it rejects with the signal's reason.
+    await expect(within(w, 5000, 'the aborted wait')).rejects.toMatchObject({ name: 'AbortError' });
     await until(() => c.outstanding === 0, 'no outstanding request', 3000);
     // Whatever the wait armed is gone soon after it returned (not after its 120 s deadline).
     await until(() => liveTimers() <= before, `timers back to ${before} (now ${liveTimers()})`, 3000);
