@@ -14,8 +14,6 @@ import { FanOut, type FanOutHost } from './fan-out.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 import { neededReplies, resolveCoverage } from './quorum-rule.js';
 import { buildResult, replyKey } from './results.js';
-// QCF1 without msgpackr: protocol.ts's adapter loads it, the largest part of what a short-lived
-// `qconf get` process loads and compiles.
 import { UdpTransport } from './transport.js';
 import { traced } from './tracing.js';
 import type { Logger, MgetEntry, PingAnswer, QueryResult, Reply, Request, Upcall, UpcallHandler } from './types.js';

@@ -44,6 +44,8 @@ export type MirrorEvent = MirrorChange | MirrorStatus;
 
 /** How large a subtree one `mget` fetches at once when it does not fit in one reply. */
 const MGET_BATCH = 64;
+/** Parsed pointers kept for `get`. */
+const POINTER_MEMO = 4096;
 /** Attempts at a consistent fill (every part read at one serial) before waiting for the next change. */
 const FILL_ATTEMPTS = 5;
 
@@ -97,10 +99,18 @@ export class Mirror<T = unknown> {
   get<V = unknown>(path = ''): V | undefined {
     if (!this.present) return undefined;
     if (path === '') return this.value as V;
-    const p = parsePointer(path);
-    if (!p.ok) throw new QconfError('usage', p.message);
-    return resolveSegments(this.value, p.segments) as V | undefined;
+    let segments = this.pointers.get(path);
+    if (segments === undefined) {
+      const p = parsePointer(path);
+      if (!p.ok) throw new QconfError('usage', p.message);
+      // Agents read the same few paths again and again: parse each once (a bounded memo).
+      if (this.pointers.size >= POINTER_MEMO) this.pointers.clear();
+      this.pointers.set(path, (segments = p.segments));
+    }
+    return resolveSegments(this.value, segments) as V | undefined;
   }
+
+  private readonly pointers = new Map<string, string[]>();
 
   /** The whole subtree, typed by `parse` when one was given. */
   get root(): T | undefined {

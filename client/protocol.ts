@@ -3,7 +3,9 @@
 import { randomFillSync } from 'node:crypto';
 import type { Keyring } from '../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
-import { normaliseReply, packBody, unpackBody } from './qcf1-lean.js';
+import { packBody } from '../shared/msgpack-encode.js';
+import { unpackBody } from '../shared/msgpack-decode.js';
+import { normaliseReply } from './reply-body.js';
 import type { Reply, Request } from './types.js';
 
 /** Where one transmission goes, and what it carries for that daemon (QCF1; plj0 ignores it). */
@@ -49,7 +51,7 @@ function padded(body: Buffer, size: number): Buffer {
   return Buffer.concat([body.subarray(0, body.length - 2), head, Buffer.alloc(n)]);
 }
 
-/** The client's own codec (qcf1-lean.ts): msgpackr's bytes without loading msgpackr. */
+/** The QCF1 body codec (shared/msgpack-encode.ts, shared/msgpack-decode.ts). */
 const LEAN_CODEC: BodyCodec = { pack: packBody, unpack: unpackBody };
 
 /**

@@ -3,6 +3,7 @@
 // without serving. Exit 0 with a summary (warnings allowed), 1 naming each problem. Used as
 // the units' ExecStartPre= (so it runs as the service's user, with its sandbox: a key file the
 // daemon could not read fails here, visibly) and by hand before a restart.
+import { loadPeer } from '../shared/peer-packages.js';
 import dgram from 'node:dgram';
 import { statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -47,7 +48,7 @@ async function checkEtcdSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     r.problems.push((err as Error).message);
     return true;
   }
-  const { Etcd3 } = await import('etcd3');
+  const { Etcd3 } = await loadPeer('etcd3', () => import('etcd3'));
   const client = new Etcd3(etcd3Options(e.endpoints, settings));
   try {
     const res = await Promise.race([

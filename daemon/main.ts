@@ -9,11 +9,11 @@
 // is read with some fifty page faults instead of 24,000, about 0.3 s less to load it here.
 // Older glibc and other C libraries ignore it. (`node dist/daemon/main.js` runs without either;
 // the installed `qconfd` runs with both.)
-import { pino } from 'pino';
 import { QconfError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { printCheck, runCheck } from './check.js';
 import { Notifier } from './notify.js';
+import { loadPeer } from '../shared/peer-packages.js';
 import { helpText, parseDaemonOptionsReport, type ParsedOptions } from './options.js';
 import { Qconfd } from './qconfd.js';
 
@@ -45,6 +45,13 @@ async function main(): Promise<number> {
     for (const p of parsed.problems) process.stderr.write(`qconfd: ${p}\n`);
     process.stderr.write("Try 'qconfd --help'.\n");
     return 2;
+  }
+  let pino: typeof import('pino').pino;
+  try {
+    ({ pino } = await loadPeer('pino', () => import('pino')));
+  } catch (e) {
+    process.stderr.write(`qconfd: ${(e as Error).message}\n`);
+    return 1;
   }
   const log = pino({ level: opts.logLevel, base: { daemon: 'qconfd', node: opts.nodeName } });
   // The last resort: every entry point (datagrams, timers, sources' events) has its own guard, so

@@ -13,6 +13,7 @@ import { CacheWriter, readCache } from './source/replica-copy.js';
 import { etcdClientSettings } from '../shared/etcd-connection.js';
 import type { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
+import { loadPeer } from '../shared/peer-packages.js';
 import type { DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1/service.js';
 import { redactDocumentMessage } from './redact.js';
@@ -181,7 +182,7 @@ export class Qconfd {
   async start(): Promise<BoundAddress> {
     const o = this.opts;
     if (o.metricsListen) {
-      const { Metrics } = await import('./metrics.js');
+      const { Metrics } = await loadPeer('prom-client', () => import('./metrics.js'));
       this.metrics = new Metrics(this.stats, { version: VERSION, node: o.nodeName });
     }
     if (o.file) {
@@ -248,7 +249,7 @@ export class Qconfd {
   private async startEtcd(): Promise<void> {
     const e = this.opts.etcd;
     if (!e) return;
-    const { EtcdSource } = await import('./source/etcd.js');
+    const { EtcdSource } = await loadPeer('etcd3', () => import('./source/etcd.js'));
     const settings = etcdClientSettings(e);
     this.stats.setEtcdState('connecting');
     this.replica.setStale(true);

@@ -1,5 +1,5 @@
-// MessagePack encoding of JSON values, bounded: the bytes msgpackr writes with the options of
-// shared/qcf1.ts (maps always map16, everything else in its smallest form), with a limit on the
+// MessagePack encoding of JSON values, bounded: the bytes msgpackr writes with the options QCF1
+// was first specified with (maps always map16, everything else in its smallest form), with a limit on the
 // output's size and on nesting that ends the encoding as soon as either is passed. The daemon
 // encodes answers with a limit (a reply datagram's room), so an answer too large for a datagram
 // costs no more than the datagram would, whatever the size of the value; the client encodes its

@@ -1,8 +1,6 @@
 // QCF1 framing (protocol.md, "Datagram layout"): a 68-byte header and HMAC-SHA256 over
 // everything but the MAC field. The MAC is verified in constant time before any byte of the
-// body reaches a decoder. Nothing here reads or writes a body: the body codecs are qcf1.ts
-// (msgpackr, for the daemon) and client/qcf1-lean.ts (a short-lived `qconf` process), and
-// both frame through this module, which therefore must not load msgpackr.
+// body reaches a decoder. Nothing here reads or writes a body (shared/qcf1.ts does).
 import { hmacKey, hmacTwoEquals, hmacTwoInto } from './fast-hmac.js';
 import type { Key, Keyring } from './keyring.js';
 

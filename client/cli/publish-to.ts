@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { documentToKvs, etcdKeyPrefix } from '../../shared/etcd-mapping.js';
 import { etcd3Options, etcdClientSettings, prefixRangeEnd, type EtcdConnection } from '../../shared/etcd-connection.js';
 import { QconfError } from '../../shared/errors.js';
+import { loadPeer } from '../../shared/peer-packages.js';
 
 export interface PublishResult {
   serial: number;
@@ -19,7 +20,7 @@ export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, un
   } catch (e) {
     throw new QconfError('document', (e as Error).message);
   }
-  const { Etcd3 } = await import('etcd3');
+  const { Etcd3 } = await loadPeer('etcd3', () => import('etcd3'));
   const settings = etcdClientSettings(conn);
   const client = new Etcd3(etcd3Options(conn.endpoints, settings, 5000));
   const pfx = etcdKeyPrefix(conn.prefix);

@@ -1,18 +1,20 @@
-// client/qcf1-lean.ts, the client's QCF1 without msgpackr, held to what it replaces: its bytes
-// are msgpackr's as shared/qcf1.ts configures it, it reads what msgpackr reads, it reproduces
-// protocol.md's test vectors, and it accepts and rejects reply datagrams exactly as
-// protocol.ts's msgpackr adapter does, except that bodies with msgpackr-only extensions are
-// dropped (a daemon never sends them).
+// The QCF1 body codec (shared/msgpack-encode.ts, shared/msgpack-decode.ts), held to msgpackr,
+// the codec QCF1 was first specified with: its bytes are msgpackr's with the options below, it
+// reads what msgpackr reads, it reproduces protocol.md's test vectors, and it accepts and rejects
+// reply datagrams exactly as a msgpackr adapter does, except that bodies with msgpackr-only
+// extensions are dropped (a daemon never sends them).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { FLOAT32_OPTIONS, Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { packBody as leanPack, unpackBody } from '../../client/qcf1-lean.js';
+import { Packr as ReferencePackr } from 'msgpackr/pack';
+import { packBody as leanPack } from '../../shared/msgpack-encode.js';
+import { unpackBody } from '../../shared/msgpack-decode.js';
 import { Qcf1ClientProtocol, type BodyCodec } from '../../client/protocol.js';
 import type { Request } from '../../client/types.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, decodeBody, packBody } from '../../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST } from '../../shared/qcf1.js';
 import { KEY_A, KEY_B, ROOT } from '../support/fixtures.js';
 import { encodeDatagram, flipBit } from '../support/raw-client.js';
 
@@ -28,7 +30,24 @@ function wellFormed(v: unknown): unknown {
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [wellFormed(k), wellFormed(x)]));
 }
 
-/** The daemon's decoder (shared/qcf1.ts) on body bytes alone. */
+// msgpackr as QCF1 was first specified with it: plain maps in, plain objects out, no records or
+// extensions a peer would have to know.
+const reference = new ReferencePackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+const packBody = (body: object): Buffer => reference.pack(body);
+
+/** msgpackr's reading of a body: exactly one plain map, nothing after it. */
+function decodeBody(buf: Buffer): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = reference.unpack(buf.subarray(HEADER_LEN));
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  return value as Record<string, unknown>;
+}
 const msgpackrDecode = (bytes: Buffer): Record<string, unknown> | undefined => decodeBody(Buffer.concat([Buffer.alloc(HEADER_LEN), bytes]));
 
 // ---------------------------------------------------------------------------------------------

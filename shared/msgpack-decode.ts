@@ -1,21 +1,9 @@
-// QCF1 for clients, without msgpackr. A `qconf get` process lives for tens of milliseconds and
-// spends most of them loading code; msgpackr (five modules, and a first call that compiles its
-// codec) was the largest single part of that. QCF1 bodies carry JSON values (protocol.md,
-// "Request body", "Reply body"), and for those this module writes the bytes msgpackr writes with
-// the options of shared/qcf1.ts (maps always map16, everything else in its smallest form) and
-// reads what msgpackr reads, down to its rules for odd input: a "__proto__" key becomes
-// "__proto_", a number, boolean or nil key becomes its string, fixext type 0 is undefined.
-// Extensions other than that, records and bundled strings are JSON-less msgpackr features a
-// daemon never sends; a body holding one is not decoded (the reply is dropped). The daemon keeps
-// msgpackr (shared/qcf1.ts). client/protocol.ts frames and signs with the daemon's own
-// shared/qcf1-frame.ts.
-import type { Reply } from './types.js';
-
-// Encoding: shared/msgpack-encode.ts (the daemon encodes its answers with the same writer).
-export { packBody } from '../shared/msgpack-encode.js';
-
-// ---------------------------------------------------------------------------------------------
-// Decoding
+// MessagePack decoding of QCF1 bodies: exactly one map, read as msgpackr reads it with the
+// options QCF1 was first specified with (tested byte for byte against msgpackr), down to its
+// rules for odd input: a "__proto__" key becomes "__proto_", a number, boolean or nil key
+// becomes its string, fixext type 0 is undefined. Extensions other than that, records and
+// bundled strings are no JSON value: a body holding one is not decoded. The daemon decodes
+// requests with it, the client replies; so neither loads a MessagePack library.
 
 class Reader {
   constructor(
@@ -174,26 +162,4 @@ export function unpackBody(bytes: Buffer, start = 0): Record<string, unknown> | 
   }
   if (r.pos !== bytes.length || v === null || typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
   return v as Record<string, unknown>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Replies
-
-/** A reply body as the client sees it: undefined unless it has a numeric status and serial. */
-export function normaliseReply(body: Record<string, unknown>): Reply | undefined {
-  const { status, serial } = body;
-  if (typeof status !== 'number' || typeof serial !== 'number') return undefined;
-  const r: Reply = { status, serial };
-  if (typeof body.node === 'string') r.node = body.node;
-  if (typeof body.instance === 'string') r.instance = body.instance;
-  if (body.cookie instanceof Uint8Array) r.cookie = body.cookie;
-  if (body.container === 'object' || body.container === 'array') r.container = body.container;
-  if ('answer' in body) r.answer = body.answer;
-  if (typeof body.etag === 'string') r.etag = body.etag;
-  if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;
-  const e = body.error as Record<string, unknown> | undefined;
-  if (e && typeof e === 'object' && typeof e.code === 'string') {
-    r.error = { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
-  }
-  return r;
 }
