@@ -1,7 +1,8 @@
 // MessagePack decoding of QCF1 bodies: exactly one map, read as msgpackr reads it with the
-// options QCF1 was first specified with (tested byte for byte against msgpackr), down to its
-// rules for odd input: a "__proto__" key becomes "__proto_", a number, boolean or nil key
-// becomes its string, fixext type 0 is undefined. Extensions other than that, records and
+// options QCF1 was first specified with (tested against msgpackr), down to its rules for odd
+// input: a number, boolean or nil key becomes its string, fixext type 0 is undefined. One
+// deliberate difference: a "__proto__" key is an own property, as JSON.parse makes it (msgpackr
+// renames it "__proto_"), so a document holding one is answered, and proven, as it is. Extensions other than that, records and
 // bundled strings are no JSON value: a body holding one is not decoded. The daemon decodes
 // requests with it, the client replies; so neither loads a MessagePack library.
 
@@ -54,7 +55,9 @@ function readMap(r: Reader, n: number): Record<string, unknown> {
     if (typeof k === 'string') key = k;
     else if (typeof k === 'number' || typeof k === 'boolean' || k === null || k === undefined) key = String(k);
     else throw new TypeError('a MessagePack map key that is neither a string nor a number');
-    o[key === '__proto__' ? '__proto_' : key] = read(r);
+    const value = read(r);
+    if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+    else o[key] = value;
   }
   return o;
 }

@@ -186,13 +186,16 @@ function childNames(value: object): readonly string[] | undefined {
   return keys;
 }
 
-/** Relative pointers below `value` down to `depth`, within `room` bytes; undefined: too many. */
-function listChildren(value: unknown, depth: number, prefix: string, out: string[], room: { left: number }): boolean {
+/**
+ * Relative pointers below `value` down to `depth`, within `room` bytes (false: too many). The
+ * top level has no prefix (undefined); below a key "" the prefix is "" and names start with "/".
+ */
+function listChildren(value: unknown, depth: number, prefix: string | undefined, out: string[], room: { left: number }): boolean {
   if (value === null || typeof value !== 'object') return true;
   const names = childNames(value);
   if (names === undefined) return false;
   for (const k of names) {
-    const rel = prefix === '' ? escapeSegment(k) : prefix + '/' + escapeSegment(k);
+    const rel = prefix === undefined ? escapeSegment(k) : prefix + '/' + escapeSegment(k);
     // A name's MessagePack string: its UTF-8 and a header.
     const n = Buffer.byteLength(rel, 'utf8');
     room.left -= n + (n < 32 ? 1 : n < 256 ? 2 : 3);
@@ -216,7 +219,7 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
     return errorBody(ctx, 'bad_argument', `${JSON.stringify(p.value.path)} is not an object or array`, snap.serial);
   }
   const out: string[] = [];
-  if (!listChildren(value, depth, '', out, { left: ANSWER_BYTES })) {
+  if (!listChildren(value, depth, undefined, out, { left: ANSWER_BYTES })) {
     return errorBody(ctx, 'too_large', `the listing of ${JSON.stringify(p.value.path)} to depth ${depth} has more names than a reply has room for`, snap.serial);
   }
   // Depth 1 keeps the container's order (sorted keys, or array indices); deeper lists are

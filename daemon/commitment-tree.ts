@@ -1,0 +1,188 @@
+// A snapshot's commitment (shared/commitment.ts), built once when a signed document loads, and
+// the proofs its answers carry: the hash of every large container and its Merkle tree kept (two
+// hashes an entry), small values hashed again from their JSON text when a proof needs them.
+// Proofs are made per answer and cached with the reply, like the answers themselves.
+import {
+  EMPTY_TREE_HASH,
+  HASH_BYTES,
+  byCodeUnit,
+  containerHash,
+  isWhole,
+  leafHash,
+  nodeHash,
+  objectEntry,
+  wholeHash,
+} from '../shared/commitment.js';
+import type { ListProof, PathProof, PathStep } from '../shared/commitment-proof.js';
+
+/** A large container: its entries' keys (objects, sorted), and its tree, level by level. */
+interface Tree {
+  isArray: boolean;
+  keys: string[] | undefined;
+  /** levels[0]: the entries' leaf hashes; each level above pairs the one below, an odd last one carried up. */
+  levels: Buffer[][];
+  /** The entries' own hashes (the children's), in tree order. */
+  children: Buffer[];
+  hash: Buffer;
+}
+
+interface Counted {
+  values: number;
+  units: number;
+  /** Set for a large container (or computed on demand for a small value). */
+  hash: Buffer | undefined;
+}
+
+function levelsOf(leaves: Buffer[]): Buffer[][] {
+  const levels = [leaves];
+  let cur = leaves;
+  while (cur.length > 1) {
+    const next: Buffer[] = [];
+    for (let i = 0; i + 1 < cur.length; i += 2) next.push(nodeHash(cur[i], cur[i + 1]));
+    if (cur.length % 2 === 1) next.push(cur[cur.length - 1]);
+    levels.push(next);
+    cur = next;
+  }
+  return levels;
+}
+
+function rootOf(levels: Buffer[][]): Buffer {
+  const top = levels[levels.length - 1];
+  return top.length === 0 ? EMPTY_TREE_HASH : top[0];
+}
+
+/** The audit path of leaf `i` (RFC 9162 inclusion proof): siblings from the bottom up. */
+function auditPath(levels: Buffer[][], i: number): Buffer[] {
+  const path: Buffer[] = [];
+  for (let l = 0; l < levels.length - 1; l++) {
+    const sib = i ^ 1;
+    if (sib < levels[l].length) path.push(levels[l][sib]);
+    i >>= 1;
+  }
+  return path;
+}
+
+/** The index of the first key not below `k` (binary search over sorted keys). */
+function lowerBound(keys: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
+
+export class CommitmentTree {
+  readonly root: Buffer;
+  private readonly trees = new Map<object, Tree>();
+
+  constructor(doc: unknown) {
+    this.root = this.hashOf(doc, this.count(doc));
+  }
+
+  /** Count a value's subtree; large containers get their tree (and hash) made here. */
+  private count(v: unknown): Counted {
+    if (v === null || typeof v !== 'object') return { values: 1, units: typeof v === 'string' ? v.length : 0, hash: undefined };
+    const isArray = Array.isArray(v);
+    const keys = isArray ? undefined : Object.keys(v);
+    const n = isArray ? (v as unknown[]).length : (keys as string[]).length;
+    let values = 1;
+    let units = 0;
+    const counted: Counted[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = keys?.[i];
+      const c = this.count(isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[k as string]);
+      counted[i] = c;
+      values += c.values;
+      units += c.units + (k?.length ?? 0);
+    }
+    if (isWhole(values, units)) return { values, units, hash: undefined };
+    // Large: a tree over the entries, objects' keys sorted.
+    const order = isArray ? undefined : (keys as string[]).map((k, i) => [k, i] as const).sort((a, b) => byCodeUnit(a[0], b[0]));
+    const children: Buffer[] = new Array(n);
+    const leaves: Buffer[] = new Array(n);
+    for (let j = 0; j < n; j++) {
+      const i = order ? order[j][1] : j;
+      const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[order?.[j][0] as string];
+      const h = this.hashOf(child, counted[i]);
+      children[j] = h;
+      leaves[j] = leafHash(order ? objectEntry(order[j][0], h) : h);
+    }
+    const levels = levelsOf(leaves);
+    const hash = containerHash(isArray, n, rootOf(levels));
+    this.trees.set(v as object, { isArray, keys: order?.map((o) => o[0]), levels, children, hash });
+    return { values, units, hash };
+  }
+
+  private hashOf(v: unknown, c: Counted): Buffer {
+    return c.hash ?? wholeHash(v);
+  }
+
+  /** The hash of a value of the document (its tree's, or its JSON text's). */
+  private hashOfValue(v: unknown): Buffer {
+    return (v !== null && typeof v === 'object' && this.trees.get(v)?.hash) || wholeHash(v);
+  }
+
+  /**
+   * The proof for the value at `segments` (or its absence): a step per large container on the
+   * way, ending where the path leaves the large containers (a small value given whole) or ends.
+   */
+  provePath(doc: unknown, segments: readonly string[]): PathProof {
+    const steps: PathStep[] = [];
+    let cur: unknown = doc;
+    for (let s = 0; s < segments.length; s++) {
+      const t = cur !== null && typeof cur === 'object' ? this.trees.get(cur) : undefined;
+      // A small value (or a scalar) holds the rest of the path: it is the proof's end.
+      if (t === undefined) return { steps, whole: cur };
+      const seg = segments[s];
+      const n = t.children.length;
+      if (t.isArray) {
+        const i = ARRAY_INDEX.test(seg) ? Number(seg) : -1;
+        if (i < 0 || i >= n) return { steps, absent: { n, root: rootOf(t.levels) } };
+        steps.push({ array: true, n, i, path: auditPath(t.levels, i) });
+        cur = (cur as unknown[])[i];
+        continue;
+      }
+      const keys = t.keys as string[];
+      const i = lowerBound(keys, seg);
+      if (i === n || keys[i] !== seg) {
+        const neighbour = (j: number) => ({ i: j, key: keys[j], hash: t.children[j], path: auditPath(t.levels, j) });
+        return { steps, absent: { n, before: i > 0 ? neighbour(i - 1) : undefined, after: i < n ? neighbour(i) : undefined } };
+      }
+      steps.push({ array: false, n, i, path: auditPath(t.levels, i) });
+      cur = (cur as Record<string, unknown>)[seg];
+    }
+    const t = cur !== null && typeof cur === 'object' ? this.trees.get(cur) : undefined;
+    return t === undefined ? { steps } : { steps, tree: { n: t.children.length, root: rootOf(t.levels) } };
+  }
+
+  /**
+   * The proof of a listing of `value` to `depth`: for a large container, its children's hashes
+   * (the names come with the answer) and the proofs of the children listed further; a small
+   * container is given whole.
+   */
+  proveList(value: unknown, depth: number): ListProof {
+    const t = value !== null && typeof value === 'object' ? this.trees.get(value) : undefined;
+    if (t === undefined) return { whole: value };
+    const hashes = Buffer.concat(t.children, t.children.length * HASH_BYTES);
+    const array = t.isArray ? { array: true } : {};
+    if (depth <= 1) return { hashes, ...array };
+    const below: Record<string, ListProof> = {};
+    const n = t.children.length;
+    for (let j = 0; j < n; j++) {
+      const k = t.isArray ? String(j) : (t.keys as string[])[j];
+      const child = (value as Record<string, unknown>)[k];
+      if (child !== null && typeof child === 'object') below[k] = this.proveList(child, depth - 1);
+    }
+    return { hashes, ...array, below };
+  }
+
+  /** The hash of `v` as the commitment has it (for tests and tools). */
+  hashFor(v: unknown): Buffer {
+    return this.hashOfValue(v);
+  }
+}
