@@ -3,7 +3,10 @@
 // fail is a typed drop reason (the daemon stays silent on all of them). Replies are encoded as
 // pure ASCII (non-ASCII escaped as \uXXXX) and signed over rsalt ‖ inner with HMAC-SHA1.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { FAST_HMAC_MAX, HMAC_SCRATCH, hmacAsciiHexEquals, hmacKey, hmacStringBytesHexInto, macEqualsHex, macScratch, writeMacHex } from './fast-hmac.js';
+import { FAST_HMAC_MAX, MacScratch, hmacAsciiHexEquals, hmacKey, hmacStringBytesHexInto, macEqualsHex, macInto, writeMacHex } from './fast-hmac.js';
+
+const MAC = new MacScratch();
+const HMAC_SCRATCH = MAC.msg;
 
 export const PLJ0_MAGIC = 'plj0';
 /** CONFD_MAX_CLOCK_SKEW: |timestamp − now| ≤ 300 s is accepted (inclusive). */
@@ -778,8 +781,8 @@ function fastParse(b: Buffer, key: Buffer, nowSec: number): Plj0Request | Plj0Dr
   }
   if (hmacEnd - hmacStart !== 40) return 'plj0_bad_mac';
   const hk = hmacKey('sha1', key);
-  macScratch(hk, o);
-  if (!macEqualsHex(hk, b, hmacStart)) return 'plj0_bad_mac';
+  macInto(hk, MAC, o);
+  if (!macEqualsHex(hk, MAC, b, hmacStart)) return 'plj0_bad_mac';
   const ts = saltLen <= 15 ? digitsRun(b, saltStart, saltEnd) : -1;
   if (ts < 0) return FALLBACK;
   const d = ts - Math.floor(nowSec);
@@ -918,8 +921,8 @@ function innerMacInto(key: Buffer, rsalt: string, asciiSalt: boolean, inner: Pre
       for (let i = 0; i < rsalt.length; i++) m[o++] = rsalt.charCodeAt(i);
       const n = unquoteInto(q, m, o);
       if (n >= 0) {
-        macScratch(hk, n);
-        writeMacHex(hk, out, off);
+        macInto(hk, MAC, n);
+        writeMacHex(hk, MAC, out, off);
         return;
       }
     } else {
