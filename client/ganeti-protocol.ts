@@ -3,7 +3,7 @@
 // reply echoes) and the current time as its signed timestamp. Replies are normalised to
 // {status, serial, answer}, with an error for status 1 so the CLI can tell "not found" apart.
 import { randomUUID } from 'node:crypto';
-import { decodeReplyDatagram, encodeRequestDatagram } from '../shared/plj0.js';
+import { decodeReplyDatagram, encodeRequestDatagram } from '../shared/plj0/client-codec.js';
 import type { ClientProtocol, Transmission } from './protocol.js';
 import type { Reply, Request } from './types.js';
 

@@ -16,7 +16,8 @@
 // V8 counts off-heap bytes towards its next full collection, and tens of megabytes of them made
 // at once with the view set one off right after the load, which left the next limit so close
 // that large replies (off-heap too) then set off another every half second.
-import { asciiJson } from '../../shared/plj0.js';
+import { asciiJson } from '../../shared/plj0/ascii-json.js';
+import { innerReplyHead, innerReplyTail } from './reply.js';
 
 /**
  * Characters of texts one view keeps (10,000 nodes: 31 M for the instances, 40 M for the disk
@@ -192,8 +193,8 @@ function countEscapes(s: string): number {
  * reuses; undefined when a text is not to be composed (the caller takes the general path).
  */
 export function composeInner(status: number, answer: ComposedAnswer, serial: number): ComposedText | undefined {
-  const head = `{"protocol":1,"status":${status},"answer":`;
-  const tail = `,"serial":${serial}}`;
+  const head = innerReplyHead(status);
+  const tail = innerReplyTail(serial);
   composed.escapes = countEscapes(head) + countEscapes(tail);
   let at = room(head.length, 0).write(head, 0, head.length, 'latin1');
   at = write(answer.table, answer.tree, at);
