@@ -23,3 +23,11 @@ export async function runSliced<T>(gen: Generator<void, T>, sliceMs = 4, cancell
     }
   }
 }
+
+/** Run a step generator to its end at once (a caller that need not yield: tests, tools, small work). */
+export function drain<T>(gen: Generator<void, T>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}

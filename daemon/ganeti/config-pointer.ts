@@ -1,7 +1,9 @@
 // Type 10's pointers (ganeti-confd-protocol.md §4.5) into the re-serialized config, which is
 // not kept whole: the pointer walks the document along the schema, and only the value it ends
 // at is re-serialized. Same answers as a walk of serializeConfig(doc), without making the rest.
-import { CONFIG, hasOwn, serValue, sortedKeysOf, type Field, type FieldType, type Schema } from './serialize.js';
+import { sortedKeysOf } from './config-walk.js';
+import { CONFIG, type Field, type FieldType, type Schema } from './schema.js';
+import { hasOwn, serValue } from './serialize.js';
 
 type Resolved = { ok: true; value: unknown } | { ok: false; tooLarge?: true };
 const MISSING: Resolved = { ok: false };

@@ -8,7 +8,11 @@
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
 import { OnDemand, type Pace } from '../on-demand.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
-import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
+import { drain } from '../slices.js';
+import { compareBytes, sortBytesSteps } from './byte-order.js';
+import { STEP_EVERY, sortedKeysOf, validateConfigSteps } from './config-walk.js';
+import { DISK, INSTANCE } from './schema.js';
+import { GanetiLoadError, roundHalfEvenNum, serObject } from './serialize.js';
 
 export { GanetiLoadError };
 
