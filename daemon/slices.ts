@@ -1,6 +1,6 @@
-// Long work between requests: a step generator run to completion in slices of a few
+// Running step generators, the form of long work between requests: in slices of a few
 // milliseconds, yielding to the event loop between slices, so that answers keep flowing while a
-// large document is parsed, a view built or held waits settled.
+// large document is parsed, a view built or held waits settled; or at once, where nothing waits.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 /**

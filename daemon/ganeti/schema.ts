@@ -124,6 +124,9 @@ const NIC = schema('nic', [
   ...uuidF,
 ]);
 
+/** A DRBD disk's logical_id: node A, node B, port, minor A, minor B, secret. */
+export const DRBD_LOGICAL_ID_LENGTH = 6;
+
 export const DISK: Schema = schema(
   'disk',
   [

@@ -7,7 +7,7 @@
 // GanetiLoadError.
 import { compareBytes, sortedKeys } from './byte-order.js';
 import { objectCheck } from './schema-check.js';
-import { HYPERVISOR_ORDER, type Field, type FieldType, type Schema } from './schema.js';
+import { DRBD_LOGICAL_ID_LENGTH, HYPERVISOR_ORDER, type Field, type FieldType, type Schema } from './schema.js';
 
 /** Why a document is not a loadable Ganeti config: Ganeti's own error text. */
 export class GanetiLoadError {
@@ -136,7 +136,7 @@ function hypervisorOrder(keys: string[]): string[] {
 /** DRBD logical ids carry integers (port, minors); the others are pairs of strings. */
 function serLogicalId(v: unknown, where: string, build = true): unknown {
   if (!Array.isArray(v)) fail(where, `logical_id: expected a list, got ${typeName(v)}`);
-  if (build && v.length === 6 && typeof v[2] === 'number') {
+  if (build && v.length === DRBD_LOGICAL_ID_LENGTH && typeof v[2] === 'number') {
     return [v[0], v[1], roundHalfEvenNum(v[2]), roundHalfEvenNum(v[3] as number), roundHalfEvenNum(v[4] as number), v[5]];
   }
   return v;
