@@ -85,18 +85,7 @@ class JsonParser {
       this.ws();
       const v = this.value(depth + 1);
       if (!m.has(k)) m.set(k, v);
-      this.ws();
-      const c = this.s.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        this.ws();
-        continue;
-      }
-      if (c === 0x7d) {
-        this.i++;
-        return { t: 'o', m };
-      }
-      this.fail();
+      if (!this.more(0x7d)) return { t: 'o', m };
     }
   }
 
@@ -110,19 +99,20 @@ class JsonParser {
     }
     for (;;) {
       v.push(this.value(depth + 1));
-      this.ws();
-      const c = this.s.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        this.ws();
-        continue;
-      }
-      if (c === 0x5d) {
-        this.i++;
-        return { t: 'a', v };
-      }
-      this.fail();
+      if (!this.more(0x5d)) return { t: 'a', v };
     }
+  }
+
+  /** After a member or an element: true past a ',' (another follows), false past `close`. */
+  more(close: number): boolean {
+    this.ws();
+    const c = this.s.charCodeAt(this.i);
+    this.i++;
+    if (c === 0x2c) {
+      this.ws();
+      return true;
+    }
+    return c === close ? false : this.fail();
   }
 
   string(): string {

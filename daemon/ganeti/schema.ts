@@ -58,6 +58,8 @@ const timeStamp = [def('ctime', 'time', () => 0), def('mtime', 'time', () => 0)]
 const uuidF = [req('uuid', 'str')];
 const serialF = [req('serial_no', 'int')];
 const tagsF = [def('tags', 'tags', () => [])];
+/** The fields most objects end with, in Haskell's order. */
+const trailerF = [...timeStamp, ...uuidF, ...serialF, ...tagsF];
 
 // Parameter objects (Filled = all required, Partial = only what is present).
 const ND = schema('ndparams', [
@@ -165,10 +167,7 @@ export const INSTANCE = schema(
     def('disks', strs, () => []),
     req('disks_active', 'bool'),
     opt('network_port', 'int'),
-    ...timeStamp,
-    ...uuidF,
-    ...serialF,
-    ...tagsF,
+    ...trailerF,
   ],
   { forthcoming: true },
 );
@@ -187,10 +186,7 @@ export const NODE = schema('node', [
   req('powered', 'bool'),
   opt('hv_state_static', { map: { obj: partialOf(HV_STATE) } }),
   opt('disk_state_static', 'anymap'),
-  ...timeStamp,
-  ...uuidF,
-  ...serialF,
-  ...tagsF,
+  ...trailerF,
 ]);
 
 export const NODEGROUP = schema('nodegroup', [
@@ -203,10 +199,7 @@ export const NODEGROUP = schema('nodegroup', [
   req('networks', { map: { obj: partialOf(NIC_PARAMS) } }),
   opt('hv_state_static', { map: { obj: partialOf(HV_STATE) } }),
   opt('disk_state_static', 'anymap'),
-  ...timeStamp,
-  ...uuidF,
-  ...serialF,
-  ...tagsF,
+  ...trailerF,
 ]);
 
 export const NETWORK = schema('network', [
@@ -286,10 +279,7 @@ export const CLUSTER = schema('cluster', [
   req('data_collectors', { map: { obj: DATA_COLLECTOR } }),
   req('ssh_key_type', 'str'),
   req('ssh_key_bits', 'int'),
-  ...timeStamp,
-  ...uuidF,
-  ...serialF,
-  ...tagsF,
+  ...trailerF,
 ]);
 
 export const CONFIG = schema('config', [
