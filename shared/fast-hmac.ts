@@ -7,8 +7,13 @@
 import { createHash, createHmac } from 'node:crypto';
 import { BLOCK_BYTES, IV1, IV256, compress1, compress256, type Compress } from './sha.js';
 
-/** Messages longer than this (bytes) are handed to node:crypto. */
+/**
+ * HMAC-SHA1 messages longer than this (bytes) are handed to node:crypto: past it, node:crypto's
+ * speed per byte outweighs its setup per call. The largest message a key takes here.
+ */
 export const FAST_HMAC_MAX = 768;
+/** The same for HMAC-SHA256, whose blocks take longer here. */
+const FAST_HMAC_SHA256_MAX = 448;
 
 export type HmacAlgorithm = 'sha256' | 'sha1';
 
@@ -26,6 +31,8 @@ export class HmacKey {
   /** Digest length in 32-bit words (8 or 5). */
   readonly words: number;
   readonly compress: Compress;
+  /** Longer messages are MACed by node:crypto. */
+  readonly fastMax: number;
 
   constructor(
     readonly algorithm: HmacAlgorithm,
@@ -34,6 +41,7 @@ export class HmacKey {
     const is256 = algorithm === 'sha256';
     this.words = is256 ? 8 : 5;
     this.compress = is256 ? compress256 : compress1;
+    this.fastMax = is256 ? FAST_HMAC_SHA256_MAX : FAST_HMAC_MAX;
     let k: Uint8Array = bytes;
     // HMAC's rule for keys longer than a block: hash them first (as node:crypto does).
     if (k.length > BLOCK_BYTES) k = createHash(algorithm).update(bytes).digest();
@@ -213,7 +221,7 @@ export function hmacTwoInto(
   outOff: number,
 ): void {
   const len = aEnd - aStart + (bEnd - bStart);
-  if (len > FAST_HMAC_MAX) {
+  if (len > key.fastMax) {
     const d = createHmac(key.algorithm, key.bytes).update(a.subarray(aStart, aEnd)).update(b.subarray(bStart, bEnd)).digest();
     for (let i = 0; i < d.length; i++) out[outOff + i] = d[i];
     return;
@@ -250,7 +258,7 @@ export function hmacTwoEquals(
  * Undefined when either string is not ASCII or they are too long (the caller uses node:crypto).
  */
 export function hmacAsciiHexEquals(key: HmacKey, s1: string, s2: string, received: string): boolean | undefined {
-  if (s1.length + s2.length > FAST_HMAC_MAX) return undefined;
+  if (s1.length + s2.length > key.fastMax) return undefined;
   const at = copyAscii(WORK, s1, 0);
   const len = at < 0 ? -1 : copyAscii(WORK, s2, at);
   if (len < 0) return undefined;
@@ -271,7 +279,7 @@ export function hmacAsciiHexEquals(key: HmacKey, s1: string, s2: string, receive
  */
 export function hmacStringBytesHexInto(key: HmacKey, s: string, bytes: Uint8Array, start: number, endAt: number, out: Uint8Array, off: number): void {
   const len = s.length + (endAt - start);
-  const at = len > FAST_HMAC_MAX ? -1 : copyAscii(WORK, s, 0);
+  const at = len > key.fastMax ? -1 : copyAscii(WORK, s, 0);
   if (at >= 0) {
     copyIn(WORK, bytes, start, endAt, at);
     macInto(key, WORK, len);

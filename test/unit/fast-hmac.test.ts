@@ -21,8 +21,11 @@ const ALGS = ['sha256', 'sha1'] as const;
 type Alg = (typeof ALGS)[number];
 const size = (alg: Alg) => (alg === 'sha256' ? 32 : 20);
 
-/** Around the block boundaries of the padded message (55/56: the length still fits or not). */
-const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 700, 767, 768, 769, 1000];
+/**
+ * Around the block boundaries of the padded message (55/56: the length still fits or not) and
+ * the hand-over to node:crypto (448 for SHA-256, 768 for SHA-1).
+ */
+const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 447, 448, 449, 700, 767, 768, 769, 1000];
 const KEY_LENGTHS = [0, 1, 20, 32, 63, 64, 65, 100, 200];
 
 /** RFC 4231 §4 (HMAC-SHA256) and RFC 2202 §3 (HMAC-SHA1): key, data, MAC, all hex. */
@@ -100,7 +103,7 @@ describe('fast HMAC equals node:crypto', () => {
           const key = hmacKey(alg, k);
           const ascii = /^[\x00-\x7f]*$/.test(s1 + s2);
           const want = createHmac(alg, k).update(s1 + s2, 'utf8').digest('hex');
-          if (ascii && s1.length + s2.length <= FAST_HMAC_MAX) {
+          if (ascii && s1.length + s2.length <= key.fastMax) {
             expect(hmacAsciiHexEquals(key, s1, s2, want)).toBe(true);
             expect(hmacAsciiHexEquals(key, s1, s2, want.toUpperCase())).toBe(true);
             const wrong = (want[0] === '0' ? '1' : '0') + want.slice(1);
@@ -148,7 +151,7 @@ describe('fast HMAC equals node:crypto', () => {
           const wrong = Buffer.from(want.toString('hex'));
           wrong[len % wrong.length] ^= 1;
           expect(macEqualsHex(key, scratch, wrong, 0)).toBe(false);
-          expect(hmacAsciiHexEquals(key, s, '', createHmac(alg, keyBytes).update(s, 'latin1').digest('hex'))).toBe(true);
+          expect(hmacAsciiHexEquals(key, s, '', createHmac(alg, keyBytes).update(s, 'latin1').digest('hex'))).toBe(len <= key.fastMax ? true : undefined);
         }
       }
     });
