@@ -16,7 +16,7 @@ import type { Snapshot } from '../snapshot.js';
 import { SnapshotCaches } from '../reply-cache.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
-import { ComposedAnswer, composeInner } from './fragments.js';
+import { ComposedAnswer, ComposedText, composeInner } from './fragments.js';
 import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, prepareInstanceTextsSteps, type GanetiView } from './view.js';
 import { runSliced } from '../slices.js';
 
@@ -128,6 +128,8 @@ export class Plj0Service {
    */
   private readonly caches = new SnapshotCaches<CachedReply>(REPLY_CACHE_BYTES);
   private readonly parser = new RequestParser();
+  /** Where answers put together per request are written. */
+  private readonly composed = new ComposedText();
 
   constructor(private readonly d: Plj0Deps) {
     this.replay = new ReplayGuard({ windowMs: WINDOW_MS, capacity: d.replay.capacity });
@@ -247,9 +249,9 @@ export class Plj0Service {
       } else {
         const a = answerGanetiRequest(good.view, req);
         if (a.answer instanceof ComposedAnswer) {
-          const text = composeInner(a.status, a.answer, a.serial);
-          const bytes = text && encodeReplyFromBytes(key, req.rsalt, text.bytes, text.length, text.escapes, MAX_UDP_DATA_SIZE);
-          if (text && bytes instanceof Buffer) {
+          const text = this.composed;
+          const bytes = composeInner(a.status, a.answer, a.serial, text) && encodeReplyFromBytes(key, req.rsalt, text.bytes, text.length, text.escapes, MAX_UDP_DATA_SIZE);
+          if (bytes instanceof Buffer) {
             // Kept only where the budget has room: composing again costs less than pushing
             // out another reply (and leaving it to the collector) would.
             const size = preparedBytes(text.length, text.escapes) + REPLY_OVERHEAD;

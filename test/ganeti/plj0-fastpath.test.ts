@@ -9,7 +9,7 @@ import { hmacSha1Hex } from '../../shared/plj0/mac.js';
 import { encodeReply, encodeReplyFromBytes, encodeReplySized, innerReplyText, prepareInner, prepareInnerFromBytes, preparedBytes } from '../../daemon/ganeti/reply.js';
 import { hasMagic, parseGeneral } from '../../daemon/ganeti/request.js';
 import { RequestParser } from '../../daemon/ganeti/request-parser.js';
-import { ComposedAnswer, FragmentTable, composeInner, type FragmentTree } from '../../daemon/ganeti/fragments.js';
+import { ComposedAnswer, ComposedText, FragmentTable, composeInner, type FragmentTree } from '../../daemon/ganeti/fragments.js';
 
 const KEY = Buffer.from('secretkey0123456789\n', 'latin1');
 const NOW = 1795390000;
@@ -150,13 +150,14 @@ describe('composed replies (answers put together from kept object texts)', () =>
       fc.property(setup, fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('é-1', 'a"b', 'x\\y', '\u0001', '1795390000')), fc.constantFrom(0, 1), fc.integer({ min: 0, max: 1e6 }), ([objs, t], rsalt, status, serial) => {
         const answer = new ComposedAnswer(new FragmentTable(objs, { held: 0, max: 1e9 }), t);
         const text = innerReplyText(status, asciiJson(answer), serial);
-        const c = composeInner(status, answer, serial);
+        const c = new ComposedText();
+        const made = composeInner(status, answer, serial, c);
         // eslint-disable-next-line no-control-regex
         if (/[\u0000-\u001f]/.test(asciiJson(answer.toJSON()))) {
-          expect(c).toBeUndefined();
+          expect(made).toBe(false);
           return;
         }
-        if (!c) throw new Error('not composed');
+        if (!made) throw new Error('not composed');
         expect(c.bytes.toString('latin1', 0, c.length)).toBe(text);
         const want = encodeReply(KEY, rsalt, prepareInner(text));
         const got = encodeReplyFromBytes(KEY, rsalt, c.bytes, c.length, c.escapes, Infinity);
@@ -177,7 +178,9 @@ describe('composed replies (answers put together from kept object texts)', () =>
   it('take the general path for texts beyond the budget', () => {
     const objs = [{ a: 'x'.repeat(100) }, { b: 1 }];
     const table = new FragmentTable(objs, { held: 0, max: 50 });
-    expect(composeInner(0, new ComposedAnswer(table, [1, 0]), 1)).toBeUndefined();
-    expect(composeInner(0, new ComposedAnswer(table, [1, 1]), 1)?.length).toBe(innerReplyText(0, '[{"b":1},{"b":1}]', 1).length);
+    const c = new ComposedText();
+    expect(composeInner(0, new ComposedAnswer(table, [1, 0]), 1, c)).toBe(false);
+    expect(composeInner(0, new ComposedAnswer(table, [1, 1]), 1, c)).toBe(true);
+    expect(c.length).toBe(innerReplyText(0, '[{"b":1},{"b":1}]', 1).length);
   });
 });
