@@ -15,7 +15,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import dgram, { type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { decodeReplyDatagram } from '../shared/plj0.js';
+import { decodeReplyDatagram } from '../shared/plj0/client-codec.js';
 import { Keyring } from '../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAC_OFFSET, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
 import { cpuMs, machineCpuMs, rssMB } from './lib/common.js';

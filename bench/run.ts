@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
+import { RequestType } from '../shared/plj0/protocol.js';
 import { confdQuery } from '../test/ganeti/harness.js';
 import type { Job, LoadResult, Plj0Template } from './loadgen.js';
 import { percentiles } from './loadgen.js';
@@ -205,7 +206,7 @@ async function plj0Ready(port: number, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     try {
-      const r = await confdQuery({ port, hmacKey: GKEY, type: 0, timeoutMs: 500 });
+      const r = await confdQuery({ port, hmacKey: GKEY, type: RequestType.Ping, timeoutMs: 500 });
       if (r.status === 0) return;
     } catch {
       /* not yet */
@@ -246,7 +247,7 @@ async function sectionThroughput(): Promise<void> {
   const facts = ganetiFacts(GANETI_EXAMPLE);
   const qBodies = headlineQcf1(facts);
   const pMix = headlinePlj0(facts);
-  const master: Plj0Template[] = [{ type: 3 }];
+  const master: Plj0Template[] = [{ type: RequestType.ClusterMaster }];
   const echo = await startEcho();
   const d = await qconfd(GANETI_EXAMPLE);
   const g = await startGaneti(GANETI_EXAMPLE, GKEY);
@@ -488,7 +489,7 @@ async function sectionGaneti(): Promise<void> {
       await plj0Ready(d.port, 60_000);
       // The first config's instance indexes are made after its first answer: a request needing
       // them (type 9) is answered once they are, and RSS is read after that.
-      const [probe] = plj0Templates(9, c.facts);
+      const [probe] = plj0Templates(RequestType.InstanceDisks, c.facts);
       await confdQuery({ port: d.port, hmacKey: GKEY, type: probe.type, query: probe.query, timeoutMs: 60_000 });
       const everyTypeMs = performance.now() - d.spawnedAt;
       started.push({ d, side: { startMs: d.startMs, everyTypeMs, rss: rssMB(d.pids[0]).rss, rssAfter: NaN, types: {} } });

@@ -3,7 +3,8 @@
 // reply echoes) and the current time as its signed timestamp. Replies are normalised to
 // {status, serial, answer}, with an error for status 1 so the CLI can tell "not found" apart.
 import { randomUUID } from 'node:crypto';
-import { decodeReplyDatagram, encodeRequestDatagram } from '../shared/plj0.js';
+import { decodeReplyDatagram, encodeRequestDatagram } from '../shared/plj0/client-codec.js';
+import { RequestType } from '../shared/plj0/protocol.js';
 import type { ClientProtocol, Transmission } from './protocol.js';
 import type { Reply, Request } from './types.js';
 
@@ -45,7 +46,7 @@ export class Plj0ClientProtocol implements ClientProtocol {
   }
 
   encode(request: Request, salt: string, _t?: Transmission): Buffer {
-    const type = typeof request.type === 'number' ? request.type : 0;
+    const type = typeof request.type === 'number' ? request.type : RequestType.Ping;
     const query = request.query as string | Record<string, unknown> | null | undefined;
     return encodeRequestDatagram(this.key(), { type, query, rsalt: salt }, this.clock() / 1000);
   }

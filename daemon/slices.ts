@@ -1,6 +1,6 @@
-// Long work between requests: a step generator run to completion in slices of a few
+// Running step generators, the form of long work between requests: in slices of a few
 // milliseconds, yielding to the event loop between slices, so that answers keep flowing while a
-// large document is parsed, a view built or held waits settled.
+// large document is parsed, a view built or held waits settled; or at once, where nothing waits.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 /**
@@ -21,5 +21,13 @@ export async function runSliced<T>(gen: Generator<void, T>, sliceMs = 4, cancell
       gen.return(undefined as T);
       return undefined;
     }
+  }
+}
+
+/** Run a step generator to its end at once (a caller that need not yield: tests, tools, small work). */
+export function drain<T>(gen: Generator<void, T>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
   }
 }

@@ -4,8 +4,7 @@
 //
 // For code that feeds it (protocol services, replica sources):
 //   stats.request(protocol, op)                  a request passed the guards (before answering)
-//   stats.reply(status, code?, protocol?, op?)   a reply is sent; synchronous answerers may omit
-//                                                protocol/op (the last request() is used)
+//   stats.reply(status, code, protocol, op)      a reply is sent (code: the error's, or undefined)
 //   stats.drop(reason)                           a datagram was dropped silently
 //   stats.refusal(reason), stats.reloads++       a document was refused / accepted
 //   stats.setEtcdState('connected' | ...)        the etcd source's connection state
@@ -131,8 +130,6 @@ export class Stats {
   readonly latency: Record<Protocol, LatencyHistogram> = { qcf1: newHistogram(), plj0: newHistogram() };
   /** Supplied by the daemon: live gauges read at report time. */
   gauges: (() => Gauges) | undefined;
-  private lastProtocol: Protocol = 'qcf1';
-  private lastOp = '?';
 
   drop(reason: DropReason | string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
@@ -141,17 +138,15 @@ export class Stats {
   request(protocol: Protocol, op: string): void {
     const t = this.requests[protocol];
     t[op] = (t[op] ?? 0) + 1;
-    this.lastProtocol = protocol;
-    this.lastOp = op;
   }
 
-  reply(status: number, errorCode?: string, protocol?: Protocol, op?: string): void {
+  /** A reply sent: its status, its error code (undefined for none), its protocol and op. */
+  reply(status: number, errorCode: string | undefined, protocol: Protocol, op: string): void {
     const name = statusName(status);
     this.replies[name]++;
     if (errorCode !== undefined) this.errors[errorCode] = (this.errors[errorCode] ?? 0) + 1;
-    const byOp = this.answered[protocol ?? this.lastProtocol];
-    const key = op ?? this.lastOp;
-    const s = byOp[key] ?? (byOp[key] = { ok: 0, error: 0, not_implemented: 0 });
+    const byOp = this.answered[protocol];
+    const s = byOp[op] ?? (byOp[op] = { ok: 0, error: 0, not_implemented: 0 });
     s[name]++;
   }
 

@@ -4,6 +4,7 @@
 // few hot keys.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REQUEST_TYPE_NAMES, RequestType } from '../../shared/plj0/protocol.js';
 import { packBody } from '../../shared/qcf1.js';
 import type { Plj0Template } from '../loadgen.js';
 import { DIST, ROOT } from './common.js';
@@ -114,20 +115,7 @@ export async function ganetiConfigFile(dir: string, nodes: number, serial?: numb
   return path;
 }
 
-export const PLJ0_TYPES: Array<{ type: number; name: string }> = [
-  { type: 0, name: 'ping' },
-  { type: 1, name: 'node-role' },
-  { type: 2, name: 'node-pip-by-instance-ip' },
-  { type: 3, name: 'cluster-master' },
-  { type: 4, name: 'node-pip-list' },
-  { type: 5, name: 'mc-pip-list' },
-  { type: 6, name: 'instances-ips-list' },
-  { type: 7, name: 'node-drbd' },
-  { type: 8, name: 'node-instances' },
-  { type: 9, name: 'instance-disks' },
-  { type: 10, name: 'config-query' },
-  { type: 11, name: 'data-collectors' },
-];
+export const PLJ0_TYPES: Array<{ type: RequestType; name: string }> = REQUEST_TYPE_NAMES.map((name, type: RequestType) => ({ type, name }));
 
 export interface GanetiFacts {
   nodeNames: string[];
@@ -173,22 +161,22 @@ export function plj0Templates(type: number, f: GanetiFacts): Plj0Template[] {
   const t = templatesFor(type, f);
   // A config without instance NICs or instances still gets asked (the answer: unknown entry).
   if (t.length > 0) return t;
-  return type === 2 ? [{ type, query: { '0': f.defaultLink, '1': '192.0.2.99' } }] : [{ type, query: 'absent.example.com' }];
+  return type === RequestType.NodePipByInstanceIp ? [{ type, query: { '0': f.defaultLink, '1': '192.0.2.99' } }] : [{ type, query: 'absent.example.com' }];
 }
 
 function templatesFor(type: number, f: GanetiFacts): Plj0Template[] {
   switch (type) {
-    case 1:
-    case 7:
-    case 8:
+    case RequestType.NodeRoleByName:
+    case RequestType.NodeDrbd:
+    case RequestType.NodeInstances:
       return f.nodeNames.map((n) => ({ type, query: n }));
-    case 2:
+    case RequestType.NodePipByInstanceIp:
       return f.nicIps.map(([link, ip]) => ({ type, query: { '0': link, '1': ip } }));
-    case 6:
+    case RequestType.InstancesIpsList:
       return f.links.map((l) => ({ type, query: l }));
-    case 9:
+    case RequestType.InstanceDisks:
       return f.instanceNames.map((n) => ({ type, query: n }));
-    case 10:
+    case RequestType.ConfigQuery:
       return f.nodeUuids.map((u) => ({ type, query: `/nodes/${u}/primary_ip` }));
     default:
       return [{ type }];
@@ -203,10 +191,10 @@ export function headlinePlj0(f: GanetiFacts): Plj0Template[] {
   const out: Plj0Template[] = [];
   const n = f.nodeNames.length;
   for (let i = 0; i < Math.max(n, 4); i++) {
-    out.push({ type: 3 });
-    out.push({ type: 1, query: f.nodeNames[i % n] });
-    out.push({ type: 7, query: f.nodeNames[i % n] });
-    out.push({ type: 10, query: `/nodes/${f.nodeUuids[i % n]}/primary_ip` });
+    out.push({ type: RequestType.ClusterMaster });
+    out.push({ type: RequestType.NodeRoleByName, query: f.nodeNames[i % n] });
+    out.push({ type: RequestType.NodeDrbd, query: f.nodeNames[i % n] });
+    out.push({ type: RequestType.ConfigQuery, query: `/nodes/${f.nodeUuids[i % n]}/primary_ip` });
   }
   return out;
 }

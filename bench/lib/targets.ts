@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { confdQuery, startGanetiConfd, type GanetiConfd } from '../../test/ganeti/harness.js';
 import { ConfdClient } from '../../client/confd-client.js';
+import { RequestType } from '../../shared/plj0/protocol.js';
 import { Keyring } from '../../shared/keyring.js';
 import type { Job, LoadResult } from '../loadgen.js';
 import { DAEMON_JS, ECHO_JS, LOADGEN_JS, freePort, sleep, spawnTracked, stopChild, track } from './common.js';
@@ -140,7 +141,7 @@ export async function startGaneti(configPath: string, hmacKey: Buffer, readyTime
   // The pings sent every 100 ms while a large config loaded are still queued: let it answer
   // them all (a request sent now could find its receive buffer full), bounded.
   const end = Date.now() + 60_000;
-  while (Date.now() < end && !(await confdQuery({ port: confd.port, hmacKey, type: 0, timeoutMs: 1000 }).then((r) => r.status === 0, () => false)));
+  while (Date.now() < end && !(await confdQuery({ port: confd.port, hmacKey, type: RequestType.Ping, timeoutMs: 1000 }).then((r) => r.status === 0, () => false)));
   return { name: 'ganeti-confd', port: confd.port, pids: [confd.pid], confd, startMs, stop: () => confd.stop(), output: () => confd.output() };
 }
 

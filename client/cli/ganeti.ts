@@ -3,7 +3,7 @@
 import { QconfError } from '../../shared/errors.js';
 import { Keyring, readRawKeyFile } from '../../shared/keyring.js';
 import { DEFAULT_PORT } from '../../shared/peers.js';
-import { REQUEST_TYPE_NAMES } from '../../shared/plj0.js';
+import { REQUEST_TYPE_NAMES } from '../../shared/plj0/protocol.js';
 import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, parse, str, type Io, type Command } from './common.js';
 import { ConfdClient } from '../confd-client.js';
 import { Plj0ClientProtocol, plj0Request } from '../ganeti-protocol.js';

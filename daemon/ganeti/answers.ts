@@ -1,8 +1,8 @@
 // Answers to the plj0 request types 0–11 (ganeti-confd-protocol.md §4), as pure functions of
 // the snapshot's Ganeti view and the request: exactly the answers, serials, orders and error
 // texts of ganeti-confd 3.0.
-import type { DictQuery, Plj0Query, Plj0Request } from '../../shared/plj0.js';
-import { ERROR_ARGUMENT, ERROR_UNKNOWN_ENTRY, MAX_UDP_DATA_SIZE, STATUS_ERROR, STATUS_OK } from '../../shared/plj0.js';
+import { ErrorCode, MAX_UDP_DATA_SIZE, NodeRole, ReplyStatus, ReqField, RequestType } from '../../shared/plj0/protocol.js';
+import type { DictQuery, Plj0Query, Plj0Request } from './request.js';
 import { ComposedAnswer } from './fragments.js';
 import { parseGanetiPointer, resolveConfigPointer } from './config-pointer.js';
 import { lookupByName, type GanetiView, type InstanceIndex, type Lookup, type NodeRec } from './view.js';
@@ -13,10 +13,10 @@ export interface GanetiAnswer {
   serial: number;
 }
 
-const ok = (answer: unknown, serial: number): GanetiAnswer => ({ status: STATUS_OK, answer, serial });
-const failure = (text: string): GanetiAnswer => ({ status: STATUS_ERROR, answer: text, serial: 0 });
-const UNKNOWN_ENTRY: GanetiAnswer = { status: STATUS_ERROR, answer: ERROR_UNKNOWN_ENTRY, serial: 0 };
-const ARGUMENT_ERROR: GanetiAnswer = { status: STATUS_ERROR, answer: ERROR_ARGUMENT, serial: 0 };
+const ok = (answer: unknown, serial: number): GanetiAnswer => ({ status: ReplyStatus.Ok, answer, serial });
+const failure = (text: string): GanetiAnswer => ({ status: ReplyStatus.Error, answer: text, serial: 0 });
+const UNKNOWN_ENTRY: GanetiAnswer = { status: ReplyStatus.Error, answer: ErrorCode.UnknownEntry, serial: 0 };
+const ARGUMENT_ERROR: GanetiAnswer = { status: ReplyStatus.Error, answer: ErrorCode.Argument, serial: 0 };
 
 // ---------------------------------------------------------------------------------------------
 // Haskell `show`, for the error texts.
@@ -48,6 +48,7 @@ function showMaybe(s: string | undefined): string {
   return s === undefined ? 'Nothing' : `Just ${showHaskellString(s)}`;
 }
 
+/** `show` of each ReqField. */
 const FIELD_NAMES = ['ReqFieldName', 'ReqFieldIp', 'ReqFieldMNodePip'];
 
 export function showQuery(q: Plj0Query): string {
@@ -108,21 +109,21 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
   const q = req.query;
   const C = v.clusterSerial;
   switch (req.type) {
-    case 0:
+    case RequestType.Ping:
       return ok(v.version, 0);
 
-    case 1: {
+    case RequestType.NodeRoleByName: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const m = masterName(v);
       if (!m.ok) return failure(formatPrereq(m.msg));
       const l = getNode(v, q.value);
       if (!l.ok) return failure(formatPrereq(prereqMessage('Node', q.value, l.why)));
       const n = l.rec;
-      const role = m.name === q.value ? 0 : n.drained ? 3 : n.offline ? 2 : n.masterCandidate ? 1 : 4;
+      const role = m.name === q.value ? NodeRole.Master : n.drained ? NodeRole.Drained : n.offline ? NodeRole.Offline : n.masterCandidate ? NodeRole.Candidate : NodeRole.Regular;
       return ok(role, C);
     }
 
-    case 2: {
+    case RequestType.NodePipByInstanceIp: {
       if (q.kind !== 'dict') return ARGUMENT_ERROR;
       const link = q.value.link ?? v.defaultLink;
       const ix = v.inst.get();
@@ -136,7 +137,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       );
     }
 
-    case 3: {
+    case RequestType.ClusterMaster: {
       if (q.kind === 'plain') return ARGUMENT_ERROR;
       if (q.kind === 'empty') {
         const m = masterName(v);
@@ -145,22 +146,22 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       const l = getNode(v, v.masterUuid);
       if (!l.ok) return failure(showPrereq(prereqMessage('Node', v.masterUuid, l.why)));
       const node = l.rec;
-      return ok(q.value.fields.map((f) => (f === 0 ? node.name : f === 1 ? v.masterIp : node.primaryIp)), C);
+      return ok(q.value.fields.map((f) => (f === ReqField.Name ? node.name : f === ReqField.Ip ? v.masterIp : node.primaryIp)), C);
     }
 
-    case 4:
+    case RequestType.NodePipList:
       return ok(v.nodePrimaryIps, C);
 
-    case 5:
+    case RequestType.McPipList:
       return ok(v.mcPrimaryIps, C);
 
-    case 6: {
+    case RequestType.InstancesIpsList: {
       if (q.kind === 'dict') return failure('Invalid query type');
       const link = q.kind === 'plain' ? q.value : v.defaultLink;
       return ok(v.inst.get().linkIpList.get(link) ?? [], C);
     }
 
-    case 7: {
+    case RequestType.NodeDrbd: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const l = getNode(v, q.value);
       if (!l.ok) return failure(showPrereq(prereqMessage('Node', q.value, l.why)));
@@ -174,7 +175,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       return ok(out, node.serial);
     }
 
-    case 8: {
+    case RequestType.NodeInstances: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const l = getNode(v, q.value);
       if (!l.ok) return failure(`Node not found in the configuration: ${showPrereq(prereqMessage('Node', q.value, l.why))}`);
@@ -185,7 +186,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       return ok(new ComposedAnswer(ix.instanceJson, [node.primarySlots, node.secondarySlots]), node.serial);
     }
 
-    case 9: {
+    case RequestType.InstanceDisks: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const ix = v.inst.get();
       const l = lookupByName(ix.instances, ix.instanceNames, q.value);
@@ -196,7 +197,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       return ok(new ComposedAnswer(ix.diskListJson, inst.index), inst.serial);
     }
 
-    case 10: {
+    case RequestType.ConfigQuery: {
       if (q.kind !== 'plain') return invalidQuery(q);
       const tokens = parseGanetiPointer(q.value);
       if (!tokens) return ARGUMENT_ERROR;
@@ -205,7 +206,7 @@ export function answerGanetiRequest(v: GanetiView, req: Plj0Request): GanetiAnsw
       return r.ok ? ok(r.value, C) : ARGUMENT_ERROR;
     }
 
-    case 11:
+    case RequestType.DataCollectors:
       return ok(v.dataCollectors, C);
 
     default:

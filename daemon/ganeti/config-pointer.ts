@@ -1,7 +1,10 @@
 // Type 10's pointers (ganeti-confd-protocol.md §4.5) into the re-serialized config, which is
 // not kept whole: the pointer walks the document along the schema, and only the value it ends
 // at is re-serialized. Same answers as a walk of serializeConfig(doc), without making the rest.
-import { CONFIG, hasOwn, serValue, sortedKeysOf, type Field, type FieldType, type Schema } from './serialize.js';
+import { MAX_UDP_DATA_SIZE } from '../../shared/plj0/protocol.js';
+import { sortedKeysOf } from './config-walk.js';
+import { CONFIG, type Field, type FieldType, type Schema } from './schema.js';
+import { hasOwn, serValue } from './serialize.js';
 
 type Resolved = { ok: true; value: unknown } | { ok: false; tooLarge?: true };
 const MISSING: Resolved = { ok: false };
@@ -46,8 +49,8 @@ export function surelyLarger(raw: unknown, limit: number): boolean {
   return false;
 }
 
-/** The longest answer text a type 10 reply can carry (Ganeti's MAX_UDP_DATA_SIZE). */
-const ANSWER_LIMIT = 61_440;
+/** The longest answer text a type 10 reply can carry. */
+const ANSWER_LIMIT = MAX_UDP_DATA_SIZE;
 
 /** Type 10: Ganeti's loose JSON pointer (§4.5); undefined means argument error. */
 export function parseGanetiPointer(path: string): string[] | undefined {

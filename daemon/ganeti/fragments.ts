@@ -16,7 +16,8 @@
 // V8 counts off-heap bytes towards its next full collection, and tens of megabytes of them made
 // at once with the view set one off right after the load, which left the next limit so close
 // that large replies (off-heap too) then set off another every half second.
-import { asciiJson } from '../../shared/plj0.js';
+import { asciiJson } from '../../shared/plj0/ascii-json.js';
+import { innerReplyHead, innerReplyTail } from './reply.js';
 
 /**
  * Characters of texts one view keeps (10,000 nodes: 31 M for the instances, 40 M for the disk
@@ -130,48 +131,52 @@ export class ComposedAnswer {
   }
 }
 
-/** The inner text composeInner wrote last: bytes[0..length), `escapes` of them '"' or '\'. */
-export interface ComposedText {
-  bytes: Buffer;
-  length: number;
-  escapes: number;
-}
+/** Where the first composed text is written; it grows to fit. */
+const INITIAL_COMPOSED_BYTES = 64 * 1024;
 
-const composed: ComposedText = { bytes: Buffer.allocUnsafeSlow(64 * 1024), length: 0, escapes: 0 };
+/**
+ * A caller's buffer for composed inner texts: composeInner writes the text into bytes[0..length),
+ * `escapes` of them '"' or '\'; the next call overwrites it.
+ */
+export class ComposedText {
+  bytes = Buffer.allocUnsafeSlow(INITIAL_COMPOSED_BYTES);
+  length = 0;
+  escapes = 0;
 
-/** Room for `need` bytes in the scratch, keeping its first `used`. */
-function room(need: number, used: number): Buffer {
-  let b = composed.bytes;
-  if (b.length < need) {
-    const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * b.length));
-    b.copy(grown, 0, 0, used);
-    composed.bytes = b = grown;
+  /** Room for `need` bytes, keeping the first `used`. */
+  room(need: number, used: number): Buffer {
+    let b = this.bytes;
+    if (b.length < need) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * b.length));
+      b.copy(grown, 0, 0, used);
+      this.bytes = b = grown;
+    }
+    return b;
   }
-  return b;
 }
 
 /**
- * Write a tree's text into the scratch at `at` (in one pass: each text is read once), adding
- * its escapes up; the end, or -1 when a text is not to be composed.
+ * Write a tree's text into `out` at `at` (in one pass: each text is read once), adding its
+ * escapes up; the end, or -1 when a text is not to be composed.
  */
-function write(table: FragmentTable, t: FragmentTree, at: number): number {
+function write(table: FragmentTable, t: FragmentTree, out: ComposedText, at: number): number {
   if (typeof t === 'number') {
     const n = table.prepare(t);
     if (n < 0) return -1;
-    composed.escapes += table.escapesOf(t);
-    return table.copy(t, room(at + n, at), at);
+    out.escapes += table.escapesOf(t);
+    return table.copy(t, out.room(at + n, at), at);
   }
-  let b = room(at + 1, at);
+  let b = out.room(at + 1, at);
   b[at++] = 0x5b; // [
   for (let i = 0; i < t.length; i++) {
     if (i > 0) {
-      b = room(at + 1, at);
+      b = out.room(at + 1, at);
       b[at++] = 0x2c; // ,
     }
-    at = write(table, t[i], at);
+    at = write(table, t[i], out, at);
     if (at < 0) return -1;
   }
-  b = room(at + 1, at);
+  b = out.room(at + 1, at);
   b[at++] = 0x5d; // ]
   return at;
 }
@@ -188,17 +193,17 @@ function countEscapes(s: string): number {
 
 /**
  * The inner reply text {"protocol":1,"status":S,"answer":A,"serial":N} (innerReplyText of the
- * same answer, byte for byte) written from the kept texts into a scratch that the next call
- * reuses; undefined when a text is not to be composed (the caller takes the general path).
+ * same answer, byte for byte) written from the kept texts into `out`; false when a text is not to
+ * be composed (the caller takes the general path).
  */
-export function composeInner(status: number, answer: ComposedAnswer, serial: number): ComposedText | undefined {
-  const head = `{"protocol":1,"status":${status},"answer":`;
-  const tail = `,"serial":${serial}}`;
-  composed.escapes = countEscapes(head) + countEscapes(tail);
-  let at = room(head.length, 0).write(head, 0, head.length, 'latin1');
-  at = write(answer.table, answer.tree, at);
-  if (at < 0) return undefined;
-  at += room(at + tail.length, at).write(tail, at, tail.length, 'latin1');
-  composed.length = at;
-  return composed;
+export function composeInner(status: number, answer: ComposedAnswer, serial: number, out: ComposedText): boolean {
+  const head = innerReplyHead(status);
+  const tail = innerReplyTail(serial);
+  out.escapes = countEscapes(head) + countEscapes(tail);
+  let at = out.room(head.length, 0).write(head, 0, head.length, 'latin1');
+  at = write(answer.table, answer.tree, out, at);
+  if (at < 0) return false;
+  at += out.room(at + tail.length, at).write(tail, at, tail.length, 'latin1');
+  out.length = at;
+  return true;
 }

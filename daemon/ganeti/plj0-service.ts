@@ -1,34 +1,22 @@
-// Ganeti's confd protocol (plj0) on qconfd's socket: parse and verify (shared/plj0.ts) →
+// Ganeti's confd protocol (plj0) on qconfd's socket: parse and verify (request-parser.ts) →
 // timestamp window → replay guard → answer (answers.ts over the snapshot's Ganeti view) →
-// sign → send. Encoded answers are cached per snapshot; only the rsalt and the MAC are per
+// sign (reply.ts) → send. Encoded answers are cached per snapshot; only the rsalt and the MAC are per
 // request. Answers made of kept object texts (fragments.ts) are put together per request
 // instead, cached only while the cache has room. Every silent drop is counted by reason;
 // nothing here throws on input.
 import type { RemoteInfo } from 'node:dgram';
-import {
-  CONFD_MAX_CLOCK_SKEW,
-  MAX_UDP_DATA_SIZE,
-  REQUEST_TYPE_NAMES,
-  asciiJson,
-  encodeReply,
-  encodeReplyFromBytes,
-  encodeReplySized,
-  innerReplyText,
-  lastRequestTimestamp,
-  parseRequest,
-  prepareInner,
-  prepareInnerFromBytes,
-  preparedBytes,
-  type Plj0Request,
-  type PreparedInner,
-} from '../../shared/plj0.js';
+import { asciiJson } from '../../shared/plj0/ascii-json.js';
+import { CONFD_MAX_CLOCK_SKEW, MAX_UDP_DATA_SIZE, REQUEST_TYPE_NAMES, ReplyStatus, RequestType } from '../../shared/plj0/protocol.js';
+import { encodeReply, encodeReplyFromBytes, encodeReplySized, innerReplyText, prepareInner, prepareInnerFromBytes, preparedBytes, type PreparedInner } from './reply.js';
+import type { Plj0Request } from './request.js';
+import { RequestParser } from './request-parser.js';
 import { ReplayGuard } from '../replay-guard.js';
 import type { Replica } from '../replica.js';
 import type { Snapshot } from '../snapshot.js';
 import { SnapshotCaches } from '../reply-cache.js';
 import type { Stats } from '../stats.js';
 import { answerGanetiRequest, notLoadedAnswer, type GanetiAnswer } from './answers.js';
-import { ComposedAnswer, composeInner } from './fragments.js';
+import { ComposedAnswer, ComposedText, composeInner } from './fragments.js';
 import { GanetiLoadError, buildGanetiView, buildGanetiViewSteps, prepareInstanceTextsSteps, type GanetiView } from './view.js';
 import { runSliced } from '../slices.js';
 
@@ -83,7 +71,11 @@ interface CachedReply {
   bytes: number;
 }
 
-const TYPES_IGNORING_QUERY = new Set([0, 4, 5, 11]);
+/** Where the replay memory keeps plj0 rsalts apart from any other salt: 'g'. */
+const REPLAY_PREFIX = 0x67;
+
+/** Request types whose answer does not depend on the query. */
+const TYPES_IGNORING_QUERY = new Set<RequestType>([RequestType.Ping, RequestType.NodePipList, RequestType.McPipList, RequestType.DataCollectors]);
 /**
  * Reply caches: one per request type for plain queries (the query string is the key as it is,
  * nothing concatenated per request), and one for the rest (keys naming the type).
@@ -107,6 +99,12 @@ function cacheKey(req: Plj0Request): string {
 
 /** Memory estimate of a cached reply: its prepared inner's bytes, and its objects. */
 const REPLY_OVERHEAD = 256;
+/** What the reply caches of all snapshots hold together. */
+const REPLY_CACHE_BYTES = 32 * 1024 * 1024;
+/** Entries a cached reply keeps of the too_large errors replacing it (one per reply size). */
+const MAX_TOO_LARGE_SIZES = 64;
+/** The Stats protocol label. */
+const PROTOCOL = 'plj0';
 
 function encodeInner(a: GanetiAnswer): CachedReply {
   const inner = prepareInner(innerReplyText(a.status, asciiJson(a.answer), a.serial));
@@ -128,7 +126,10 @@ export class Plj0Service {
    * Replies per snapshot, one cache per request type, sharing 32 MB: Ganeti configs are large
    * themselves (a 10,000-node config is some 200 MB of objects with its view).
    */
-  private readonly caches = new SnapshotCaches<CachedReply>(32 * 1024 * 1024);
+  private readonly caches = new SnapshotCaches<CachedReply>(REPLY_CACHE_BYTES);
+  private readonly parser = new RequestParser();
+  /** Where answers put together per request are written. */
+  private readonly composed = new ComposedText();
 
   constructor(private readonly d: Plj0Deps) {
     this.replay = new ReplayGuard({ windowMs: WINDOW_MS, capacity: d.replay.capacity });
@@ -215,23 +216,25 @@ export class Plj0Service {
     const d = this.d;
     const now = Date.now();
     const key = d.key();
-    const req = parseRequest(msg, key, now / 1000);
+    const req = this.parser.parse(msg, key, now / 1000);
     if (typeof req === 'string') return d.stats.drop(req);
     // Remember the rsalt until the datagram can no longer pass the timestamp check.
-    const verdict = this.replay.admitPrefixed(0x67 /* g */, req.rsalt, lastRequestTimestamp() * 1000, now);
+    const verdict = this.replay.admitPrefixed(REPLAY_PREFIX, req.rsalt, req.timestamp * 1000, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
-    d.stats.request('plj0', REQUEST_TYPE_NAMES[req.type]);
+    const op = REQUEST_TYPE_NAMES[req.type];
+    d.stats.request(PROTOCOL, op);
     try {
-      this.answer(req, key, rinfo);
+      this.answer(req, op, key, rinfo);
     } catch (e) {
       // A bug while answering an authenticated request: Ganeti's error form, not silence.
       d.onError?.(e);
-      d.stats.reply(1, 'internal');
-      d.send(encodeReply(key, req.rsalt, prepareInner(innerReplyText(1, asciiJson('internal error; see the daemon log'), 0))), rinfo);
+      d.stats.reply(ReplyStatus.Error, 'internal', PROTOCOL, op);
+      d.send(encodeReply(key, req.rsalt, prepareInner(innerReplyText(ReplyStatus.Error, asciiJson('internal error; see the daemon log'), 0))), rinfo);
     }
   }
 
-  private answer(req: Plj0Request, key: Buffer, rinfo: RemoteInfo): void {
+  /** Answer an admitted request (`op`: its type's name, for the counters). */
+  private answer(req: Plj0Request, op: string, key: Buffer, rinfo: RemoteInfo): void {
     const d = this.d;
     let reply: CachedReply;
     const good = this.good;
@@ -246,14 +249,14 @@ export class Plj0Service {
       } else {
         const a = answerGanetiRequest(good.view, req);
         if (a.answer instanceof ComposedAnswer) {
-          const text = composeInner(a.status, a.answer, a.serial);
-          const bytes = text && encodeReplyFromBytes(key, req.rsalt, text.bytes, text.length, text.escapes, MAX_UDP_DATA_SIZE);
-          if (text && bytes instanceof Buffer) {
+          const text = this.composed;
+          const bytes = composeInner(a.status, a.answer, a.serial, text) && encodeReplyFromBytes(key, req.rsalt, text.bytes, text.length, text.escapes, MAX_UDP_DATA_SIZE);
+          if (bytes instanceof Buffer) {
             // Kept only where the budget has room: composing again costs less than pushing
             // out another reply (and leaving it to the collector) would.
             const size = preparedBytes(text.length, text.escapes) + REPLY_OVERHEAD;
             if (cache.hasRoom(ck, size)) cache.set(ck, { inner: prepareInnerFromBytes(text.bytes, text.length, text.escapes), status: a.status, bytes: size });
-            d.stats.reply(a.status);
+            d.stats.reply(a.status, undefined, PROTOCOL, op);
             d.send(bytes, rinfo);
             return;
           }
@@ -270,14 +273,14 @@ export class Plj0Service {
       let tl = reply.tooLarge?.get(bytes);
       if (tl === undefined) {
         const text = `the answer needs ${bytes} bytes; the limit is ${MAX_UDP_DATA_SIZE}`;
-        tl = prepareInner(innerReplyText(1, asciiJson(text), 0));
-        if ((reply.tooLarge ??= new Map()).size < 64) reply.tooLarge.set(bytes, tl);
+        tl = prepareInner(innerReplyText(ReplyStatus.Error, asciiJson(text), 0));
+        if ((reply.tooLarge ??= new Map()).size < MAX_TOO_LARGE_SIZES) reply.tooLarge.set(bytes, tl);
       }
       bytes = encodeReply(key, req.rsalt, tl);
-      status = 1;
-      d.stats.reply(status, 'too_large');
+      status = ReplyStatus.Error;
+      d.stats.reply(status, 'too_large', PROTOCOL, op);
     } else {
-      d.stats.reply(status);
+      d.stats.reply(status, undefined, PROTOCOL, op);
     }
     d.send(bytes, rinfo);
   }

@@ -6,8 +6,8 @@
 //
 // The answer is true only where serObject (build false) passes; false says nothing more, and
 // the caller runs serObject itself, which reports the first error exactly as before. The code is
-// generated from the static schemas in serialize.ts alone: no input ever reaches it.
-import type { FieldType, Schema } from './serialize.js';
+// generated from the static schemas in schema.ts alone: no input ever reaches it.
+import type { FieldType, Schema } from './schema.js';
 
 export type ObjectCheck = (v: unknown) => boolean;
 

@@ -8,11 +8,19 @@
 // are re-serialized one at a time (the fragment tables, type 10's pointers).
 import { OnDemand, type Pace } from '../on-demand.js';
 import { FRAGMENT_CHARS, FragmentTable, type FragmentBudget } from './fragments.js';
-import { DISK, GanetiLoadError, INSTANCE, STEP_EVERY, compareBytes, drain, roundHalfEvenNum, serObject, sortBytesSteps, sortedKeysOf, validateConfigSteps } from './serialize.js';
+import { drain } from '../slices.js';
+import { compareBytes, sortBytesSteps } from './byte-order.js';
+import { STEP_EVERY, sortedKeysOf, validateConfigSteps } from './config-walk.js';
+import { DISK, DRBD_LOGICAL_ID_LENGTH, INSTANCE } from './schema.js';
+import { GanetiLoadError, roundHalfEvenNum, serObject } from './serialize.js';
 
 export { GanetiLoadError };
 
 type Obj = Record<string, unknown>;
+
+/** Yield after this many names indexed, nodes recorded (each cheaper than an object checked). */
+const NAMES_PER_STEP = STEP_EVERY * 8;
+const NODES_PER_STEP = STEP_EVERY * 4;
 
 export interface NodeRec {
   uuid: string;
@@ -110,7 +118,7 @@ function* buildNameIndex<R>(sortedUuids: string[], recs: Map<string, R>, nameOf:
     const rec = recs.get(u) as R;
     const name = nameOf(rec);
     if (name !== undefined) exact.set(name, rec);
-    if (++n % (STEP_EVERY * 8) === 0) yield;
+    if (++n % NAMES_PER_STEP === 0) yield;
   }
   return { exact, sorted: yield* sortBytesSteps([...exact.keys()], pace.atOnce) };
 }
@@ -141,7 +149,7 @@ export function lookupByName<R>(keys: Map<string, R>, idx: NameIndex<R>, query: 
 /** A DRBD disk's logical id as re-serialized (serLogicalId): nodes A and B, port, minors. */
 function drbdLogicalId(disk: Obj): [string, string, number, number, number] | undefined {
   const l = disk.logical_id;
-  if (disk.dev_type !== 'drbd' || !Array.isArray(l) || l.length !== 6) return undefined;
+  if (disk.dev_type !== 'drbd' || !Array.isArray(l) || l.length !== DRBD_LOGICAL_ID_LENGTH) return undefined;
   const [a, b] = l as unknown[];
   let [, , port, ma, mb] = l as unknown[];
   if (typeof port === 'number') {
@@ -196,7 +204,7 @@ export function* buildGanetiViewSteps(doc: unknown, atOnce = false): Generator<v
   const nodeUuids = sortedKeysOf(nodeObjs) ?? (yield* sortBytesSteps(Object.keys(nodeObjs), atOnce));
   const nodes = new Map<string, NodeRec>();
   for (const u of nodeUuids) {
-    if (nodes.size % (STEP_EVERY * 4) === 0) yield;
+    if (nodes.size % NODES_PER_STEP === 0) yield;
     const n = nodeObjs[u];
     nodes.set(u, {
       uuid: u,

@@ -6,7 +6,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGanetiPointer, resolveConfigPointer } from '../../daemon/ganeti/config-pointer.js';
-import { GanetiLoadError, drain, serializeConfig, validateConfigSteps } from '../../daemon/ganeti/serialize.js';
+import { drain } from '../../daemon/slices.js';
+import { serializeConfig, validateConfigSteps } from '../../daemon/ganeti/config-walk.js';
+import { GanetiLoadError } from '../../daemon/ganeti/serialize.js';
 import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
 
 type Obj = Record<string, unknown>;

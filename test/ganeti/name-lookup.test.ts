@@ -3,7 +3,8 @@
 // in a map, null where two names share it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { drain, sortBytesSteps } from '../../daemon/ganeti/serialize.js';
+import { drain } from '../../daemon/slices.js';
+import { sortBytesSteps } from '../../daemon/ganeti/byte-order.js';
 import { lookupByName, type NameIndex } from '../../daemon/ganeti/view.js';
 
 function reference(names: Map<string, string>, query: string): string | 'not found' | 'has multiple matches' {

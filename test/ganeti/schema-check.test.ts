@@ -7,7 +7,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { objectCheck } from '../../daemon/ganeti/schema-check.js';
-import { CLUSTER, DISK, INSTANCE, NETWORK, NODE, NODEGROUP, drain, serObject, serializeConfig, validateConfigSteps, type Schema } from '../../daemon/ganeti/serialize.js';
+import { drain } from '../../daemon/slices.js';
+import { serializeConfig, validateConfigSteps } from '../../daemon/ganeti/config-walk.js';
+import { CLUSTER, DISK, INSTANCE, NETWORK, NODE, NODEGROUP, type Schema } from '../../daemon/ganeti/schema.js';
+import { serObject } from '../../daemon/ganeti/serialize.js';
 import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
 
 type Obj = Record<string, unknown>;

@@ -1,49 +1,72 @@
 // The allocation-free HMAC paths must equal node:crypto's HMAC bit for bit, for SHA-256 and
-// SHA-1, any key length (shorter and longer than a block), any message length (across the
-// fast/slow boundary and the block boundaries), with every engine: wasm for every MAC, JS only
-// (before and after a key switches to the unrolled compression), and the default.
+// SHA-1: the RFC 4231 and RFC 2202 test vectors, any key length (shorter and longer than a
+// block), any message length (across the fast/slow boundary and the block boundaries).
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FAST_HMAC_MAX,
-  HMAC_SCRATCH,
-  compress1Reference,
-  compress256Reference,
-  hmacAsciiHex,
+  MacScratch,
   hmacAsciiHexEquals,
   hmacKey,
   hmacStringBytesHexInto,
   hmacTwoEquals,
   hmacTwoInto,
   macEqualsHex,
-  macScratch,
-  unrolled,
-  useHmacEngine,
-  writeMac,
+  macInto,
   writeMacHex,
-  type HmacEngine,
 } from '../../shared/fast-hmac.js';
 
 const ALGS = ['sha256', 'sha1'] as const;
 type Alg = (typeof ALGS)[number];
 const size = (alg: Alg) => (alg === 'sha256' ? 32 : 20);
 
-/** Around the block boundaries of the padded message (55/56: the length still fits or not). */
-const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 700, 767, 768, 769, 1000];
+/**
+ * Around the block boundaries of the padded message (55/56: the length still fits or not) and
+ * the hand-over to node:crypto (448 for SHA-256, 768 for SHA-1).
+ */
+const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 447, 448, 449, 700, 767, 768, 769, 1000];
 const KEY_LENGTHS = [0, 1, 20, 32, 63, 64, 65, 100, 200];
 
-const ENGINES: HmacEngine[] = ['wasm', 'js', 'auto'];
+/** RFC 4231 §4 (HMAC-SHA256) and RFC 2202 §3 (HMAC-SHA1): key, data, MAC, all hex. */
+const VECTORS: Array<[Alg, string, string, string]> = [
+  ['sha256', '0b'.repeat(20), hex('Hi There'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+  ['sha256', hex('Jefe'), hex('what do ya want for nothing?'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'],
+  ['sha256', 'aa'.repeat(20), 'dd'.repeat(50), '773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe'],
+  ['sha256', '0102030405060708090a0b0c0d0e0f10111213141516171819', 'cd'.repeat(50), '82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b'],
+  ['sha256', 'aa'.repeat(131), hex('Test Using Larger Than Block-Size Key - Hash Key First'), '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'],
+  [
+    'sha256',
+    'aa'.repeat(131),
+    hex('This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.'),
+    '9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2',
+  ],
+  ['sha1', '0b'.repeat(20), hex('Hi There'), 'b617318655057264e28bc0b6fb378c8ef146be00'],
+  ['sha1', hex('Jefe'), hex('what do ya want for nothing?'), 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79'],
+  ['sha1', 'aa'.repeat(20), 'dd'.repeat(50), '125d7342b9ac11cd91a39af48aa17b4f63f175d3'],
+  ['sha1', '0102030405060708090a0b0c0d0e0f10111213141516171819', 'cd'.repeat(50), '4c9007f4026250c6bc8414f9bf50c86c2d7235da'],
+  ['sha1', 'aa'.repeat(80), hex('Test Using Larger Than Block-Size Key - Hash Key First'), 'aa4ae5e15272d00e95705637ce8a3b55ed402112'],
+  ['sha1', 'aa'.repeat(80), hex('Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data'), 'e8e99d0f45237d786d6bbaa7965c7808bbff1a91'],
+];
 
-describe.each(ENGINES)('fast HMAC equals node:crypto (engine: %s)', (engine) => {
-  beforeAll(() => {
-    // Where wasm is asked for it must be there (Node ≥ 20 on x64 and arm64): else these tests
-    // would pass on the JS path without ever running the module.
-    expect(useHmacEngine(engine)).toBe(true);
-  });
-  afterAll(() => {
-    useHmacEngine('auto');
+function hex(text: string): string {
+  return Buffer.from(text, 'latin1').toString('hex');
+}
+
+describe('fast HMAC equals node:crypto', () => {
+  it('gives the RFC 4231 and RFC 2202 test vectors', () => {
+    const out = Buffer.alloc(32);
+    for (const [alg, k, data, mac] of VECTORS) {
+      const key = hmacKey(alg, Buffer.from(k, 'hex'));
+      const msg = Buffer.from(data, 'hex');
+      hmacTwoInto(key, msg, 0, 3, msg, 3, msg.length, out, 0);
+      expect(out.toString('hex', 0, size(alg))).toBe(mac);
+      expect(createHmac(alg, Buffer.from(k, 'hex')).update(msg).digest('hex')).toBe(mac);
+      const s = new MacScratch();
+      msg.copy(s.msg, 0);
+      macInto(key, s, msg.length);
+      expect(macEqualsHex(key, s, Buffer.from(mac.toUpperCase()), 0)).toBe(true);
+    }
   });
 
   for (const alg of ALGS) {
@@ -80,16 +103,14 @@ describe.each(ENGINES)('fast HMAC equals node:crypto (engine: %s)', (engine) => 
           const key = hmacKey(alg, k);
           const ascii = /^[\x00-\x7f]*$/.test(s1 + s2);
           const want = createHmac(alg, k).update(s1 + s2, 'utf8').digest('hex');
-          const got = hmacAsciiHex(key, s1, s2);
-          if (ascii && s1.length + s2.length <= FAST_HMAC_MAX) {
-            expect(got).toBe(want);
+          if (ascii && s1.length + s2.length <= key.fastMax) {
             expect(hmacAsciiHexEquals(key, s1, s2, want)).toBe(true);
             expect(hmacAsciiHexEquals(key, s1, s2, want.toUpperCase())).toBe(true);
             const wrong = (want[0] === '0' ? '1' : '0') + want.slice(1);
             expect(hmacAsciiHexEquals(key, s1, s2, wrong)).toBe(false);
             expect(hmacAsciiHexEquals(key, s1, s2, want.slice(1))).toBe(false);
           } else {
-            expect(got).toBeUndefined();
+            expect(hmacAsciiHexEquals(key, s1, s2, want)).toBeUndefined();
           }
           if (/^[\x00-\x7f]*$/.test(s1)) {
             const out = new Uint8Array(size(alg) * 2 + 2);
@@ -107,9 +128,7 @@ describe.each(ENGINES)('fast HMAC equals node:crypto (engine: %s)', (engine) => 
       for (const keyLen of KEY_LENGTHS) {
         const keyBytes = randomBytes(keyLen);
         const key = hmacKey(alg, keyBytes);
-        // Twice over: a key's first MACs and those after its warm-up (in the JS engine, the
-        // plain compression functions, then the unrolled ones).
-        for (const len of [...LENGTHS, ...LENGTHS]) {
+        for (const len of LENGTHS) {
           const msg = randomBytes(len);
           const want = createHmac(alg, keyBytes).update(msg).digest();
           const split = len >> 1;
@@ -121,26 +140,25 @@ describe.each(ENGINES)('fast HMAC equals node:crypto (engine: %s)', (engine) => 
           hmacStringBytesHexInto(key, s.slice(0, split), Buffer.from(s.slice(split) + msg.toString('latin1'), 'latin1'), 0, len - split + len, out, 1);
           expect(out.toString('latin1', 1, 1 + size(alg) * 2)).toBe(wantHex);
           if (len > FAST_HMAC_MAX) continue;
-          // The scratch, filled by the caller: the MAC, and the message left as it was.
-          msg.copy(HMAC_SCRATCH, 0);
-          macScratch(key, len);
-          writeMac(key, out, 3);
-          expect(out.subarray(3, 3 + size(alg))).toEqual(want);
-          expect(HMAC_SCRATCH.subarray(0, len)).toEqual(msg);
-          writeMacHex(key, out, 0);
+          // A caller's scratch, filled by the caller: the MAC, and the message left as it was.
+          const scratch = new MacScratch();
+          msg.copy(scratch.msg, 0);
+          macInto(key, scratch, len);
+          expect(scratch.msg.subarray(0, len)).toEqual(msg);
+          writeMacHex(key, scratch, out, 0);
           expect(out.toString('latin1', 0, size(alg) * 2)).toBe(want.toString('hex'));
-          expect(macEqualsHex(key, Buffer.from(want.toString('hex').toUpperCase()), 0)).toBe(true);
+          expect(macEqualsHex(key, scratch, Buffer.from(want.toString('hex').toUpperCase()), 0)).toBe(true);
           const wrong = Buffer.from(want.toString('hex'));
           wrong[len % wrong.length] ^= 1;
-          expect(macEqualsHex(key, wrong, 0)).toBe(false);
-          expect(hmacAsciiHex(key, s, '')).toBe(createHmac(alg, keyBytes).update(s, 'latin1').digest('hex'));
+          expect(macEqualsHex(key, scratch, wrong, 0)).toBe(false);
+          expect(hmacAsciiHexEquals(key, s, '', createHmac(alg, keyBytes).update(s, 'latin1').digest('hex'))).toBe(len <= key.fastMax ? true : undefined);
         }
       }
     });
   }
 
   it('keys and algorithms taking turns', () => {
-    // The wasm engine keeps the last key's states in its memory: each change must reload them.
+    // hmacKey remembers the last key it was asked for: each change must be seen.
     const keys = [
       ['sha256', randomBytes(32)],
       ['sha1', randomBytes(20)],
@@ -160,33 +178,24 @@ describe.each(ENGINES)('fast HMAC equals node:crypto (engine: %s)', (engine) => 
   });
 });
 
-describe('compression functions and the wasm module', () => {
-  it('the unrolled compression functions equal the reference ones', () => {
-    for (const [alg, ref, words] of [
-      ['sha256', compress256Reference, 8],
-      ['sha1', compress1Reference, 5],
-    ] as const) {
-      const fast = unrolled(alg);
-      for (let i = 0; i < 200; i++) {
-        const block = randomBytes(64 + 7);
-        const h1 = new Int32Array(randomBytes(words * 4).buffer.slice(0));
-        const h2 = new Int32Array(h1);
-        ref(h1, block, 7);
-        fast(h2, block, 7);
-        expect(Array.from(h2)).toEqual(Array.from(h1));
-      }
-    }
-  });
-
-  it('the checked-in WAT source is its generator\'s output, the module its assembly', async () => {
-    const { shaWat } = (await import('../../scripts/gen-sha-wat.mjs')) as { shaWat: () => string };
-    const { render, WAT_FILE, TS_FILE } = (await import('../../scripts/build-wasm.mjs')) as {
-      render: (wat: string) => Promise<string>;
-      WAT_FILE: string;
-      TS_FILE: string;
+describe('scratches', () => {
+  it('keep their own MACs, and take messages up to their capacity', () => {
+    const keyBytes = randomBytes(20);
+    const key = hmacKey('sha1', keyBytes);
+    const a = new MacScratch();
+    const b = new MacScratch(2000);
+    const m1 = randomBytes(100);
+    const m2 = randomBytes(2000);
+    m1.copy(a.msg);
+    m2.copy(b.msg);
+    macInto(key, a, m1.length);
+    macInto(key, b, m2.length);
+    const hexOf = (s: MacScratch) => {
+      const out = Buffer.alloc(40);
+      writeMacHex(key, s, out, 0);
+      return out.toString('latin1');
     };
-    const wat = readFileSync(WAT_FILE, 'utf8');
-    expect(shaWat()).toBe(wat);
-    expect(await render(wat)).toBe(readFileSync(TS_FILE, 'utf8'));
+    expect(hexOf(a)).toBe(createHmac('sha1', keyBytes).update(m1).digest('hex'));
+    expect(hexOf(b)).toBe(createHmac('sha1', keyBytes).update(m2).digest('hex'));
   });
 });

@@ -10,7 +10,8 @@ import { JsonDepthError, depthBeyondBytes, depthBeyondText } from '../../shared/
 import { ReplayGuard } from '../../daemon/replay-guard.js';
 import { ReplyCache, SnapshotCaches } from '../../daemon/reply-cache.js';
 import { Snapshot } from '../../daemon/snapshot.js';
-import { compareBytes, sortBytes, sortBytesSteps, drain } from '../../daemon/ganeti/serialize.js';
+import { drain } from '../../daemon/slices.js';
+import { compareBytes, sortBytes, sortBytesSteps } from '../../daemon/ganeti/byte-order.js';
 
 describe('sliced JSON parsing', () => {
   const keyed = fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', '0', '12', 'constructor')), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 8 });
