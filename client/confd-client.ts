@@ -10,6 +10,8 @@ import { QconfError } from '../shared/errors.js';
 import { loadKeyring, type Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
 import { AddressProof } from './address-proof.js';
+import { PROVEN_OPS, SignatureCache, verifyAnswer } from './verify-answer.js';
+import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
 import { FanOut, type FanOutHost } from './fan-out.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 import { neededReplies, resolveCoverage } from './quorum-rule.js';
@@ -38,6 +40,13 @@ export interface ConfdClientOptions {
   maxPending?: number;
   /** Another wire protocol (tests, Ganeti's plj0). */
   protocol?: ClientProtocol;
+  /**
+   * Publishers' public keys (qconf keygen --signing): every answer must be proven against a
+   * document one of them signed; a reply that is not is discarded as forged (result `forged`).
+   */
+  trustKeys?: TrustKeys;
+  /** The newest serial already returned elsewhere (e.g. by an earlier run): none older is returned. */
+  newestSerial?: number;
 }
 
 export interface SendOptions {
@@ -142,6 +151,8 @@ export class ConfdClient {
   private readonly calls = new Set<(e: Error) => void>();
   /** The newest serial this client has returned: it never returns an older one (monotonic reads). */
   private newest = 0;
+  /** With trusted keys: signatures already checked. */
+  private readonly sigs: SignatureCache | undefined;
   private readonly host: FanOutHost = {
     transmit: (f, peer, request, generation, again) => this.transmit(f, peer, request, generation, again),
     release: (f) => {
@@ -162,6 +173,8 @@ export class ConfdClient {
     this.expireMs = opts.expireMs ?? DEFAULT_EXPIRE_MS;
     this.retransmitMs = opts.retransmitMs ?? DEFAULT_RETRANSMIT_MS;
     this.maxPending = opts.maxPending ?? 10_000;
+    this.sigs = opts.trustKeys && new SignatureCache(opts.trustKeys);
+    this.newest = opts.newestSerial ?? 0;
     this.transport = new UdpTransport(
       (m) => this.onDatagram(m),
       (peer, err) => this.logger?.debug?.({ peer: peer.label, err: err.message }, 'send failed'),
@@ -266,6 +279,11 @@ export class ConfdClient {
       const count = (n.get(peer.label) ?? 0) + 1;
       n.set(peer.label, count);
       if (count <= MAX_RETRIES) return this.transmit(f, peer, entry.request, generation, true);
+    }
+    // With trusted keys, only a proven answer is a vote; a forged one is counted and named.
+    if (this.sigs && this.protocol.documentSerials && PROVEN_OPS.has(String(entry.request.op))) {
+      const v = verifyAnswer(entry.request, d.reply, this.sigs, Date.now());
+      if (v.kind !== 'verified') return f.discard(peer, generation, v.kind === 'forged' ? v.why : undefined);
     }
     f.reply(peer, generation, d.reply);
   }
@@ -378,6 +396,16 @@ export class ConfdClient {
     });
   }
 
+  /** What a result says of verification: whether answers were proven, and which were forged. */
+  trustOf(f: FanOut): { verified: boolean; forged: ReadonlyMap<string, string> } {
+    return { verified: this.sigs !== undefined && this.protocol.documentSerials, forged: f.forged };
+  }
+
+  /** The newest serial this client has returned (to keep across runs: `newestSerial`). */
+  get newestSerial(): number {
+    return this.newest;
+  }
+
   /** Send a request and resolve with the quorum result (protocol.md, "Client rules"). */
   query<A = unknown>(request: Request, opts: QueryOptions<A> = {}): Promise<QueryResult<A>> {
     return traced({ op: String(request.op), path: request.path }, this.peers.length, () => this.queryNow<A>(request, opts));
@@ -406,6 +434,7 @@ export class ConfdClient {
       if (!f.done && votes.length < f.needed && !f.exhausted) return;
       let older = false;
       const result = buildResult<A>(votes, votes, {
+        ...this.trustOf(f),
         needed: f.needed,
         sent: f.targets.length,
         // Never an answer older than one already returned: ask on, or report no quorum. (Serial 0
@@ -416,7 +445,7 @@ export class ConfdClient {
             ? `the replies (serial ${maxSerial(votes)}) are older than serial ${newest}, already returned by this client`
             : strict && votes.length >= f.needed
               ? `${agreeing} of ${votes.length} replies agree; ${f.needed} needed`
-              : `${votes.length} of ${f.targets.length} daemons replied; ${f.needed} needed${silentPeers(f)}`,
+              : `${votes.length} of ${f.targets.length} daemons replied; ${f.needed} needed${silentPeers(f)}${forgedPeers(f)}`,
         parse: opts.parse,
       });
       const waitAll = opts.all === true && f.answered < f.targets.length;
@@ -476,7 +505,8 @@ export class ConfdClient {
 
   /**
    * A client configured as `qconf` is: peers from QCONF_PEERS, the key file from QCONF_KEY_FILE,
-   * the default port from QCONF_PORT (each overridden by `opts`). A world-readable key file is
+   * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY (each overridden by
+   * `opts`). A world-readable key file is
    * reported through `opts.logger`.
    */
   static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
@@ -491,12 +521,14 @@ export class ConfdClient {
       for (const w of loaded.warnings) opts.logger?.warn?.({ event: 'key_file_warning', keyFile }, w);
       keyring = loaded.keyring;
     }
+    const trustFile = env.QCONF_TRUST_KEY;
+    const trustKeys = opts.trustKeys ?? (trustFile ? loadTrustKeys(trustFile) : undefined);
     let port = opts.port;
     if (port === undefined && env.QCONF_PORT) {
       port = Number(env.QCONF_PORT);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
     }
-    return new ConfdClient({ ...opts, peers, keyring, port });
+    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys });
   }
 
   /** Number of outstanding requests (for tests and monitoring). */
@@ -537,6 +569,12 @@ function maxSerial(votes: readonly { reply: Reply }[]): number {
 function silentPeers(f: FanOut): string {
   const silent = f.targets.filter((p) => !f.hasAnswered(p)).map((p) => p.label);
   return silent.length === 0 ? '' : ` (no answer from ${silent.join(', ')})`;
+}
+
+/** The daemons whose answers failed verification, and why. */
+export function forgedPeers(f: FanOut): string {
+  if (f.forged.size === 0) return '';
+  return `; answers that failed verification: ${[...f.forged].map(([peer, why]) => `${peer} (${why})`).join(', ')}`;
 }
 
 export type { Upcall };

@@ -68,6 +68,9 @@ interface Slot {
   rearmTimer: NodeJS.Timeout | undefined;
 }
 
+/** A wait asks a daemon whose reply was discarded again after this long. */
+const DISCARDED_RETRY_MS = 250;
+
 export class FanOut {
   readonly id: string;
   readonly needed: number;
@@ -161,7 +164,7 @@ export class FanOut {
         this.send(extra, false);
       }
       this.armRetransmit(Math.min(delay * 2, this.o.maxRetransmitMs));
-    }, delay);
+    }, jittered(delay));
   }
 
   /** A reply to (peer, generation) arrived. */
@@ -194,6 +197,25 @@ export class FanOut {
     else s.rearmTimer = setTimeout(() => !this.done && this.send(s.peer, false), delay);
   }
 
+  /**
+   * A reply that is no vote: one that cannot be proven (an error such as busy) or, with `forged`,
+   * one that failed verification against the publisher's signature. The daemon is not asked
+   * again for this request (a wait asks again after a while).
+   */
+  discard(peer: Peer, generation: number, forged?: string): void {
+    const s = this.slots.get(peer.label);
+    if (this.done || s === undefined || generation !== s.generation || !s.outstanding) return;
+    s.outstanding = false;
+    s.answered = true;
+    s.heardAt = Date.now();
+    if (forged !== undefined) this.forged.set(peer.label, forged);
+    if (this.o.rearm) s.rearmTimer = setTimeout(() => !this.done && this.send(peer, false), DISCARDED_RETRY_MS);
+    this.notify();
+  }
+
+  /** Why each discarded-as-forged daemon's answer was (by peer address). */
+  readonly forged = new Map<string, string>();
+
   /** Re-evaluate every watcher (after a reply, or at the end). */
   notify(): void {
     for (const w of [...this.watchers]) w();
@@ -208,4 +230,13 @@ export class FanOut {
     for (const s of this.slots.values()) clearTimeout(s.rearmTimer);
     this.host.release(this);
   }
+}
+
+/**
+ * A retransmission delay spread by ±20 %: requests sent together (an agent's many held waits)
+ * would otherwise be retransmitted together, in bursts that overflow a daemon's socket buffer
+ * and lose other clients' requests with them.
+ */
+function jittered(ms: number): number {
+  return ms * (0.8 + 0.4 * Math.random());
 }

@@ -11,6 +11,8 @@ export function normaliseReply(body: Record<string, unknown>): Reply | undefined
   if (typeof body.instance === 'string') r.instance = body.instance;
   if (body.cookie instanceof Uint8Array) r.cookie = body.cookie;
   if (body.container === 'object' || body.container === 'array') r.container = body.container;
+  if (body.signed !== undefined) r.signed = body.signed;
+  if (body.proof !== undefined) r.proof = body.proof;
   if ('answer' in body) r.answer = body.answer;
   if (typeof body.etag === 'string') r.etag = body.etag;
   if (typeof body.timedOut === 'boolean') r.timedOut = body.timedOut;

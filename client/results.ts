@@ -4,7 +4,7 @@
 import { canonicalJson } from '../shared/canonical-json.js';
 import { tally, type Vote as TallyVote } from './quorum-rule.js';
 import type { Vote } from './fan-out.js';
-import type { QueryResult, Reply } from './types.js';
+import type { PeerResult, QueryResult, Reply } from './types.js';
 
 /** What makes two replies "the same answer" for the quorum rules. */
 export function replyKey(r: Reply): string {
@@ -22,7 +22,16 @@ export function replyKey(r: Reply): string {
 export function buildResult<A>(
   votes: readonly Vote[],
   count: readonly Vote[],
-  o: { needed: number; sent: number; quorum: (agreeing: number) => boolean; noQuorum: (agreeing: number) => string; parse?: (v: unknown) => A },
+  o: {
+    needed: number;
+    sent: number;
+    quorum: (agreeing: number) => boolean;
+    noQuorum: (agreeing: number) => string;
+    parse?: (v: unknown) => A;
+    /** With trusted keys: the answers discarded as forged, by peer address. */
+    forged?: ReadonlyMap<string, string>;
+    verified?: boolean;
+  },
 ): QueryResult<A> {
   const t = tally<Vote>(count.map((v) => ({ serial: v.reply.serial, key: v.key, value: v }) as TallyVote<Vote>));
   const all = count === votes ? t : tally<Vote>(votes.map((v) => ({ serial: v.reply.serial, key: v.key, value: v })));
@@ -37,8 +46,11 @@ export function buildResult<A>(
     agreeing: t.agreeing,
     consistent: all.consistent,
     timedOut: !quorum,
-    peers: votes.map((v) => ({ peer: v.peer.label, status: v.reply.status, serial: v.reply.serial, node: v.reply.node })),
+    peers: votes.map((v): PeerResult => ({ peer: v.peer.label, status: v.reply.status, serial: v.reply.serial, node: v.reply.node })),
+    verified: o.verified === true && votes.length > 0,
+    forged: o.forged?.size ?? 0,
   };
+  for (const [peer, why] of o.forged ?? []) base.peers.push({ peer, status: 1, serial: 0, forged: why });
   const extra: { etag?: string; holdTimedOut?: boolean; container?: 'object' | 'array' } = {};
   if (w?.etag !== undefined) extra.etag = w.etag;
   if (w?.container !== undefined) extra.container = w.container;

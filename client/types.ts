@@ -31,6 +31,9 @@ export interface Reply {
   cookie?: Uint8Array;
   /** list: whether the listed value is an object or an array. */
   container?: 'object' | 'array';
+  /** From a signed document: the publisher's signature and commitment, and the answer's proof. */
+  signed?: unknown;
+  proof?: unknown;
 }
 
 export interface ReplyUpcall {
@@ -59,6 +62,8 @@ export interface PeerResult {
   status: number;
   serial: number;
   node?: string;
+  /** With trusted keys: why this daemon's answer was discarded as forged. */
+  forged?: string;
 }
 
 /** One entry of an `mget` answer (protocol.md, "Answers by op"). */
@@ -106,6 +111,10 @@ export interface ResultBase {
   /** list: whether the listed value is an object or an array. */
   container?: 'object' | 'array';
   peers: PeerResult[];
+  /** With trusted keys: every answer counted was proven against the publisher's signature. */
+  verified: boolean;
+  /** With trusted keys: answers discarded because they did not verify (listed in `peers`). */
+  forged: number;
 }
 
 /** A quorum answered: `answer` is there (and passed `parse`, when one was given). */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
-import type { ConfdClient } from './confd-client.js';
+import { forgedPeers, type ConfdClient } from './confd-client.js';
 import type { FanOut, Vote } from './fan-out.js';
 import { buildResult } from './results.js';
 import type { QueryResult, Reply, Request } from './types.js';
@@ -153,7 +153,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     clearTimeout(grace);
     f.finish();
   }
-  return waitResult<A>(f, holdMs, isMet, opts.parse);
+  return waitResult<A>(f, holdMs, isMet, opts.parse, client.trustOf(f));
 }
 
 /**
@@ -161,19 +161,20 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
  * needed daemons were still reachable at the end (a daemon silent for longer than its hold is
  * gone, whatever it said before), else the error `timeout`.
  */
-function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, parse?: (v: unknown) => A): WaitResult<A> {
+function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, parse: ((v: unknown) => A) | undefined, trust: { verified: boolean; forged: ReadonlyMap<string, string> }): WaitResult<A> {
   const votes = [...f.votes.values()];
   const metVotes = votes.filter(isMet);
   const met = metVotes.length >= f.needed;
   const reachable = votes.filter((v) => f.heardWithin(v.peer, holdMs + UNREACHABLE_MARGIN_MS)).length;
   const sent = f.targets.length;
   const result = buildResult<A>(votes, met ? metVotes : votes, {
+    ...trust,
     needed: f.needed,
     sent,
     quorum: () => met,
     noQuorum: () =>
       reachable < f.needed
-        ? `${reachable} of ${sent} daemons ${reachable === votes.length ? 'replied' : 'still reachable'}; ${f.needed} needed`
+        ? `${reachable} of ${sent} daemons ${reachable === votes.length ? 'replied' : 'still reachable'}; ${f.needed} needed${forgedPeers(f)}`
         : `the condition was not met by ${f.needed} daemons before the timeout`,
     parse,
   });

@@ -13,13 +13,16 @@ import { CacheWriter, readCache } from './source/replica-copy.js';
 import { etcdClientSettings } from '../shared/etcd-connection.js';
 import type { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
+import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
+import { sealDocument } from './document-signature.js';
+import { refusalReason } from './source/file.js';
 import { loadPeer } from '../shared/peer-packages.js';
 import type { DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1/service.js';
 import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
 import { Replica } from './replica.js';
-import type { Snapshot } from './snapshot.js';
+import { Snapshot } from './snapshot.js';
 import { Stats } from './stats.js';
 import { UdpServer, magicOf, type BoundAddress } from './udp-server.js';
 import { MAX_REQUEST_BYTES } from '../shared/qcf1.js';
@@ -34,6 +37,7 @@ export class Qconfd {
   readonly stats = new Stats();
   readonly replica = new Replica();
   private keyring: Keyring;
+  private trust: TrustKeys | undefined;
   private ganetiKey: Buffer | undefined;
   private readonly server: UdpServer;
   private readonly qcf1: Qcf1Service;
@@ -62,6 +66,7 @@ export class Qconfd {
     if (!opts.keyFile) throw new QconfError('usage', '--key-file is required');
     this.notifier = notifier ?? new Notifier();
     this.keyring = this.readKeys();
+    this.trust = this.readTrust();
     this.ganetiKey = this.readGanetiKey();
     this.server = new UdpServer(this.stats, (err) => this.internalError('udp', err));
     const replay = new ReplayGuard({
@@ -147,6 +152,11 @@ export class Qconfd {
     return `no document source configured: answering not_ready${on}`;
   }
 
+  /** The publishers' public keys documents must be signed with (--trust-key), if any. */
+  private readTrust(): TrustKeys | undefined {
+    return this.opts.trustKeyFile === undefined ? undefined : loadTrustKeys(this.opts.trustKeyFile);
+  }
+
   private readKeys(): Keyring {
     const { keyring, warnings } = loadKeyring(this.opts.keyFile as string);
     for (const w of warnings) this.log.warn({ event: 'key_file_warning', source: 'key_file', reason: 'world_readable' }, w);
@@ -158,6 +168,18 @@ export class Qconfd {
     const { key, warnings } = readRawKeyFile(this.opts.ganetiKeyFile);
     for (const w of warnings) this.log.warn({ event: 'key_file_warning', source: 'ganeti_key_file', reason: 'world_readable' }, w);
     return key;
+  }
+
+  /**
+   * The snapshot of a loaded document: served without its signature member, with its commitment
+   * when it is signed, refused (SignatureError) when the daemon's trusted keys say so. `serial`
+   * is the document's own (a file's serial_no), checked against the signed one; an etcd replica
+   * has none (`fallback`, its revision, serves an unsigned one).
+   */
+  private snapshotOf(doc: unknown, serial: number | undefined, source: 'file' | 'etcd', origin: string, fallback = 0): Snapshot {
+    const sealed = sealDocument(doc, serial, this.trust, origin);
+    const s = sealed.signed ? sealed.serial : (serial ?? fallback);
+    return new Snapshot({ doc: sealed.doc, serial: s, source, origin, signed: sealed.signed });
   }
 
   /** Accept a snapshot from a source; refuse one whose serial goes backwards. */
@@ -189,6 +211,7 @@ export class Qconfd {
       this.source = new FileSource({
         path: o.file,
         maxBytes: o.maxDocumentBytes,
+        build: (doc, serial, path) => this.snapshotOf(doc, serial, 'file', path),
         onSnapshot: (s, t) => this.accept(s, t),
         onRefusal: (reason, msg, t) => this.refuse(reason, msg, t),
         onMode: (mode, why) => this.log.info({ event: 'watch_mode', mode, source: 'file', reason: why }, `file source: ${mode} mode`),
@@ -228,9 +251,11 @@ export class Qconfd {
     const serial = this.replica.current?.serial ?? null;
     try {
       const keyring = this.readKeys();
+      const trust = this.readTrust();
       const ganetiKey = this.readGanetiKey();
       // Both files are read before either is swapped in: a bad one changes nothing.
       this.keyring = keyring;
+      this.trust = trust;
       this.ganetiKey = ganetiKey ?? this.ganetiKey;
       this.stats.keyReloads++;
       this.log.info(
@@ -267,7 +292,14 @@ export class Qconfd {
       prefix: e.prefix,
       maxBytes: this.opts.maxDocumentBytes,
       ...settings,
-      onSnapshot: (snap, trigger) => {
+      onSnapshot: (raw, trigger) => {
+        // A signed replica's serial is the signed one (docs/protocol.md, "Verified answers").
+        let snap: Snapshot;
+        try {
+          snap = this.snapshotOf(raw.doc, undefined, 'etcd', raw.origin, raw.serial);
+        } catch (err) {
+          return this.refuse(refusalReason(err), (err as Error).message, trigger);
+        }
         this.accept(snap, trigger);
         if (this.cache && trigger !== 'cache' && this.replica.current === snap) {
           this.cache.save({ version: 1, source: 'etcd', prefix: e.prefix, serial: snap.serial, savedAt: Date.now(), kvs: etcd.entries() });

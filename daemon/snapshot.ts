@@ -2,6 +2,7 @@
 // document never changes underneath them). It knows no protocol: each protocol service keeps
 // its own caches per snapshot (daemon/reply-cache.ts), dropped with it.
 import { QconfError } from '../shared/errors.js';
+import type { SignedContent } from './document-signature.js';
 
 export type ReplicaSource = 'file' | 'etcd';
 
@@ -12,6 +13,8 @@ export interface SnapshotInit {
   loadedAt?: number;
   /** Where it came from, for logs (a path, an etcd revision). */
   origin?: string;
+  /** A signed document's signature and commitment (answers carry proofs). */
+  signed?: SignedContent;
 }
 
 export class Snapshot {
@@ -20,6 +23,7 @@ export class Snapshot {
   readonly source: ReplicaSource;
   readonly loadedAt: number;
   readonly origin: string;
+  readonly signed: SignedContent | undefined;
   /** Views built over the document by protocol front ends (e.g. the Ganeti indexes). */
   private readonly views = new Map<string, unknown>();
 
@@ -29,6 +33,7 @@ export class Snapshot {
     this.source = init.source;
     this.loadedAt = init.loadedAt ?? Date.now();
     this.origin = init.origin ?? '';
+    this.signed = init.signed;
   }
 
   /** Whether view `name` has been built (or is being built). */

@@ -68,7 +68,7 @@ export interface KeyFileCheck {
  * Refuse a key file that is missing, not a regular file, or writable by group or others:
  * whoever can change it can sign answers for the whole cluster.
  */
-export function checkKeyFile(path: string): KeyFileCheck {
+export function checkKeyFile(path: string, o: { secret?: boolean } = {}): KeyFileCheck {
   let st;
   try {
     st = statSync(path);
@@ -81,7 +81,8 @@ export function checkKeyFile(path: string): KeyFileCheck {
     throw new QconfError('key_file', `key file ${path}: writable by ${st.mode & 0o020 ? 'group' : 'others'} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
   }
   const warnings: string[] = [];
-  if (st.mode & 0o004) warnings.push(`key file ${path} is world-readable (mode ${(st.mode & 0o777).toString(8)}); anyone on this host can forge answers; run chmod 600 ${path}`);
+  // A public key (a trust file) may be read by anyone; a secret one should not.
+  if (o.secret !== false && st.mode & 0o004) warnings.push(`key file ${path} is world-readable (mode ${(st.mode & 0o777).toString(8)}); anyone on this host can forge answers; run chmod 600 ${path}`);
   return { warnings };
 }
 

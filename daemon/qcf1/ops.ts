@@ -11,6 +11,7 @@ import { etagOf } from '../../shared/etag.js';
 import { escapeSegment, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
 import { RawMsgpack, packBounded, type EncodeFailure } from '../../shared/msgpack-encode.js';
 import { HEADER_LEN, MAX_REPLY_BYTES } from '../../shared/qcf1.js';
+import { listProofToWire, pathProofToWire } from '../../shared/commitment-proof.js';
 import type { Snapshot } from '../snapshot.js';
 
 export const MAX_MGET_PATHS = 64;
@@ -36,6 +37,10 @@ export interface ReplyBody {
   cookie?: Buffer;
   /** list: whether the listed value is an object or an array (its names alone may not say). */
   container?: 'object' | 'array';
+  /** A signed document's signature and commitment (docs/protocol.md, "Verified answers"). */
+  signed?: Record<string, unknown>;
+  /** The proof of the answer (or of the absence) against that commitment. */
+  proof?: unknown;
 }
 
 /** Who answers: the node name and the instance id in every reply. */
@@ -69,6 +74,12 @@ export function errorBody(who: Identity, code: WireErrorCode, message: string, s
   return { status, serial, node: who.node, instance: who.instance, error: { code, message } };
 }
 
+/** An mget entry with its proof (from a signed document). */
+function proved(entry: Record<string, unknown>, proof: RawMsgpack | undefined): Record<string, unknown> {
+  if (proof) entry.proof = proof;
+  return entry;
+}
+
 function okBody(ctx: QueryContext, answer: unknown, etag?: string): ReplyBody {
   const body: ReplyBody = { status: 0, serial: ctx.snapshot ? ctx.snapshot.serial : 0, node: ctx.node, instance: ctx.instance, answer };
   if (etag !== undefined) body.etag = etag;
@@ -82,18 +93,36 @@ function tooLargeMessage(path: string, why: EncodeFailure, room: number): string
 }
 
 /**
- * The reply carrying `value` (found at `path`): encoded within `room`, or the error `too_large`
- * (with the value's etag when the caller has it: a wait can still tell a change).
+ * The proof of what is at `segments` (a value or an absence), encoded, when the snapshot is
+ * signed; it takes its bytes from the answer's room.
  */
-export function valueBody(ctx: QueryContext, path: string, value: unknown, etag?: string, room = ANSWER_BYTES): ReplyBody {
-  const bytes = packBounded(value, room);
+function pathProof(ctx: QueryContext, segments: readonly string[]): RawMsgpack | undefined {
+  const signed = ctx.snapshot?.signed;
+  if (signed === undefined || ctx.snapshot === null) return undefined;
+  return new RawMsgpack(packBounded(pathProofToWire(signed.tree.provePath(ctx.snapshot.doc, segments)), MAX_BODY_BYTES) as Buffer);
+}
+
+function roomLeft(room: number, proof: RawMsgpack | undefined): number {
+  return proof === undefined ? room : room - proof.bytes.length;
+}
+
+/**
+ * The reply carrying `value` (found at `path`): encoded within `room`, or the error `too_large`
+ * (with the value's etag when the caller has it: a wait can still tell a change). From a signed
+ * document, with the value's proof.
+ */
+export function valueBody(ctx: QueryContext, path: string, segments: readonly string[], value: unknown, etag?: string, room = ANSWER_BYTES): ReplyBody {
+  const proof = pathProof(ctx, segments);
+  const bytes = packBounded(value, roomLeft(room, proof));
   const serial = ctx.snapshot ? ctx.snapshot.serial : 0;
   if (typeof bytes === 'string') {
     const body = errorBody(ctx, 'too_large', tooLargeMessage(path, bytes, room), serial);
     if (etag !== undefined) body.etag = etag;
     return body;
   }
-  return okBody(ctx, new RawMsgpack(bytes), etag ?? etagOf(value));
+  const body = okBody(ctx, new RawMsgpack(bytes), etag ?? etagOf(value));
+  if (proof) body.proof = proof;
+  return body;
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -113,16 +142,20 @@ function uintArg(req: Record<string, unknown>, key: string): Parsed<number | und
   return { ok: true, value: v };
 }
 
-function notFound(ctx: QueryContext, path: string, serial: number): ReplyBody {
-  return errorBody(ctx, 'not_found', `no value at ${JSON.stringify(path)}`, serial);
+/** Nothing at `path`: from a signed document, with the proof of the absence. */
+function notFound(ctx: QueryContext, path: string, segments: readonly string[], serial: number): ReplyBody {
+  const body = errorBody(ctx, 'not_found', `no value at ${JSON.stringify(path)}`, serial);
+  const proof = pathProof(ctx, segments);
+  if (proof) body.proof = proof;
+  return body;
 }
 
 function handleGet(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
   const p = pathArg(req);
   if (!p.ok) return errorBody(ctx, 'bad_argument', p.message, snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
-  if (value === undefined) return notFound(ctx, p.value.path, snap.serial);
-  return valueBody(ctx, p.value.path, value);
+  if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
+  return valueBody(ctx, p.value.path, p.value.segments, value);
 }
 
 function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
@@ -140,8 +173,10 @@ function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
       continue;
     }
     const value = resolveSegments(snap.doc, p.value.segments);
+    const proof = pathProof(ctx, p.value.segments);
+    room = roomLeft(room, proof);
     if (value === undefined) {
-      answer.push({ status: 1, error: { code: 'not_found', message: `no value at ${JSON.stringify(path)}` } });
+      answer.push(proved({ status: 1, error: { code: 'not_found', message: `no value at ${JSON.stringify(path)}` } }, proof));
       continue;
     }
     const bytes = packBounded(value, Math.max(0, room));
@@ -150,7 +185,7 @@ function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
       continue;
     }
     room -= bytes.length;
-    answer.push({ status: 0, answer: new RawMsgpack(bytes), etag: etagOf(value) });
+    answer.push(proved({ status: 0, answer: new RawMsgpack(bytes), etag: etagOf(value) }, proof));
   }
   return okBody(ctx, answer);
 }
@@ -214,7 +249,7 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   const depth = d.value ?? 1;
   if (depth < 1 || depth > MAX_LIST_DEPTH) return errorBody(ctx, 'bad_argument', `depth must be 1 to ${MAX_LIST_DEPTH}`, snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
-  if (value === undefined) return notFound(ctx, p.value.path, snap.serial);
+  if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
   if (value === null || typeof value !== 'object') {
     return errorBody(ctx, 'bad_argument', `${JSON.stringify(p.value.path)} is not an object or array`, snap.serial);
   }
@@ -225,10 +260,14 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   // Depth 1 keeps the container's order (sorted keys, or array indices); deeper lists are
   // relative pointers sorted by code unit.
   if (depth > 1) out.sort(byCodeUnit);
-  const bytes = packBounded(out, ANSWER_BYTES);
+  // From a signed document: the container's proof, and its listing's (its children's hashes).
+  const signed = snap.signed;
+  const proof = signed && new RawMsgpack(packBounded({ p: pathProofToWire(signed.tree.provePath(snap.doc, p.value.segments)), l: listProofToWire(signed.tree.proveList(value, depth)) }, MAX_BODY_BYTES) as Buffer);
+  const bytes = packBounded(out, roomLeft(ANSWER_BYTES, proof));
   if (typeof bytes === 'string') return errorBody(ctx, 'too_large', tooLargeMessage(p.value.path, bytes, ANSWER_BYTES), snap.serial);
   const body = okBody(ctx, new RawMsgpack(bytes));
   body.container = Array.isArray(value) ? 'array' : 'object';
+  if (proof) body.proof = proof;
   return body;
 }
 
@@ -296,16 +335,29 @@ export function waitBody(ctx: QueryContext, spec: WaitSpec, state: WaitState, ti
   if (!snap) return { ...errorBody(ctx, 'not_ready', 'no document loaded yet'), timedOut };
   let body: ReplyBody;
   if (state.found) {
-    body = valueBody(ctx, spec.path, state.value, state.etag);
+    body = valueBody(ctx, spec.path, spec.segments, state.value, state.etag);
   } else {
-    body = notFound(ctx, spec.path, snap.serial);
+    body = notFound(ctx, spec.path, spec.segments, snap.serial);
     body.etag = '';
   }
   body.timedOut = timedOut;
+  return attest(ctx, body);
+}
+
+/** A reply from a signed document carries its signature and commitment (the proofs' anchor). */
+export function attest(ctx: QueryContext, body: ReplyBody): ReplyBody {
+  const signed = ctx.snapshot?.signed;
+  if (signed !== undefined && body.serial === ctx.snapshot?.serial) body.signed = signed.wire;
   return body;
 }
 
 export function handleQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs: number): Outcome {
+  const out = answerQuery(ctx, req, waitCapMs);
+  if (out.kind === 'reply') attest(ctx, out.body);
+  return out;
+}
+
+function answerQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs: number): Outcome {
   const op = req.op;
   if (op === 'ping') return { kind: 'reply', body: okBody(ctx, pingAnswer(ctx)), cacheable: false };
   if (op === 'stats') return { kind: 'reply', body: okBody(ctx, ctx.stats()), cacheable: false };

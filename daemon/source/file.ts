@@ -77,6 +77,9 @@ export async function readDocument(path: string, sliced = false, maxBytes = DEFA
 /** The reason code a refusal is logged and counted under. */
 export function refusalReason(e: unknown): string {
   if (e instanceof DocumentLimitError) return e.reason;
+  // Errors that name their own reason (a SignatureError: `signature`).
+  const own = (e as { reason?: unknown } | null)?.reason;
+  if (typeof own === 'string') return own;
   if (!(e instanceof QconfError)) return 'invalid';
   const message = e.message;
   if (message.includes('does not exist') || message.includes('unreadable')) return 'unreadable';

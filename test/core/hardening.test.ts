@@ -158,8 +158,10 @@ describe('freeze and bloat: the work of a request is bounded before it is done',
 });
 
 describe('held waits', () => {
-  it('2,000 waits on "" of an 8 MB document settle at the next reload in slices: pings answered throughout, every wait answered once', async () => {
-    const d = await daemon({ serial_no: 1, big: bulk(8) }, ['--max-waits-per-source', '5000']);
+  it('2,000 waits on "" of an 8 MB document settle at the next reload in slices: pings answered throughout, every wait answered once', { timeout: 300_000 }, async () => {
+    // Holds long enough that none ends before the reload, however long a loaded machine takes to
+    // take the 2,000 waits in.
+    const d = await daemon({ serial_no: 1, big: bulk(8) }, ['--max-waits-per-source', '5000', '--max-wait', '300000']);
     const c = client([d.peer]);
     const first = await c.query({ op: 'wait', path: '', etag: 'x', timeoutMs: 1 }, { timeoutMs: 20_000 });
     const etag = first.etag as string;
@@ -167,7 +169,7 @@ describe('held waits', () => {
     const peer = c.peerList[0];
     const held = Array.from({ length: 2000 }, (_, i) =>
       // Retransmitted (each copy replaces the held one, by its rid) if a reply is lost in the burst.
-      c.requestOne(peer, { op: 'wait', path: '', etag, timeoutMs: 25_000, rid: `w${i}` }, { timeoutMs: 60_000, retransmitMs: 2000, maxRetransmitMs: 2000 }).reply,
+      c.requestOne(peer, { op: 'wait', path: '', etag, timeoutMs: 240_000, rid: `w${i}` }, { timeoutMs: 240_000, retransmitMs: 2000, maxRetransmitMs: 2000 }).reply,
     );
     const deadline = Date.now() + 30_000;
     while ((await fetchStats(d.port)).heldWaits < 2000) {

@@ -1,0 +1,147 @@
+// Verified answers on real daemons: a publisher signs the document; daemons given its public
+// key refuse anything else; clients given it accept only answers proven against the signature.
+// An insider holding the shared HMAC key rewrites answers: with one such insider among three
+// daemons the verified answer wins, with two the client refuses to answer, and without trusted
+// keys the forgery wins (the threat is real).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfdClient } from '../../client/confd-client.js';
+import { valueHash } from '../../shared/commitment.js';
+import { etagOf } from '../../shared/etag.js';
+import { Keyring } from '../../shared/keyring.js';
+import { TrustKeys, generateSigningKey, signDocument, type SigningKey } from '../../shared/signing.js';
+import { TestDaemon, stopAll } from '../support/daemons.js';
+import { KEY_A, tempDir } from '../support/fixtures.js';
+import { InsiderRelay, type Rewrite } from '../support/insider.js';
+
+const clients: ConfdClient[] = [];
+let daemons: TestDaemon[] = [];
+let relays: InsiderRelay[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(relays.splice(0).map((r) => r.close()));
+  await stopAll(daemons.splice(0));
+});
+
+const commit = (v: unknown) => valueHash(v).hash;
+const hex = (k: SigningKey) => Buffer.from(k.bytes).toString('hex');
+
+/** A document with a large part (proofs through a tree) and small ones (proofs given whole). */
+function doc(serial: number, master = 'node1.example.com'): Record<string, unknown> {
+  const nodes: Record<string, unknown> = {};
+  for (let i = 0; i < 300; i++) nodes[`node${i}.example.com`] = { ip: `192.0.2.${i % 250}`, drained: i % 7 === 0 };
+  return { serial_no: serial, cluster: { name: 'test.example.com', master }, nodes, list: [10, 20, 30] };
+}
+
+function trustFile(keys: SigningKey[]): string {
+  const f = join(tempDir(), 'publishers.pub');
+  writeFileSync(f, keys.map(hex).join('\n') + '\n');
+  return f;
+}
+
+async function cluster(signed: Record<string, unknown>, publisher: SigningKey, n = 3): Promise<TestDaemon[]> {
+  const tf = trustFile([publisher]);
+  const ds = await Promise.all(Array.from({ length: n }, () => new TestDaemon({ doc: signed, args: ['--trust-key', tf] }).start()));
+  daemons.push(...ds);
+  return ds;
+}
+
+async function insider(d: TestDaemon, rewrite: Rewrite): Promise<InsiderRelay> {
+  const f = d.front();
+  const r = await new InsiderRelay(f.target, KEY_A, rewrite, f.port).start();
+  relays.push(r);
+  return r;
+}
+
+function client(peers: string[], trust?: SigningKey): ConfdClient {
+  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers, trustKeys: trust && TrustKeys.fromHex([hex(trust)]) });
+  clients.push(c);
+  return c;
+}
+
+/** Rewrites for each kind of answer (a forger computes the etag of its value too: the rule is public). */
+const forge: Record<string, Rewrite> = {
+  get: (b, q) => (q?.op === 'get' && q.path === '/cluster/master' ? { ...b, answer: 'evil.example.com', etag: etagOf('evil.example.com') } : b),
+  absent: (b, q) => (q?.op === 'get' && q.path === '/nodes/node1.example.com' ? { ...b, status: 1, answer: undefined, error: { code: 'not_found', message: 'no value' } } : b),
+  invent: (b, q) => (q?.op === 'get' && q.path === '/nodes/ghost.example.com' ? { ...b, status: 0, error: undefined, answer: { ip: '203.0.113.66' } } : b),
+  list: (b, q) => (q?.op === 'list' && Array.isArray(b.answer) ? { ...b, answer: [...(b.answer as string[]).slice(1), 'rogue.example.com'] } : b),
+  mget: (b, q) => (q?.op === 'mget' && Array.isArray(b.answer) ? { ...b, answer: (b.answer as Array<Record<string, unknown>>).map((e, i) => (i === 0 ? { ...e, answer: 'evil.example.com' } : e)) } : b),
+  wait: (b, q) => (q?.op === 'wait' && b.status === 0 ? { ...b, answer: 'evil.example.com', etag: etagOf('evil.example.com') } : b),
+};
+
+describe('daemons with --trust-key', () => {
+  it('refuse an unsigned, a tampered, a foreign-signed, an expired and a wrong-serial document, and keep serving the last good one', async () => {
+    const publisher = generateSigningKey();
+    const stranger = generateSigningKey();
+    const good = signDocument(doc(5), publisher, commit);
+    const [d] = await cluster(good, publisher, 1);
+    const c = client([d.peer], publisher);
+    expect((await c.get('/cluster/master', { timeoutMs: 10_000 })).answer).toBe('node1.example.com');
+    const tampered = signDocument(doc(6), publisher, commit);
+    (tampered.cluster as Record<string, unknown>).master = 'evil.example.com';
+    const wrongSerial = signDocument(doc(7), publisher, commit, { serial: 8 });
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['unsigned', doc(6)],
+      ['tampered', tampered],
+      ['foreign-signed', signDocument(doc(6), stranger, commit)],
+      ['expired', signDocument(doc(6), publisher, commit, { validForMs: -1000 })],
+      ['wrong serial', wrongSerial],
+    ];
+    let seen = 0;
+    for (const [name, bad] of cases) {
+      d.writeDoc(bad);
+      const line = await d.waitForLog((l) => l.event === 'refused' && l.reason === 'signature', 15_000, seen);
+      seen = d.output.length;
+      expect(line.reason, name).toBe('signature');
+      const r = await c.get('/cluster/master', { timeoutMs: 10_000 });
+      expect([r.answer, r.serial, r.verified], name).toEqual(['node1.example.com', 5, true]);
+    }
+    d.writeDoc(signDocument(doc(9, 'node2.example.com'), publisher, commit));
+    await d.waitForLog((l) => l.event === 'reload' && l.serial === 9, 15_000);
+    expect((await c.get('/cluster/master', { timeoutMs: 10_000 })).answer).toBe('node2.example.com');
+  });
+});
+
+describe('an insider holding the HMAC key', () => {
+  for (const [name, rewrite, ask, truth] of [
+    ['get', forge.get, (c: ConfdClient) => c.get('/cluster/master', OPTS), 'node1.example.com'],
+    ['not_found claimed for a value that is there', forge.absent, (c: ConfdClient) => c.get('/nodes/node1.example.com', OPTS), { ip: '192.0.2.1', drained: false }],
+    ['a value invented where there is none', forge.invent, (c: ConfdClient) => c.get('/nodes/ghost.example.com', OPTS), undefined],
+    ['list', forge.list, (c: ConfdClient) => c.list('/nodes', 1, OPTS), 'names'],
+    ['mget', forge.mget, (c: ConfdClient) => c.mget(['/cluster/master', '/list/1'], OPTS), 'entries'],
+    ['wait', forge.wait, (c: ConfdClient) => c.waitFor({ minSerial: 5, path: '/cluster/master' }, { timeoutMs: 8000 }), 'node1.example.com'],
+  ] as const) {
+    it(`${name}: one insider of three is outvoted by verified answers, two make the client refuse, and without trusted keys the forgery wins`, async () => {
+      const publisher = generateSigningKey();
+      const ds = await cluster(signDocument(doc(5), publisher, commit), publisher);
+      const one = await insider(ds[2], rewrite);
+      const check = (r: { kind: string; answer?: unknown }) => {
+        if (truth === undefined) return expect(r.kind).toBe('not_found');
+        if (truth === 'names') return expect((r.answer as string[]).includes('rogue.example.com')).toBe(false);
+        if (truth === 'entries') return expect((r.answer as Array<{ answer?: unknown }>)[0].answer).toBe('node1.example.com');
+        return expect(r.answer).toEqual(truth);
+      };
+      // One insider: the answer is the signed document's, and the forgery is named.
+      const a = await ask(client([ds[0].peer, ds[1].peer, one.peer], publisher));
+      expect(a.kind, JSON.stringify(a)).not.toBe('no_quorum');
+      check(a);
+      expect(a.verified).toBe(true);
+      if (one.rewritten > 0) expect(a.forged).toBeGreaterThan(0);
+      // Two insiders: no verified quorum; the client refuses and names them.
+      const two = await insider(ds[1], rewrite);
+      const b = await ask(client([ds[0].peer, two.peer, one.peer], publisher));
+      expect(b.kind, JSON.stringify(b)).toBe('no_quorum');
+      expect(b.forged).toBe(2);
+      expect(b.error?.message).toMatch(/failed verification/);
+      // Without trusted keys the insiders' forgery is the answer (they are a quorum of the two asked).
+      const c = await ask(client([two.peer, one.peer]));
+      expect(c.kind).not.toBe('no_quorum');
+      expect(() => check(c)).toThrow();
+    });
+  }
+});
+
+// Every daemon heard (all: true), so that two forgeries of three outvote the truth when unchecked.
+const OPTS = { timeoutMs: 5000, coverage: -1, all: true } as const;
