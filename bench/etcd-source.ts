@@ -16,7 +16,7 @@ import { Etcd3 } from 'etcd3';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
 import { parsePeer } from '../shared/peers.js';
-import { startEtcd, type EtcdCluster } from '../test/etcd/harness.js';
+import { startEtcd, type EtcdCluster } from '../testkit/etcd/cluster.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = join(HERE, '..', '..');

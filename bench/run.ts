@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
-import { confdQuery } from '../test/ganeti/harness.js';
+import { confdQuery } from '../testkit/ganeti/plj0-client.js';
 import type { Job, LoadResult, Plj0Template } from './loadgen.js';
 import { percentiles } from './loadgen.js';
 import {

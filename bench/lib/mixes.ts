@@ -104,7 +104,7 @@ export async function ganetiConfigFile(dir: string, nodes: number, serial?: numb
     mkdirSync(join(DIST, 'examples/ganeti'), { recursive: true });
     copyFileSync(GANETI_EXAMPLE, distExample);
   }
-  const { generateGanetiConfig } = await import('../../test/ganeti/generate-config.js');
+  const { generateGanetiConfig } = await import('../../testkit/ganeti/generate-config.js');
   const c = generateGanetiConfig({ nodes, instancesPerNode: 5, links: 3, seed: 42, candidatePool: CANDIDATE_POOL });
   if (serial !== undefined) {
     c.serial_no = serial;

@@ -3,7 +3,8 @@
 // killed at exit (common.ts).
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { confdQuery, startGanetiConfd, type GanetiConfd } from '../../test/ganeti/harness.js';
+import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
+import { startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import type { Job, LoadResult } from '../loadgen.js';

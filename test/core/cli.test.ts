@@ -4,8 +4,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, KEY_B, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 
 let cluster: TestDaemon[] = [];
 let peers = '';

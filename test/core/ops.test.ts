@@ -7,8 +7,9 @@ import type { QueryResult } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
 import { MAX_REPLY_BYTES } from '../../shared/qcf1.js';
 import { VERSION } from '../../shared/version.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { RawClient, sum } from '../support/raw-client.js';
 
 const SERIAL = 11;

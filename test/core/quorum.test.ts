@@ -7,8 +7,9 @@ import { ConfdClient } from '../../client/confd-client.js';
 import type { ExpireUpcall, ReplyUpcall, Upcall } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
 import { neededReplies } from '../../shared/quorum.js';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { UdpRelay, closeAll, startRelay } from '../support/relay.js';
 
 const clients: ConfdClient[] = [];

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import type { ExpireUpcall, Upcall } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, freePort } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { UdpRelay, closeAll, startRelay, type FaultSpec } from '../support/relay.js';
 
 const clients: ConfdClient[] = [];

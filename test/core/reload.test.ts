@@ -7,8 +7,9 @@ import { mkdirSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } 
 import { join } from 'node:path';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, tempDir, writeAtomic } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { fetchStats } from '../support/raw-client.js';
 
 const Q = { timeoutMs: 15_000 };

@@ -11,8 +11,9 @@
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { sampleDoc, tempDir } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { tempDir } from '../../testkit/fixtures.js';
 import { RawClient, request } from '../support/raw-client.js';
 import { httpGet } from '../ops/helpers.js';
 

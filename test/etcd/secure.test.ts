@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
-import { DAEMON_JS, KEY_A, tempDir, writeAtomic, writeKeyFile } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
-import { startEtcd, type EtcdCluster } from './harness.js';
+import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
+import { DAEMON_JS } from '../../testkit/paths.js';
+import { KEY_A, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
+import { startEtcd, type EtcdCluster } from '../../testkit/etcd/cluster.js';
 
 const PREFIX = '/qconf/test';
 const ROOT_PW = 'r00t-Secret';

@@ -3,10 +3,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
-import { KEY_A, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, tempDir, writeAtomic } from '../../testkit/fixtures.js';
 import { EtcdSource } from '../../daemon/source/etcd.js';
-import { startEtcd, type EtcdCluster } from './harness.js';
+import { startEtcd, type EtcdCluster } from '../../testkit/etcd/cluster.js';
 import { join } from 'node:path';
 
 const PREFIX = '/qconf/test';

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGanetiPointer, resolveConfigPointer } from '../../daemon/ganeti/config-pointer.js';
 import { GanetiLoadError, drain, serializeConfig, validateConfigSteps } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 
 type Obj = Record<string, unknown>;
 

@@ -5,16 +5,14 @@ import { createHmac, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { tempDir } from '../support/fixtures.js';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { tempDir } from '../../testkit/fixtures.js';
 import { httpGet } from '../ops/helpers.js';
-import { decodeConfdReply } from './harness.js';
+import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const KEY = fs.readFileSync(path.join(REPO_ROOT, 'examples/ganeti/hmac.key'));
+const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
 
 const mac = (salt: string, msg: string) => createHmac('sha1', KEY).update(salt + msg, 'utf8').digest('hex');
 /** A signed plj0 ping under `rsalt`, stamped `ts` (Unix seconds). */
@@ -62,7 +60,7 @@ describe('plj0 replay memory under a far-stamped flood (--replay-capacity 1024)'
     const keyPath = path.join(dir, 'hmac.key');
     fs.writeFileSync(keyPath, KEY, { mode: 0o600 });
     const d = new TestDaemon({
-      doc: JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')),
+      doc: JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')),
       args: ['--ganeti-key-file', keyPath, '--replay-capacity', '1024', '--metrics-listen', '127.0.0.1:0'],
     });
     daemons.push(d);

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { objectCheck } from '../../daemon/ganeti/schema-check.js';
 import { CLUSTER, DISK, INSTANCE, NETWORK, NODE, NODEGROUP, drain, serObject, serializeConfig, validateConfigSteps, type Schema } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 
 type Obj = Record<string, unknown>;
 

@@ -8,7 +8,8 @@ import { Keyring, loadKeyring, makeKey, parseKeyText, readRawKeyFile } from '../
 import { parsePeer, parsePeerList } from '../../shared/peers.js';
 import { neededReplies, resolveCoverage, tally } from '../../shared/quorum.js';
 import { VERSION } from '../../shared/version.js';
-import { ROOT, tempDir } from '../support/fixtures.js';
+import { ROOT } from '../../testkit/paths.js';
+import { tempDir } from '../../testkit/fixtures.js';
 
 describe('neededReplies', () => {
   it('matches Ganeti for 1..7 and the general rule beyond', () => {

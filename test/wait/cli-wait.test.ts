@@ -3,9 +3,11 @@
 // exit codes (0 met, 1 timeout first, 2 usage, 3 no quorum, 4 nobody answered).
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { CLI_JS, freePort, sampleDoc } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { CLI_JS } from '../../testkit/paths.js';
+import { freePort } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
 import { fetchStats } from '../support/raw-client.js';
 
 const MARGIN_MS = 1000;

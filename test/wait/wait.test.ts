@@ -11,8 +11,9 @@ import type { WaitCondition, WaitResult, WatchEvent } from '../../client/wait-fo
 import { etagOf } from '../../shared/canonical-json.js';
 import { Keyring } from '../../shared/keyring.js';
 import type { Peer } from '../../shared/peers.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, freePort } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { decodeReply, fetchStats, request } from '../support/raw-client.js';
 import { UdpRelay, closeAll, startRelay } from '../support/relay.js';
 
