@@ -26,33 +26,14 @@ import { parseArgs } from 'node:util';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
 import { confdQuery } from '../testkit/ganeti/plj0-client.js';
-import type { Job, LoadResult, Plj0Template } from './loadgen.js';
-import { percentiles } from './loadgen.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI_JS, DAEMON_JS, GANETI_EXAMPLE_CONFIG as GANETI_EXAMPLE, GANETI_EXAMPLE_KEY as GANETI_HMAC_KEY, ROOT } from '../testkit/paths.js';
+import { cpuMs, machineCpuMs, rssMB } from '../testkit/proc-stats.js';
+import { installCleanup, killAll } from './lib/children.js';
+import { fmt, fmtInt, load, machine, progress, ratio } from './lib/format.js';
+import { percentiles, type Job, type LoadResult, type Plj0Template } from './lib/load-job.js';
+import { BENCH_DIR } from './lib/paths.js';
 import {
-  BENCH_DIR,
-  CLI_JS,
-  DAEMON_JS,
-  DIST,
-  ROOT,
-  cpuMs,
-  fmt,
-  fmtInt,
-  freePort,
-  installCleanup,
-  killAll,
-  load,
-  machine,
-  machineCpuMs,
-  progress,
-  ratio,
-  rssMB,
-  sleep,
-  spawnTracked,
-  waitIdle,
-} from './lib/common.js';
-import {
-  GANETI_EXAMPLE,
-  GANETI_HMAC_KEY,
   GENERIC_OPS,
   PLJ0_TYPES,
   ganetiConfigFile,
@@ -66,7 +47,7 @@ import {
   type GenericOp,
 } from './lib/mixes.js';
 import { COLORS, barChart, logLinePanels, type Panel } from './lib/svg.js';
-import { LoadGen, startEcho, startGaneti, startQconfd, waitQcf1Ready, type StartedGaneti, type StartedQconfd, type Target } from './lib/targets.js';
+import { LoadGen, startEcho, startGaneti, startQconfd, type StartedGaneti, type StartedQconfd, type Target } from './lib/targets.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -171,6 +152,19 @@ async function quiet(maxMs: number): Promise<void> {
     const b = machineCpuMs();
     if (((b.busy - a.busy) / 500) * 100 < 20) return;
   }
+}
+
+/** Wait until `pid` uses under `pct`% of a core over 250 ms (bounded); false if it never did. */
+async function waitIdle(pid: number, maxMs: number, pct = 5): Promise<boolean> {
+  const end = Date.now() + maxMs;
+  while (Date.now() < end) {
+    const a = cpuMs(pid);
+    await sleep(250);
+    const b = cpuMs(pid);
+    if (Number.isNaN(a) || Number.isNaN(b)) return false;
+    if (((b - a) / 250) * 100 < pct) return true;
+  }
+  return false;
 }
 
 function median<T>(xs: T[], key: (x: T) => number): T {

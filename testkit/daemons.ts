@@ -1,6 +1,6 @@
 // Real qconfd daemons as child processes (this build's dist/daemon/main.js), ready only once
 // they answer a ping, and the real qconf CLI run as a command.
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
@@ -25,6 +25,11 @@ export interface DaemonOptions {
   logLevel?: string;
   /** Advertise two front ports for relays (default true); false passes no --advertise. */
   advertise?: boolean;
+  /**
+   * How the process is made: by default in a group of its own that dies with this process
+   * (processes.ts). The benchmarks pass theirs, which keeps a measured daemon in their session.
+   */
+  spawn?: (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 }
 
 export class TestDaemon {
@@ -86,7 +91,7 @@ export class TestDaemon {
     const advertise = this.frontPorts.length > 0 ? ['--advertise', this.frontPorts.map((p) => `127.0.0.1:${p}`).join(',')] : [];
     const logLevel = ['--log-level', this.opts.logLevel ?? 'debug'];
     const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, ...logLevel, ...advertise, ...(this.opts.args ?? [])];
-    this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
+    this.child = (this.opts.spawn ?? spawnTracked)(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));

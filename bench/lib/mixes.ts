@@ -2,11 +2,11 @@
 // Ganeti configs, and the requests (QCF1 bodies, plj0 templates) drawn from them. Requests are
 // spread uniformly over every entry of a document, so a large document is not measured on a
 // few hot keys.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packBody } from '../../shared/qcf1.js';
-import type { Plj0Template } from '../loadgen.js';
-import { DIST, ROOT } from './common.js';
+import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
+import type { Plj0Template } from './load-job.js';
 
 type Obj = Record<string, unknown>;
 
@@ -78,33 +78,21 @@ export function genericBodies(op: GenericOp, n: number, max = 200_000, seed = 7)
 // ---------------------------------------------------------------------------------------------
 // Ganeti configs.
 
-/** examples/ganeti/config.data: Ganeti's own 3-node test config. */
-export const GANETI_EXAMPLE = join(ROOT, 'examples/ganeti/config.data');
-export const GANETI_HMAC_KEY = join(ROOT, 'examples/ganeti/hmac.key');
-
-/**
- * A generated Ganeti 3.0 config of `nodes` nodes and 5 instances per node (NICs on 3 links,
- * DRBD and plain disks), written as Ganeti writes config.data (one-space indent), cached in
- * `dir` by size.
- */
 /**
  * Master candidates in the generated configs: Ganeti keeps candidate_pool_size of them (its
  * default, 10), whatever the cluster's size.
  */
 const CANDIDATE_POOL = 10;
 
-export async function ganetiConfigFile(dir: string, nodes: number, serial?: number): Promise<string> {
+/**
+ * A generated Ganeti 3.0 config of `nodes` nodes and 5 instances per node (NICs on 3 links,
+ * DRBD and plain disks), written as Ganeti writes config.data (one-space indent), cached in
+ * `dir` by size.
+ */
+export function ganetiConfigFile(dir: string, nodes: number, serial?: number): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `ganeti-${nodes}-pool${CANDIDATE_POOL}${serial === undefined ? '' : `-s${serial}`}.json`);
   if (existsSync(path)) return path;
-  // generate-config.ts reads examples/ganeti/config.data next to itself; compiled into dist/,
-  // it looks under dist/examples.
-  const distExample = join(DIST, 'examples/ganeti/config.data');
-  if (!existsSync(distExample)) {
-    mkdirSync(join(DIST, 'examples/ganeti'), { recursive: true });
-    copyFileSync(GANETI_EXAMPLE, distExample);
-  }
-  const { generateGanetiConfig } = await import('../../testkit/ganeti/generate-config.js');
   const c = generateGanetiConfig({ nodes, instancesPerNode: 5, links: 3, seed: 42, candidatePool: CANDIDATE_POOL });
   if (serial !== undefined) {
     c.serial_no = serial;
@@ -114,20 +102,21 @@ export async function ganetiConfigFile(dir: string, nodes: number, serial?: numb
   return path;
 }
 
+/** plj0's request types, 0 to 11, by number. */
 export const PLJ0_TYPES: Array<{ type: number; name: string }> = [
-  { type: 0, name: 'ping' },
-  { type: 1, name: 'node-role' },
-  { type: 2, name: 'node-pip-by-instance-ip' },
-  { type: 3, name: 'cluster-master' },
-  { type: 4, name: 'node-pip-list' },
-  { type: 5, name: 'mc-pip-list' },
-  { type: 6, name: 'instances-ips-list' },
-  { type: 7, name: 'node-drbd' },
-  { type: 8, name: 'node-instances' },
-  { type: 9, name: 'instance-disks' },
-  { type: 10, name: 'config-query' },
-  { type: 11, name: 'data-collectors' },
-];
+  'ping',
+  'node-role',
+  'node-pip-by-instance-ip',
+  'cluster-master',
+  'node-pip-list',
+  'mc-pip-list',
+  'instances-ips-list',
+  'node-drbd',
+  'node-instances',
+  'instance-disks',
+  'config-query',
+  'data-collectors',
+].map((name, type) => ({ type, name }));
 
 export interface GanetiFacts {
   nodeNames: string[];
