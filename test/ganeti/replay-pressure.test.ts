@@ -10,6 +10,7 @@ import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.j
 import { TestDaemon } from '../../testkit/daemons.js';
 import { tempDir } from '../../testkit/fixtures.js';
 import { httpGet } from '../ops/helpers.js';
+import { until } from '../support/until.js';
 import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
 const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
@@ -46,14 +47,6 @@ async function metricsText(url: string): Promise<string> {
 const received = (text: string) => Number(/^qconfd_datagrams_received_total (\S+)$/m.exec(text)?.[1] ?? NaN);
 const drops = (text: string, reason: string) => Number(new RegExp(`^qconfd_drops_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 
-async function until(what: string, cond: () => Promise<boolean>, deadlineMs: number): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('plj0 replay memory under a far-stamped flood (--replay-capacity 1024)', () => {
   it('1,100 pings stamped now + 299 s do not lock out current-time requests', async () => {
     const dir = tempDir('qconf-ganeti-replay-');
@@ -76,7 +69,7 @@ describe('plj0 replay memory under a far-stamped flood (--replay-capacity 1024)'
       await send(flooder, ping(randomUUID(), ts));
       if (i % 25 === 24) await new Promise((r) => setTimeout(r, 4));
     }
-    await until('the flood to be received', async () => received(await metricsText(metrics)) >= received(before) + 1100, 30_000);
+    await until(async () => received(await metricsText(metrics)) >= received(before) + 1100, 'the flood to be received', 30_000, 50);
 
     // Current-time pings from another socket for 5 s: every one answered.
     const replies = new Map<string, (v: unknown) => void>();

@@ -49,32 +49,26 @@ function findOnPath(bin: string): string | null {
   return null;
 }
 
-function checkExecutable(p: string, envName: string): string {
-  try {
-    accessSync(p, fsConstants.X_OK);
-  } catch {
-    throw new Error(`${envName}=${p} is not an executable file: ${INSTALL_HINT}`);
+/** Absolute path of `bin` (etcd or etcdctl): `$envName` if set, else found on PATH; throws with an install hint. */
+function binary(bin: string, envName: string): string {
+  const fromEnv = process.env[envName];
+  if (fromEnv) {
+    try {
+      accessSync(fromEnv, fsConstants.X_OK);
+    } catch {
+      throw new Error(`${envName}=${fromEnv} is not an executable file: ${INSTALL_HINT}`);
+    }
+    return fromEnv;
   }
+  const p = findOnPath(bin);
+  if (!p) throw new Error(`${bin} binary not found on PATH: ${INSTALL_HINT}`);
   return p;
 }
 
-/** Absolute path of the etcd binary (env QCONF_ETCD_BIN overrides); throws with an install hint. */
-export function etcdBinary(): string {
-  const fromEnv = process.env.QCONF_ETCD_BIN;
-  if (fromEnv) return checkExecutable(fromEnv, 'QCONF_ETCD_BIN');
-  const p = findOnPath('etcd');
-  if (!p) throw new Error(`etcd binary not found on PATH: ${INSTALL_HINT}`);
-  return p;
-}
-
-/** Absolute path of the etcdctl binary (env QCONF_ETCDCTL_BIN overrides); throws with an install hint. */
-export function etcdctlBinary(): string {
-  const fromEnv = process.env.QCONF_ETCDCTL_BIN;
-  if (fromEnv) return checkExecutable(fromEnv, 'QCONF_ETCDCTL_BIN');
-  const p = findOnPath('etcdctl');
-  if (!p) throw new Error(`etcdctl binary not found on PATH: ${INSTALL_HINT}`);
-  return p;
-}
+/** The etcd binary (QCONF_ETCD_BIN overrides). */
+export const etcdBinary = (): string => binary('etcd', 'QCONF_ETCD_BIN');
+/** The etcdctl binary (QCONF_ETCDCTL_BIN overrides). */
+export const etcdctlBinary = (): string => binary('etcdctl', 'QCONF_ETCDCTL_BIN');
 
 /** Environment without ETCD_* / ETCDCTL_* variables (etcd reads ETCD_<FLAG> as flags). */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
