@@ -4,6 +4,7 @@
 // few hot keys.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REQUEST_TYPE_NAMES } from '../../shared/plj0.js';
 import { packBody } from '../../shared/qcf1.js';
 import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 import type { Plj0Template } from './load-job.js';
@@ -102,21 +103,8 @@ export function ganetiConfigFile(dir: string, nodes: number, serial?: number): s
   return path;
 }
 
-/** plj0's request types, 0 to 11, by number. */
-export const PLJ0_TYPES: Array<{ type: number; name: string }> = [
-  'ping',
-  'node-role',
-  'node-pip-by-instance-ip',
-  'cluster-master',
-  'node-pip-list',
-  'mc-pip-list',
-  'instances-ips-list',
-  'node-drbd',
-  'node-instances',
-  'instance-disks',
-  'config-query',
-  'data-collectors',
-].map((name, type) => ({ type, name }));
+/** plj0's request types, 0 to 11, by number, named as the daemon's statistics name them. */
+export const PLJ0_TYPES: Array<{ type: number; name: string }> = REQUEST_TYPE_NAMES.map((name, type) => ({ type, name }));
 
 export interface GanetiFacts {
   nodeNames: string[];

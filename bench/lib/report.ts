@@ -12,8 +12,9 @@ export class Report {
 
   constructor(private readonly chartDir: string) {}
 
-  add(...lines: string[]): void {
-    this.body.push(...lines);
+  /** A section of the report: its heading (`## title`), then `lines`. */
+  section(title: string, ...lines: string[]): void {
+    this.body.push(`## ${title}`, '', ...lines);
   }
 
   /** A target of the issue, met or missed (undefined: not measured in this run). */

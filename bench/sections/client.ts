@@ -102,9 +102,8 @@ export function clientSection(ctx: RunContext): Section {
   function render(report: Report): void {
     const c = result;
     if (!c) return;
-    report.add(
-      '## 6. Client side',
-      '',
+    report.section(
+      '6. Client side',
       '`client.get()` from this process to 5 qconfd daemons on loopback (coverage 5, a quorum of 3), one query at a',
       `time; under load, the generator keeps 40 requests in flight across the five (${fmtInt(c.loadQps)} q/s) meanwhile.`,
       '',

@@ -165,9 +165,8 @@ export function ganetiSection(ctx: RunContext): Section {
     if (results.length === 0) return;
     const small = results[0];
     const big = results[results.length - 1];
-    report.add(
-      '## 4. Ganeti configs: every request type against config size',
-      '',
+    report.section(
+      '4. Ganeti configs: every request type against config size',
       'Generated Ganeti 3.0 configs (`testkit/ganeti/generate-config.ts`: 5 instances per node, NICs on 3 links, DRBD',
       'and plain disks, 10 master candidates as Ganeti’s default candidate pool keeps them; written with one-space',
       'indent as Ganeti writes config.data) and Ganeti’s 3-node test config.',

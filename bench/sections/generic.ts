@@ -75,9 +75,8 @@ export function genericSection(ctx: RunContext): Section {
     const ops = Object.keys(results[0].ops) as GenericOp[];
     const first = results[0];
     const last = results[results.length - 1];
-    report.add(
-      '## 3. Generic documents: point lookups against document size',
-      '',
+    report.section(
+      '3. Generic documents: point lookups against document size',
       'QCF1 over documents of N node entries (about 300 bytes each). Requests are spread uniformly over every entry',
       '(`get-entry`: a whole entry; `get-field`: one field; `mget-4`: four fields of four entries; `list-entry`: an',
       "entry's keys; `get-missing`: an absent key; `ping`). Each op's distinct requests are each sent once, in order,",

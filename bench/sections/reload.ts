@@ -97,9 +97,8 @@ export function reloadSection(ctx: RunContext): Section {
   function render(report: Report): void {
     const current = reloads.filter((x) => x.build.role === 'current');
     if (current.length === 0) return;
-    report.add(
-      '## 5. Reload without stall',
-      '',
+    report.section(
+      '5. Reload without stall',
       'qconfd under load (32 in flight per protocol) while its document is replaced by a rename (a new serial). The',
       'document is parsed in slices (`daemon/source/json-sliced.ts`) and the Ganeti view is built in slices',
       '(`buildGanetiViewSteps`), so answers keep flowing from the previous snapshot meanwhile; "longest gap" is the',

@@ -77,9 +77,8 @@ export function throughputSection(ctx: RunContext): Section {
       .map((k) => ({ name: NAMES[k], r: median(runs[k], (x) => x.qps), rounds: runs[k].map((x) => x.qps) }));
     if (rows.length === 0) return;
     const h = { echo: q('echo'), qcf1: q('qcf1'), plj0: q('plj0'), ganeti: q('ganeti'), plj0Master: q('plj0-master'), ganetiMaster: q('ganeti-master') };
-    report.add(
-      '## 1. Side by side: queries/s per daemon',
-      '',
+    report.section(
+      '1. Side by side: queries/s per daemon',
       'Same machine, same run, same load generator (`bench/loadgen.ts`: 64 requests in flight, every request',
       'unique and pre-signed, replies matched by salt), same Ganeti config (`examples/ganeti/config.data`, Ganeti’s',
       '3-node test config) and the same query mix: cluster-master, node-role, node-drbd and config-query, a quarter',
