@@ -162,9 +162,9 @@ export function ganetiSection(ctx: RunContext): Section {
   }
 
   function render(report: Report): void {
-    if (results.length === 0) return;
-    const small = results[0];
-    const big = results[results.length - 1];
+    // The smallest and the largest config: the scaling targets compare them.
+    const [small, big] = [results[0], results[results.length - 1]];
+    if (!small) return;
     report.section(
       '4. Ganeti configs: every request type against config size',
       'Generated Ganeti 3.0 configs (`testkit/ganeti/generate-config.ts`: 5 instances per node, NICs on 3 links, DRBD',

@@ -1,3 +1,5 @@
+// The shared modules on their own: the quorum rule and tally, JSON pointers, canonical JSON and
+// etags, keyrings and key files, peer addresses, and the version matching package.json.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
