@@ -51,6 +51,8 @@ export interface AbRow {
   current: number;
   baseline: number;
   digits: number;
+  /** Other processes' CPU (% of a core) during each window: a ratio from a disturbed window says little. */
+  others?: [number, number];
 }
 
 /**
@@ -63,9 +65,9 @@ export function abTable(rows: AbRow[], how: string): string[] {
   return [
     `**This build against the baseline** (--baseline-js). ${how}`,
     '',
-    '| measurement | this build | baseline | this / baseline |',
-    '|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.what} | ${f(r.current, r.digits)} | ${f(r.baseline, r.digits)} | ${ratio(r.current, r.baseline)} |`),
+    '| measurement | this build | baseline | this / baseline | others CPU (this / baseline) |',
+    '|---|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.what} | ${f(r.current, r.digits)} | ${f(r.baseline, r.digits)} | ${ratio(r.current, r.baseline)} | ${r.others ? `${fmt(r.others[0], 0)}% / ${fmt(r.others[1], 0)}%` : '–'} |`),
     '',
   ];
 }

@@ -110,7 +110,7 @@ export function genericSection(ctx: RunContext): Section {
         { what: `${e}: start → first answer ms`, current: a.startMs, baseline: b.startMs, digits: 0 },
         { what: `${e}: RSS MB idle`, current: a.rssIdle, baseline: b.rssIdle, digits: 0 },
         { what: `${e}: RSS MB after the run`, current: a.rssAfter, baseline: b.rssAfter, digits: 0 },
-        ...ops.map((o) => ({ what: `${e}: ${o} queries/s`, current: a.ops[o]?.qps ?? NaN, baseline: b.ops[o]?.qps ?? NaN, digits: 0 })),
+        ...ops.map((o): AbRow => ({ what: `${e}: ${o} queries/s`, current: a.ops[o]?.qps ?? NaN, baseline: b.ops[o]?.qps ?? NaN, digits: 0, others: [a.ops[o]?.otherCpuPct ?? NaN, b.ops[o]?.otherCpuPct ?? NaN] })),
       ];
     });
   }

@@ -132,8 +132,8 @@ export function reloadSection(ctx: RunContext): Section {
         const rb = b.results.find((x) => x.proto === proto)?.r;
         if (!rb) return [];
         return [
-          { what: `${a.what}, ${proto}: longest gap ms`, current: r.maxGapMs, baseline: rb.maxGapMs, digits: 1 },
-          { what: `${a.what}, ${proto}: p99.9 ms`, current: r.latencyMs.p999, baseline: rb.latencyMs.p999, digits: 2 },
+          { what: `${a.what}, ${proto}: longest gap ms`, current: r.maxGapMs, baseline: rb.maxGapMs, digits: 1, others: [r.otherCpuPct, rb.otherCpuPct] },
+          { what: `${a.what}, ${proto}: p99.9 ms`, current: r.latencyMs.p999, baseline: rb.latencyMs.p999, digits: 2, others: [r.otherCpuPct, rb.otherCpuPct] },
         ];
       });
     });

@@ -131,8 +131,8 @@ export function throughputSection(ctx: RunContext): Section {
       const ma = median(a, (x) => x.qps);
       const mb = median(b, (x) => x.qps);
       return [
-        { what: `${NAMES[k]}: queries/s`, current: ma.qps, baseline: mb.qps, digits: 0 },
-        { what: `${NAMES[k]}: p99 ms`, current: ma.latencyMs.p99, baseline: mb.latencyMs.p99, digits: 3 },
+        { what: `${NAMES[k]}: queries/s`, current: ma.qps, baseline: mb.qps, digits: 0, others: [ma.otherCpuPct, mb.otherCpuPct] },
+        { what: `${NAMES[k]}: p99 ms`, current: ma.latencyMs.p99, baseline: mb.latencyMs.p99, digits: 3, others: [ma.otherCpuPct, mb.otherCpuPct] },
       ];
     });
   }
