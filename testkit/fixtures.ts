@@ -11,18 +11,23 @@ export const KEY_A = '0123456789abcdef'.repeat(4);
 export const KEY_B = 'fedcba9876543210'.repeat(4);
 
 const dirs: string[] = [];
+let hooked = false;
 
-/** A new temp dir, removed when this process exits. */
+/** A new temp dir, removed by removeTempDirs() and at the latest when this process exits. */
 export function tempDir(prefix = 'qconf-test-'): string {
   // The hook is installed with the first dir, not at import: importing has no effect.
-  if (dirs.length === 0) {
-    process.once('exit', () => {
-      for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    });
+  if (!hooked) {
+    hooked = true;
+    process.once('exit', removeTempDirs);
   }
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
   return d;
+}
+
+/** Remove every temp dir made so far (a test worker may end without an 'exit' event). */
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** A key file as qconfd reads it: one key a line, the first signs. */
