@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // Each file's temp dirs go when its tests are done (test/support/per-file.ts).
+    setupFiles: ['test/support/per-file.ts'],
     // The JSON report is what CI counts (.ci/run prints "N passed, N failed" from it).
     reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
     testTimeout: 60_000,

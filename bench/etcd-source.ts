@@ -4,25 +4,24 @@
 // and time; every child killed at the end. Writes bench/results/etcd-source.md.
 //
 // Build and run: npm run build && node dist/bench/etcd-source.js [--runs N] [--keys N]
-import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
 import { parsePeer } from '../shared/peers.js';
-import { startEtcd, type EtcdCluster } from '../test/etcd/harness.js';
+import { TestDaemon } from '../testkit/daemons.js';
+import { startEtcd, type EtcdCluster } from '../testkit/etcd/cluster.js';
+import { KEY_A } from '../testkit/fixtures.js';
+import { rssMB } from '../testkit/proc-stats.js';
+import { spawnChild } from './lib/children.js';
+import { machine } from './lib/format.js';
+import { RESULTS_DIR } from './lib/paths.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const ROOT = join(HERE, '..', '..');
-const DAEMON_JS = join(ROOT, 'dist/daemon/main.js');
-const RESULTS = join(ROOT, 'bench/results/etcd-source.md');
-const KEY = '0123456789abcdef'.repeat(4);
+const RESULTS = join(RESULTS_DIR, 'etcd-source.md');
+const KEY = KEY_A;
 const PREFIX = '/qconf/bench';
 const OVERALL_MS = 10 * 60_000;
 
@@ -30,53 +29,31 @@ const { values: argv } = parseArgs({ options: { runs: { type: 'string', default:
 const RUNS = Math.max(1, Math.min(500, Number(argv.runs)));
 const BIG = Math.max(1000, Math.min(200_000, Number(argv.keys)));
 const started = Date.now();
-const children = new Set<ChildProcess>();
 const progress = (s: string) => process.stderr.write(`[etcd-bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+/** Every daemon started, stopped at the end whatever happens. */
+const daemons: TestDaemon[] = [];
+
+/**
+ * A daemon mirroring the prefix, started (process start included in what is timed) but not
+ * waited for: the caller times how soon it serves. Logging at warn, bound to loopback, nothing
+ * else advertised.
+ */
+function startDaemon(endpoints: string[]): Promise<TestDaemon> {
+  const d = new TestDaemon({
+    noFile: true,
+    keys: [KEY],
+    logLevel: 'warn',
+    advertise: false,
+    waitReady: false,
+    args: ['--etcd', endpoints.join(','), '--etcd-prefix', PREFIX, '--bind', '127.0.0.1'],
+    // Directly, in a session of its own, as this benchmark has always started its daemons.
+    spawn: (cmd, args, opts) => spawnChild(cmd, args, { ...opts, detached: true }),
   });
+  daemons.push(d);
+  return d.start();
 }
 
-interface Daemon {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startDaemon(dir: string, endpoints: string[]): Promise<Daemon> {
-  const port = await freePort();
-  const keyFile = join(dir, 'k');
-  writeFileSync(keyFile, KEY + '\n', { mode: 0o600 });
-  const child = spawn(process.execPath, [DAEMON_JS, '--etcd', endpoints.join(','), '--etcd-prefix', PREFIX, '--key-file', keyFile, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: true,
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return { child, port };
-}
-
-function killAll(): void {
-  for (const c of children) {
-    try {
-      process.kill(-(c.pid as number), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-process.on('exit', killAll);
-
-function rssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -91,7 +68,6 @@ async function servesSerial(client: ConfdClient, port: number, serial: number, t
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'qconf-etcd-bench-'));
   let cluster: EtcdCluster | undefined;
   const lines: string[] = [];
   try {
@@ -101,21 +77,21 @@ async function main(): Promise<void> {
     try {
       // (1) propagation to three daemons.
       progress('propagation: starting 3 daemons');
-      const daemons = await Promise.all([0, 1, 2].map(() => startDaemon(dir, cluster!.endpoints)));
+      const three = await Promise.all([0, 1, 2].map(() => startDaemon(cluster!.endpoints)));
       await etcd.put(`${PREFIX}/counter`).value('0');
       let rev = Number((await etcd.getAll().prefix(`${PREFIX}/`).exec()).header.revision);
-      for (const d of daemons) if (!(await servesSerial(client, d.port, rev, 30_000))) throw new Error('daemon not serving');
+      for (const d of three) if (!(await servesSerial(client, d.port, rev, 30_000))) throw new Error('daemon not serving');
       const times: number[] = [];
       for (let i = 1; i <= RUNS && Date.now() - started < OVERALL_MS / 2; i++) {
         const t0 = performance.now();
         const put = await etcd.put(`${PREFIX}/counter`).value(String(i)).exec();
         rev = Number(put.header.revision);
-        const ok = await Promise.all(daemons.map((d) => servesSerial(client, d.port, rev, 10_000)));
+        const ok = await Promise.all(three.map((d) => servesSerial(client, d.port, rev, 10_000)));
         if (ok.includes(false)) throw new Error(`run ${i}: a daemon did not reach ${rev}`);
         times.push(performance.now() - t0);
         if (i % 10 === 0) progress(`propagation: ${i}/${RUNS}`);
       }
-      for (const d of daemons) d.child.kill('SIGTERM');
+      await Promise.all(three.map((d) => d.stop()));
       lines.push(
         '## Write → every daemon serving the new serial',
         '',
@@ -144,7 +120,7 @@ async function main(): Promise<void> {
         }
         const target = Number((await etcd.get(`${PREFIX}/nodes/node${n - 1}/primary_ip`).exec()).kvs[0].mod_revision);
         const t0 = performance.now();
-        const d = await startDaemon(dir, cluster.endpoints);
+        const d = await startDaemon(cluster.endpoints);
         const ok = await servesSerial(client, d.port, target, 120_000);
         const ms = performance.now() - t0;
         if (!ok) throw new Error(`${n} keys: not served`);
@@ -160,8 +136,8 @@ async function main(): Promise<void> {
           if (!(await servesSerial(client, d.port, Number(put.header.revision), 30_000))) throw new Error(`${n} keys: change not served`);
           change.push(performance.now() - t1);
         }
-        const rss = rssMb(d.child.pid as number);
-        d.child.kill('SIGTERM');
+        const rss = rssMB(d.child.pid as number).hwm;
+        await d.stop();
         rows.push(`| ${n.toLocaleString('en')} | ${(ms / 1000).toFixed(2)} | ${pct(change, 50).toFixed(1)} | ${rss.toFixed(0)} |`);
         progress(`load: ${n} keys served after ${(ms / 1000).toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB`);
       }
@@ -182,15 +158,14 @@ async function main(): Promise<void> {
       etcd.close();
     }
   } finally {
-    killAll();
+    await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
     await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
   const header = [
     '# etcd source',
     '',
     `Measured ${new Date().toISOString()} by \`node dist/bench/etcd-source.js\` (bench/etcd-source.ts).`,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; etcd from Debian's etcd-server.`,
+    `Machine: ${machine()}; etcd from Debian's etcd-server.`,
     '',
   ];
   mkdirSync(dirname(RESULTS), { recursive: true });
@@ -202,7 +177,6 @@ main().then(
   () => process.exit(0),
   (e: unknown) => {
     process.stderr.write(`etcd bench failed: ${(e as Error).stack ?? String(e)}\n`);
-    killAll();
     process.exit(1);
   },
 );

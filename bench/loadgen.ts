@@ -11,234 +11,17 @@
 // Protocol (IPC): parent sends {cmd:'run', job}; child answers {type:'result', result} (or
 // {type:'error', message}); {cmd:'exit'} ends the child. Also runnable standalone for a quick
 // look: node dist/bench/loadgen.js --port N --key-file F [--plj0-key-file F] ...
-import { createHmac, randomBytes } from 'node:crypto';
+// The job and result types are in lib/load-job.ts, the requests are made by lib/requests.ts.
+import { randomBytes } from 'node:crypto';
 import dgram, { type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { decodeReplyDatagram } from '../shared/plj0/client-codec.js';
 import { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, MAC_OFFSET, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
-import { cpuMs, machineCpuMs, rssMB } from './lib/common.js';
-
-export type LoadKind = 'qcf1' | 'plj0' | 'echo';
-
-export interface Plj0Template {
-  type: number;
-  /** Omitted from the request when undefined. */
-  query?: unknown;
-}
-
-export interface Job {
-  kind: LoadKind;
-  targets: Array<{ host: string; port: number }>;
-  /** qcf1 / echo: MessagePack request bodies, base64. */
-  bodies?: string[];
-  /** qcf1: the key line (UTF-8), as in a key file. */
-  key?: string;
-  /** plj0: raw hmac.key bytes, base64. */
-  plj0Key?: string;
-  plj0?: Plj0Template[];
-  concurrency: number;
-  warmupMs: number;
-  durationMs: number;
-  /** Pre-generated requests at most (the run stops early if they run out). */
-  maxRequests: number;
-  /** Rate the generator sizes its pre-generated requests for (queries/s). */
-  expectRate: number;
-  timeoutMs: number;
-  /** Decode and verify every Nth reply (status, serial, MAC); 0: never. */
-  verifyEvery: number;
-  /** Processes whose CPU and RSS are reported (the daemon; all of a multi-process daemon). */
-  pids: number[];
-  seed: number;
-  /** Send at most this many queries/s (0: as fast as replies come back). */
-  rateLimit?: number;
-  /** Take the bodies (templates) in order, cycling, instead of at random: a warm-up pass over each. */
-  inOrder?: boolean;
-}
-
-export interface Percentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
-
-export interface LoadResult {
-  kind: LoadKind;
-  sent: number;
-  received: number;
-  lost: number;
-  late: number;
-  windowMs: number;
-  qps: number;
-  latencyMs: Percentiles;
-  daemonCpuPct: number;
-  daemonRssMB: number;
-  daemonHwmMB: number;
-  loadgenCpuPct: number;
-  /** CPU used by everything else on the machine during the window (% of one core): noise. */
-  otherCpuPct: number;
-  /** Sampled replies by status ("0", "1", "1:not_found", ...). */
-  statuses: Record<string, number>;
-  badReplies: number;
-  /** Each serial seen in sampled replies, with when it was first seen (ms since the window began). */
-  serials: Array<{ serial: number; firstMs: number }>;
-  /** Longest time without any reply inside the window, and when it began (ms since window start). */
-  maxGapMs: number;
-  maxGapAtMs: number;
-  exhausted: boolean;
-  generateMs: number;
-  /** Replies per 10 ms bin over the window (for reload timelines). */
-  bins?: number[];
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function percentiles(samples: Float64Array, n: number): Percentiles {
-  if (n === 0) return { p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN };
-  const s = samples.subarray(0, n).sort();
-  const q = (p: number) => s[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))];
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += s[i];
-  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: s[n - 1], mean: sum / n };
-}
-
-interface Generated {
-  buf: Buffer;
-  /** offsets[i]..offsets[i+1] is request i. */
-  offsets: Uint32Array;
-  count: number;
-}
-
-const HEX = '0123456789abcdef';
-
-/**
- * A request body (a map16, as the client codec writes) with `to` added: the address the request
- * is sent to (docs/protocol.md, "Destination").
- */
-function withTo(body: Buffer, to: string): Buffer {
-  if (body[0] !== 0xde) throw new Error('request bodies must be map16');
-  const out = Buffer.concat([body, packBody({ to }).subarray(3)]);
-  out.writeUInt16BE(body.readUInt16BE(1) + 1, 1);
-  return out;
-}
-
-function destination(t: { host: string; port: number }): string {
-  return t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
-}
-
-/** QCF1 (or echo) requests: header + body, index in the first 4 salt bytes, signed. */
-function generateQcf1(job: Job, count: number, sign: boolean): Generated {
-  const plain = (job.bodies ?? []).map((b) => Buffer.from(b, 'base64'));
-  if (plain.length === 0) throw new Error('no request bodies');
-  // Request i goes to target (i mod concurrency) mod targets (see sendSlot): its `to` names it.
-  const C = Math.max(1, Math.floor(job.concurrency));
-  const perTarget = job.targets.map((t) => plain.map((b) => withTo(b, destination(t))));
-  const keyring = Keyring.fromStrings([job.key ?? 'x'.repeat(32)]);
-  const key = keyring.signer;
-  const pick = rng(job.seed);
-  const choice = new Uint32Array(count);
-  let total = 0;
-  const bodiesOf = (i: number) => perTarget[(i % C) % perTarget.length];
-  for (let i = 0; i < count; i++) {
-    const c = job.inOrder ? i % plain.length : Math.floor(pick() * plain.length);
-    choice[i] = c;
-    total += HEADER_LEN + bodiesOf(i)[c].length;
-  }
-  const buf = Buffer.allocUnsafe(total);
-  const offsets = new Uint32Array(count + 1);
-  const rand = randomBytes(count * 12);
-  const now = Date.now();
-  const hi = Math.floor(now / 0x1_0000_0000);
-  const lo = now >>> 0;
-  let o = 0;
-  for (let i = 0; i < count; i++) {
-    const body = bodiesOf(i)[choice[i]];
-    offsets[i] = o;
-    buf.write('QCF1', o, 'latin1');
-    buf[o + 4] = 1;
-    buf[o + 5] = buf[o + 6] = buf[o + 7] = 0;
-    buf.writeUInt32BE(key.id, o + 8);
-    buf.writeUInt32BE(hi, o + 12);
-    buf.writeUInt32BE(lo, o + 16);
-    buf.writeUInt32BE(i, o + SALT_OFFSET);
-    rand.copy(buf, o + 24, i * 12, i * 12 + 12);
-    body.copy(buf, o + HEADER_LEN);
-    const end = o + HEADER_LEN + body.length;
-    if (sign) {
-      createHmac('sha256', key.bytes)
-        .update(buf.subarray(o, o + MAC_OFFSET))
-        .update(buf.subarray(o + HEADER_LEN, end))
-        .digest()
-        .copy(buf, o + MAC_OFFSET);
-    } else {
-      buf.fill(0, o + MAC_OFFSET, o + HEADER_LEN);
-    }
-    o = end;
-  }
-  offsets[count] = o;
-  return { buf, offsets, count };
-}
-
-/** plj0 requests as Ganeti's clients send them; rsalt = "qb" + 8 hex digits of the index + random. */
-function generatePlj0(job: Job, count: number): Generated {
-  const templates = job.plj0 ?? [];
-  if (templates.length === 0) throw new Error('no plj0 templates');
-  const key = Buffer.from(job.plj0Key ?? '', 'base64');
-  const prefixes = templates.map((t) => {
-    const inner: Record<string, unknown> = { protocol: 1, type: t.type };
-    if (t.query !== undefined) inner.query = t.query;
-    inner.rsalt = '\u0000';
-    const s = JSON.stringify(inner);
-    const cut = s.indexOf('"\\u0000"');
-    return [s.slice(0, cut + 1), s.slice(cut + 7)] as const;
-  });
-  const pick = rng(job.seed);
-  const salt = String(Math.floor(Date.now() / 1000));
-  const rand = randomBytes(count * 6).toString('hex');
-  const parts: Buffer[] = [];
-  const offsets = new Uint32Array(count + 1);
-  let o = 0;
-  for (let i = 0; i < count; i++) {
-    const [pre, post] = prefixes[job.inOrder ? i % templates.length : Math.floor(pick() * templates.length)];
-    let idx = '';
-    for (let s = 28; s >= 0; s -= 4) idx += HEX[(i >>> s) & 15];
-    const msg = `${pre}qb${idx}${rand.slice(i * 12, i * 12 + 12)}${post}`;
-    const hmac = createHmac('sha1', key).update(salt, 'latin1').update(msg, 'latin1').digest('hex');
-    const b = Buffer.from(`plj0{"msg":${JSON.stringify(msg)},"salt":"${salt}","hmac":"${hmac}"}`, 'latin1');
-    parts.push(b);
-    offsets[i] = o;
-    o += b.length;
-  }
-  offsets[count] = o;
-  return { buf: Buffer.concat(parts, o), offsets, count };
-}
-
-function hexVal(c: number): number {
-  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
-}
-
-/** The request index a reply answers, or -1. */
-function indexOf(kind: LoadKind, msg: Buffer): number {
-  if (kind !== 'plj0') return msg.length >= SALT_OFFSET + 4 ? msg.readUInt32BE(SALT_OFFSET) : -1;
-  const i = msg.lastIndexOf('"qb');
-  if (i < 0 || i + 11 > msg.length) return -1;
-  let v = 0;
-  for (let k = i + 3; k < i + 11; k++) v = v * 16 + hexVal(msg[k]);
-  return v;
-}
+import { KIND_REPLY, KIND_REQUEST, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
+import { cpuMs, machineCpuMs, rssMB } from '../testkit/proc-stats.js';
+import { percentiles, type Job, type LoadResult } from './lib/load-job.js';
+import { destination, generatePlj0, generateQcf1, indexOf } from './lib/requests.js';
 
 /**
  * Have a daemon validate this host's address (docs/protocol.md, "Address validation"), so that
@@ -533,7 +316,6 @@ if (process.send !== undefined && process.argv[1]?.endsWith('loadgen.js')) {
     const i = args.indexOf(`--${n}`);
     return i >= 0 ? args[i + 1] : d;
   };
-  const { packBody } = await import('../shared/qcf1.js');
   const keyLine = readFileSync(arg('key-file', '') as string, 'utf8').split('\n')[0];
   const path = arg('path', '/serial_no') as string;
   const job: Job = {

@@ -8,10 +8,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Job } from './loadgen.js';
-import { BENCH_DIR, installCleanup, killAll, machine, progress, sleep } from './lib/common.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../testkit/paths.js';
+import { installCleanup, killAll } from './lib/children.js';
 import { profileTable, summarizeProfile } from './lib/cpuprofile.js';
-import { GANETI_EXAMPLE, GANETI_HMAC_KEY, ganetiConfigFile, ganetiFacts, headlinePlj0, headlineQcf1, plj0Templates } from './lib/mixes.js';
+import { machine, progress } from './lib/format.js';
+import type { Job } from './lib/load-job.js';
+import { ganetiConfigFile, ganetiFacts, headlinePlj0, headlineQcf1, plj0Templates } from './lib/mixes.js';
+import { RESULTS_DIR } from './lib/paths.js';
 import { LoadGen, startQconfd } from './lib/targets.js';
 
 const { values: argv } = parseArgs({
@@ -34,8 +38,8 @@ async function main(): Promise<void> {
   const key = 'b'.repeat(64);
   writeFileSync(keyFile, key + '\n', { mode: 0o600 });
   const gkeyFile = join(work, 'hmac.key');
-  writeFileSync(gkeyFile, readFileSync(GANETI_HMAC_KEY), { mode: 0o600 });
-  const config = argv.nodes ? await ganetiConfigFile(join(tmpdir(), 'qconf-bench-configs'), Number(argv.nodes)) : GANETI_EXAMPLE;
+  writeFileSync(gkeyFile, readFileSync(GANETI_EXAMPLE_KEY), { mode: 0o600 });
+  const config = argv.nodes ? ganetiConfigFile(join(tmpdir(), 'qconf-bench-configs'), Number(argv.nodes)) : GANETI_EXAMPLE_CONFIG;
   const facts = ganetiFacts(config);
   const profDir = join(work, 'prof');
   const proto = argv.proto === 'plj0' ? 'plj0' : 'qcf1';
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
     job.key = key;
     job.bodies = headlineQcf1(facts);
   } else {
-    job.plj0Key = readFileSync(GANETI_HMAC_KEY).toString('base64');
+    job.plj0Key = readFileSync(GANETI_EXAMPLE_KEY).toString('base64');
     job.plj0 = type === undefined ? headlinePlj0(facts) : plj0Templates(type, facts);
   }
   const r = await lg.run(job);
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
   const lines = [
     `# qconfd CPU profile: ${name}`,
     '',
-    `${new Date().toISOString()}, ${machine()}.${argv['daemon-js'] ? ` Daemon: ${argv['daemon-js']}.` : ''}`,
+    `${new Date().toISOString()}, ${machine()}.${argv['daemon-js'] ? ' Daemon: another build (--daemon-js).' : ''}`,
     `Load: ${proto}, ${job.concurrency} in flight, ${seconds} s after 1 s warm-up, config ${config.includes('examples') ? 'examples/ganeti/config.data' : `generated, ${argv.nodes} nodes`}` +
       `${type === undefined ? ', the side-by-side mix' : `, request type ${type}`}.`,
     `Throughput under the profiler: ${Math.round(r.qps).toLocaleString('en-US')} queries/s (daemon CPU ${r.daemonCpuPct.toFixed(0)}%, load generator ${r.loadgenCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%); replies sampled ${JSON.stringify(r.statuses)}.`,
@@ -83,8 +87,8 @@ async function main(): Promise<void> {
     ...profileTable(s),
     '',
   ];
-  mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
-  const out = join(BENCH_DIR, 'results', `profile-${name}.md`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const out = join(RESULTS_DIR, `profile-${name}.md`);
   writeFileSync(out, lines.join('\n'));
   process.stdout.write(lines.join('\n') + `\nwritten to ${out}\n`);
   rmSync(work, { recursive: true, force: true });

@@ -8,24 +8,21 @@
 // Prints median and p99 per method and writes bench/results/wait-latency.md.
 //
 // Build and run: npm run build && node dist/bench/wait-latency.js [--runs N] [--poll-1s-runs N]
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ConfdClient } from '../client/confd-client.js';
 import { Keyring } from '../shared/keyring.js';
+import { TestDaemon } from '../testkit/daemons.js';
+import { tempDir } from '../testkit/fixtures.js';
+import { CLI_JS } from '../testkit/paths.js';
+import { installCleanup, spawnChild } from './lib/children.js';
+import { load, machine } from './lib/format.js';
+import { RESULTS_DIR } from './lib/paths.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const DIST = join(HERE, '..');
-const ROOT = join(DIST, '..');
-const DAEMON_JS = join(DIST, 'daemon/main.js');
-const CLI_JS = join(DIST, 'client/cli/main.js');
-const RESULTS_DIR = join(ROOT, 'bench/results');
 const RESULTS_MD = join(RESULTS_DIR, 'wait-latency.md');
 
 const DAEMONS = 3;
@@ -46,47 +43,11 @@ const RUNS = Math.max(1, Math.min(500, Number(argv.runs)));
 const POLL_1S_RUNS = Math.max(1, Math.min(100, Number(argv['poll-1s-runs'])));
 
 const startedAt = Date.now();
-const children = new Set<ChildProcess>();
+/** The CLI's key file and the staged documents; removed at exit (a testkit temp dir, as the daemons' are). */
 let workDir = '';
 
 function overDeadline(): boolean {
   return Date.now() - startedAt > OVERALL_MS;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function killAll(): void {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-    s.once('error', reject);
-    s.bind(0, '::', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Daemon {
-  child: ChildProcess;
-  port: number;
-  file: string;
-  output: string;
 }
 
 function docOf(serial: number): string {
@@ -97,34 +58,12 @@ function docOf(serial: number): string {
   });
 }
 
-async function startDaemon(i: number, keyFile: string): Promise<Daemon> {
-  const dir = join(workDir, `d${i}`);
-  mkdirSync(dir);
-  const file = join(dir, 'config.json');
-  writeFileSync(file, docOf(1));
-  const port = await freePort();
-  const child = track(
-    spawn(process.execPath, [DAEMON_JS, '--file', file, '--key-file', keyFile, '--port', String(port), '--node-name', `bench${i}`, '--bind', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  const d: Daemon = { child, port, file, output: '' };
-  child.stdout?.on('data', (b: Buffer) => {
-    d.output += b.toString();
-    if (d.output.length > 1 << 20) d.output = d.output.slice(-(1 << 19));
-  });
-  child.stderr?.on('data', (b: Buffer) => (d.output += b.toString()));
-  return d;
-}
-
-async function waitReady(client: ConfdClient, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    const r = await client.ping({ coverage: -1, all: true, timeoutMs: 1000 });
-    if (r.replies === DAEMONS) return;
-    await sleep(100);
-  }
-  throw new Error('daemons not ready');
+/**
+ * Logging at info (debug would log every request), bound to loopback, no other address
+ * advertised, and spawned as the bench spawns what it measures (children.ts: in its session).
+ */
+function startDaemon(i: number, key: string): Promise<TestDaemon> {
+  return new TestDaemon({ doc: docOf(1), keys: [key], nodeName: `bench${i}`, logLevel: 'info', advertise: false, args: ['--bind', '127.0.0.1'], spawn: spawnChild }).start();
 }
 
 /** `wait` requests each daemon has received (its stats counter). */
@@ -154,7 +93,7 @@ let lastPublish = 0;
 const staging = () => join(workDir, 'staging');
 
 /** Stage the next document for every daemon (outside the watched directories). */
-function stage(daemons: Daemon[], n: number): string[] {
+function stage(daemons: TestDaemon[], n: number): string[] {
   return daemons.map((_, i) => {
     const tmp = join(staging(), `d${i}-${n}.json`);
     writeFileSync(tmp, docOf(n));
@@ -163,7 +102,7 @@ function stage(daemons: Daemon[], n: number): string[] {
 }
 
 /** Rename the staged files over the served ones; returns the time just before the first rename. */
-function publish(daemons: Daemon[], tmps: string[]): number {
+function publish(daemons: TestDaemon[], tmps: string[]): number {
   const t0 = performance.now();
   daemons.forEach((d, i) => renameSync(tmps[i], d.file));
   lastPublish = Date.now();
@@ -176,7 +115,7 @@ async function gap(): Promise<void> {
 }
 
 /** Wall-clock (Date.now) times at which each daemon logged serving `n`. */
-function reloadTimes(daemons: Daemon[], n: number): number[] {
+function reloadTimes(daemons: TestDaemon[], n: number): number[] {
   const out: number[] = [];
   for (const d of daemons) {
     for (const line of d.output.split('\n')) {
@@ -201,17 +140,17 @@ interface Sample {
   reloadMs?: number;
 }
 
-function quorumReload(daemons: Daemon[], n: number, wallAtRename: number): number | undefined {
+function quorumReload(daemons: TestDaemon[], n: number, wallAtRename: number): number | undefined {
   const t = reloadTimes(daemons, n);
   return t.length >= 2 ? t[1] - wallAtRename : undefined;
 }
 
-async function runCli(daemons: Daemon[], client: ConfdClient, keyFile: string): Promise<Sample> {
+async function runCli(daemons: TestDaemon[], client: ConfdClient, keyFile: string): Promise<Sample> {
   await gap();
   const n = ++serial;
   const base = await waitCounts(client);
   const peers = daemons.map((d) => `127.0.0.1:${d.port}`).join(',');
-  const child = track(spawn(process.execPath, [CLI_JS, 'wait', '--serial', String(n), '--peers', peers, '--key-file', keyFile, '--timeout', String(RUN_MS)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = spawnChild(process.execPath, [CLI_JS, 'wait', '--serial', String(n), '--peers', peers, '--key-file', keyFile, '--timeout', String(RUN_MS)]);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -238,7 +177,7 @@ async function runCli(daemons: Daemon[], client: ConfdClient, keyFile: string): 
   }
 }
 
-async function runLibrary(daemons: Daemon[], client: ConfdClient): Promise<Sample> {
+async function runLibrary(daemons: TestDaemon[], client: ConfdClient): Promise<Sample> {
   await gap();
   const n = ++serial;
   const base = await waitCounts(client);
@@ -262,7 +201,7 @@ async function pollOnce(client: ConfdClient, n: number): Promise<boolean> {
   return r.peers.filter((p) => p.status === 0 && p.serial >= n).length >= 2;
 }
 
-async function runPolling(daemons: Daemon[], client: ConfdClient, intervalMs: number): Promise<Sample> {
+async function runPolling(daemons: TestDaemon[], client: ConfdClient, intervalMs: number): Promise<Sample> {
   await gap();
   const n = ++serial;
   let t0 = -1;
@@ -354,16 +293,16 @@ async function collect(name: string, runs: number, one: () => Promise<Sample>): 
 }
 
 async function main(): Promise<void> {
-  workDir = mkdtempSync(join(tmpdir(), 'qconf-bench-wait-'));
+  workDir = tempDir('qconf-bench-wait-');
   mkdirSync(staging());
   const key = randomBytes(32).toString('hex');
   const keyFile = join(workDir, 'qconf.key');
   writeFileSync(keyFile, key + '\n', { mode: 0o600 });
-  const daemons = await Promise.all(Array.from({ length: DAEMONS }, (_, i) => startDaemon(i, keyFile)));
+  // Each is ready once it answers a ping.
+  const daemons = await Promise.all(Array.from({ length: DAEMONS }, (_, i) => startDaemon(i, key)));
   const client = new ConfdClient({ keyring: Keyring.fromStrings([key]), peers: daemons.map((d) => `127.0.0.1:${d.port}`) });
   const results: Summary[] = [];
   try {
-    await waitReady(client);
     // Warm up once each (file cache, JIT of the daemons' reload path).
     await runCli(daemons, client, keyFile);
     await runLibrary(daemons, client);
@@ -380,7 +319,7 @@ async function main(): Promise<void> {
     );
   } finally {
     client.close();
-    await stopDaemons(daemons);
+    await Promise.all(daemons.map((d) => d.stop()));
   }
 
   const [cli, , p100, p1s] = results;
@@ -388,9 +327,7 @@ async function main(): Promise<void> {
     '# wait latency: held `wait` vs polling',
     '',
     `Measured ${new Date().toISOString()} by \`node dist/bench/wait-latency.js\` (bench/wait-latency.ts).`,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')} at the end.`,
+    `Machine: ${machine()}, load average ${load()} at the end.`,
     '',
     `Setup: ${DAEMONS} qconfd daemons on loopback, each serving its own temp file (file source, directory watch).`,
     'Each run publishes serial N to all three files by atomic replacement (the new documents are written',
@@ -420,50 +357,12 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + `\nwritten to ${RESULTS_MD}\n`);
 }
 
-async function stopDaemons(daemons: Daemon[]): Promise<void> {
-  await Promise.all(
-    daemons.map(
-      (d) =>
-        new Promise<void>((resolve) => {
-          if (d.child.exitCode !== null || d.child.signalCode !== null) return resolve();
-          const t = setTimeout(() => d.child.kill('SIGKILL'), 5000);
-          d.child.once('exit', () => {
-            clearTimeout(t);
-            resolve();
-          });
-          d.child.kill('SIGTERM');
-        }),
-    ),
-  );
-}
-
-function cleanup(): void {
-  killAll();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-}
-
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
-const hardStop = setTimeout(() => {
-  process.stderr.write(`wait-latency: over ${OVERALL_MS / 1000 + 60} s, giving up\n`);
-  cleanup();
-  process.exit(1);
-}, OVERALL_MS + 60_000);
-hardStop.unref();
+installCleanup('wait-latency', OVERALL_MS + 60_000);
 
 main().then(
-  () => {
-    cleanup();
-    process.exit(0);
-  },
+  () => process.exit(0),
   (e: unknown) => {
     process.stderr.write(`wait-latency: ${(e as Error).stack ?? String(e)}\n`);
-    cleanup();
     process.exit(1);
   },
 );

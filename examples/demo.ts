@@ -2,12 +2,13 @@
 // the newest serial, a change propagating, then a clean stop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfdClient } from '../client/confd-client.js';
 import { loadKeyring } from '../shared/keyring.js';
+// The tests' helper: a UDP port free on IPv4 and IPv6, as the daemons bind dual-stack.
+import { freePort } from '../testkit/fixtures.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..');
@@ -17,17 +18,6 @@ const exampleKey = join(root, 'examples', 'demo.key');
 
 const say = (s: string) => process.stdout.write(s + '\n');
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-    s.once('error', reject);
-    s.bind(0, '::', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Node {
   name: string;

@@ -1,8 +1,8 @@
 // Summaries of V8 .cpuprofile files (node --cpu-prof): self time by function, the top of the
 // profile as a markdown table.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
-import { ROOT } from './common.js';
+import { basename, relative } from 'node:path';
+import { ROOT } from '../../testkit/paths.js';
 
 interface ProfileNode {
   id: number;
@@ -37,7 +37,12 @@ export interface ProfileSummary {
 function where(url: string, line: number): string {
   if (url === '') return '';
   let u = url.replace(/^file:\/\//, '');
-  if (u.startsWith('/')) u = relative(ROOT, u);
+  if (u.startsWith('/')) {
+    const r = relative(ROOT, u);
+    // A file of another build (--daemon-js) is named from its dist/ on, not by where it lies.
+    const d = u.lastIndexOf('/dist/');
+    u = !r.startsWith('..') ? r : `(other build) ${d >= 0 ? u.slice(d + 1) : basename(u)}`;
+  }
   return `${u}:${line + 1}`;
 }
 

@@ -2,12 +2,12 @@
 // Ganeti configs, and the requests (QCF1 bodies, plj0 templates) drawn from them. Requests are
 // spread uniformly over every entry of a document, so a large document is not measured on a
 // few hot keys.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REQUEST_TYPE_NAMES, RequestType } from '../../shared/plj0/protocol.js';
 import { packBody } from '../../shared/qcf1.js';
-import type { Plj0Template } from '../loadgen.js';
-import { DIST, ROOT } from './common.js';
+import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
+import type { Plj0Template } from './load-job.js';
 
 type Obj = Record<string, unknown>;
 
@@ -79,33 +79,21 @@ export function genericBodies(op: GenericOp, n: number, max = 200_000, seed = 7)
 // ---------------------------------------------------------------------------------------------
 // Ganeti configs.
 
-/** examples/ganeti/config.data: Ganeti's own 3-node test config. */
-export const GANETI_EXAMPLE = join(ROOT, 'examples/ganeti/config.data');
-export const GANETI_HMAC_KEY = join(ROOT, 'examples/ganeti/hmac.key');
-
-/**
- * A generated Ganeti 3.0 config of `nodes` nodes and 5 instances per node (NICs on 3 links,
- * DRBD and plain disks), written as Ganeti writes config.data (one-space indent), cached in
- * `dir` by size.
- */
 /**
  * Master candidates in the generated configs: Ganeti keeps candidate_pool_size of them (its
  * default, 10), whatever the cluster's size.
  */
 const CANDIDATE_POOL = 10;
 
-export async function ganetiConfigFile(dir: string, nodes: number, serial?: number): Promise<string> {
+/**
+ * A generated Ganeti 3.0 config of `nodes` nodes and 5 instances per node (NICs on 3 links,
+ * DRBD and plain disks), written as Ganeti writes config.data (one-space indent), cached in
+ * `dir` by size.
+ */
+export function ganetiConfigFile(dir: string, nodes: number, serial?: number): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `ganeti-${nodes}-pool${CANDIDATE_POOL}${serial === undefined ? '' : `-s${serial}`}.json`);
   if (existsSync(path)) return path;
-  // generate-config.ts reads examples/ganeti/config.data next to itself; compiled into dist/,
-  // it looks under dist/examples.
-  const distExample = join(DIST, 'examples/ganeti/config.data');
-  if (!existsSync(distExample)) {
-    mkdirSync(join(DIST, 'examples/ganeti'), { recursive: true });
-    copyFileSync(GANETI_EXAMPLE, distExample);
-  }
-  const { generateGanetiConfig } = await import('../../test/ganeti/generate-config.js');
   const c = generateGanetiConfig({ nodes, instancesPerNode: 5, links: 3, seed: 42, candidatePool: CANDIDATE_POOL });
   if (serial !== undefined) {
     c.serial_no = serial;
@@ -115,6 +103,7 @@ export async function ganetiConfigFile(dir: string, nodes: number, serial?: numb
   return path;
 }
 
+/** plj0's request types, 0 to 11, by number, named as the daemon's statistics name them. */
 export const PLJ0_TYPES: Array<{ type: RequestType; name: string }> = REQUEST_TYPE_NAMES.map((name, type: RequestType) => ({ type, name }));
 
 export interface GanetiFacts {

@@ -1,14 +1,19 @@
-// What the benchmarks run against: the echo ceiling, qconfd (one process, or several), the real
-// ganeti-confd; and the load generator child that drives them. Every process is tracked and
-// killed at exit (common.ts).
+// What the benchmarks run against: the echo ceiling, qconfd (this build's or another's), the
+// real ganeti-confd; and the load generator child that drives them. Every process is tracked
+// and killed at exit (children.ts).
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { confdQuery, startGanetiConfd, type GanetiConfd } from '../../test/ganeti/harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfdClient } from '../../client/confd-client.js';
 import { RequestType } from '../../shared/plj0/protocol.js';
 import { Keyring } from '../../shared/keyring.js';
-import type { Job, LoadResult } from '../loadgen.js';
-import { DAEMON_JS, ECHO_JS, LOADGEN_JS, freePort, sleep, spawnTracked, stopChild, track } from './common.js';
+import { freePort } from '../../testkit/fixtures.js';
+import { startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
+import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
+import { DAEMON_JS } from '../../testkit/paths.js';
+import { spawnChild, stopChild, track } from './children.js';
+import type { Job, LoadResult } from './load-job.js';
+import { ECHO_JS, LOADGEN_JS } from './paths.js';
 
 export interface Target {
   name: string;
@@ -30,7 +35,7 @@ function tail(child: ChildProcess): () => string {
 }
 
 export async function startEcho(): Promise<Target> {
-  const child = spawnTracked(process.execPath, [ECHO_JS]);
+  const child = spawnChild(process.execPath, [ECHO_JS]);
   const out = tail(child);
   const port = await new Promise<number>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('echo server did not start')), 10_000);
@@ -98,7 +103,8 @@ export function daemonShebang(script: string): { env: Record<string, string>; no
 }
 
 export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
-  const port = await freePort();
+  // Loopback only: the daemon binds 127.0.0.1.
+  const port = await freePort('127.0.0.1');
   const installed = daemonShebang(o.daemonJs ?? DAEMON_JS);
   const args = [
     ...installed.nodeFlags,
@@ -114,7 +120,7 @@ export async function startQconfd(o: QconfdOptions): Promise<StartedQconfd> {
     ...(o.extraArgs ?? []),
   ];
   const t0 = performance.now();
-  const child = spawnTracked(process.execPath, args, { env: { ...(o.env ?? process.env), ...installed.env } });
+  const child = spawnChild(process.execPath, args, { env: { ...(o.env ?? process.env), ...installed.env } });
   const out = tail(child);
   const key = readFileSync(o.keyFile, 'utf8').split('\n')[0];
   try {

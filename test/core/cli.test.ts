@@ -4,8 +4,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, KEY_B, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
+import type { QueryResult } from '../../client/types.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 
 let cluster: TestDaemon[] = [];
 let peers = '';
@@ -35,19 +37,8 @@ async function deadPeer(): Promise<string> {
   return `127.0.0.1:${await freePort()}`;
 }
 
-interface JsonResult {
-  status: number | null;
-  answer?: unknown;
-  serial: number;
-  replies: number;
-  needed: number;
-  sent: number;
-  agreeing: number;
-  consistent: boolean;
-  timedOut: boolean;
-  peers: Array<{ peer: string; status: number; serial: number; node?: string }>;
-  error?: { code: string; message: string };
-}
+/** What `--json` prints: the library's query result. */
+type JsonResult = QueryResult;
 
 describe('get', () => {
   it('prints a string answer raw', async () => {

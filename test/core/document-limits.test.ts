@@ -7,12 +7,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
-import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon, type DaemonOptions } from '../../testkit/daemons.js';
+import { tempDir, writeAtomic } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { PingWatch } from '../support/liveness.js';
+import { trackAll } from '../support/tracked.js';
 import { fetchStats } from '../support/raw-client.js';
 
 const Q = { timeoutMs: 15_000 };
@@ -20,31 +21,13 @@ const LOG_DEADLINE = 30_000;
 /** Far above what a daemon holding a small document needs, far below what /dev/zero gives. */
 const RSS_BOUND = 300 * 1024 * 1024;
 
-const daemons: TestDaemon[] = [];
-const clients: ConfdClient[] = [];
-const watches: PingWatch[] = [];
-
-afterAll(async () => {
-  await Promise.all(watches.map((w) => w.stop()));
-  for (const c of clients) c.close();
-  await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
-});
-
-async function startDaemon(opts: ConstructorParameters<typeof TestDaemon>[0]): Promise<TestDaemon> {
-  const d = new TestDaemon(opts);
-  daemons.push(d);
-  return d.start();
-}
-
-function clientFor(d: TestDaemon): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 250 });
-  clients.push(c);
-  return c;
-}
+const owned = trackAll();
+const startDaemon = (opts: DaemonOptions) => owned.daemon(opts);
+const clientFor = (d: TestDaemon) => owned.client([d.peer], { retransmitMs: 250 });
 
 function watch(d: TestDaemon): PingWatch {
   const w = new PingWatch(d.port);
-  watches.push(w);
+  owned.watches.push(w);
   return w;
 }
 
@@ -201,7 +184,7 @@ describe('--max-document-bytes', () => {
       [[], { QCONFD_MAX_DOCUMENT_BYTES: '-5' }, /--max-document-bytes \(from QCONFD_MAX_DOCUMENT_BYTES\): "-5" is not a whole number/],
     ] as const) {
       const d = new TestDaemon({ doc: sampleDoc(1), args: [...args], env: { ...env }, waitReady: false });
-      daemons.push(d);
+      owned.daemons.push(d);
       await d.start();
       const res = await d.exited;
       expect(res.code, d.output).toBe(2);

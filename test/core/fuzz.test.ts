@@ -13,8 +13,9 @@ import {
   packBody,
   verifyDatagram,
 } from '../../shared/qcf1.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, KEY_B, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { RawClient, decodeReply, dropDelta, encodeDatagram, fetchStats, flipBit, keyOf, request, sum, type StatsAnswer } from '../support/raw-client.js';
 
 const KEY = makeKey(Buffer.from(KEY_A, 'utf8'));

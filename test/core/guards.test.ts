@@ -3,8 +3,9 @@
 // under its reason in `stats`, and the daemon keeps answering valid queries.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, KEY_B, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { HEADER_LEN, MAX_REQUEST_BYTES, packBody } from '../../shared/qcf1.js';
 import {
   RawClient,

@@ -4,9 +4,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli } from '../support/daemons.js';
-import { KEY_A, KEY_B } from '../support/fixtures.js';
-import { cpuMs, probeLiveness, rssMb } from '../support/liveness.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
+import { probeLiveness } from '../support/liveness.js';
+import { cpuMs, rssMB } from '../../testkit/proc-stats.js';
 import { RawClient, decodeReply, fetchStats, request } from '../support/raw-client.js';
 import { startRelay, type UdpRelay } from '../support/relay.js';
 
@@ -96,7 +97,7 @@ describe('freeze and bloat: the work of a request is bounded before it is done',
     const d = await daemon({ serial_no: 1, big: bulk(8), m: manyKeys(70_000) });
     const c = await RawClient.open(d.port);
     const to = d.peer;
-    const before = rssMb(d.child.pid as number);
+    const before = rssMB(d.child.pid as number).rss;
     const probe = await probeLiveness(d.port);
     const cpu0 = cpuMs(d.child.pid as number);
     let n = 0;
@@ -127,9 +128,9 @@ describe('freeze and bloat: the work of a request is bounded before it is done',
       c.close();
     }
     const cpu = cpuMs(d.child.pid as number) - cpu0;
-    console.log(`worst-case requests: ${n}, daemon CPU ${cpu} ms (${(cpu / n).toFixed(3)} ms each), RSS ${before.toFixed(0)} → ${rssMb(d.child.pid as number).toFixed(0)} MB`);
+    console.log(`worst-case requests: ${n}, daemon CPU ${cpu} ms (${(cpu / n).toFixed(3)} ms each), RSS ${before.toFixed(0)} → ${rssMB(d.child.pid as number).rss.toFixed(0)} MB`);
     const live = await probe.stop();
-    const after = rssMb(d.child.pid as number);
+    const after = rssMB(d.child.pid as number).rss;
     expect(kinds.get('too_large')).toBeGreaterThan(n / 2);
     expect(live.lost, JSON.stringify(live)).toBe(0);
     expect(live.maxMs, JSON.stringify(live)).toBeLessThan(FREEZE_MS);
@@ -144,12 +145,12 @@ describe('freeze and bloat: the work of a request is bounded before it is done',
     const d = await daemon({ serial_no: 1, v: 'x'.repeat(40_000) });
     const c = client([d.peer]);
     expect((await c.get('/serial_no', { timeoutMs: 10_000 })).answer).toBe(1);
-    const before = rssMb(d.child.pid as number);
+    const before = rssMB(d.child.pid as number).rss;
     for (let i = 0; i < 8192; i += 8) {
       const batch = Array.from({ length: 8 }, (_, j) => c.mget(['/v', `/nope${i + j}`], { timeoutMs: 20_000 }));
       for (const r of await Promise.all(batch)) expect(r.status).toBe(0);
     }
-    const after = rssMb(d.child.pid as number);
+    const after = rssMB(d.child.pid as number).rss;
     // Without a byte bound this held 8,192 × 40 KB = 320 MB. The QCF1 caches hold at most 80 MB
     // (docs/limits.md); the rest is the allocator's and the collector's slack.
     expect(after - before, `RSS grew from ${before.toFixed(0)} to ${after.toFixed(0)} MB`).toBeLessThan(200);

@@ -6,8 +6,9 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { QUERY_CHANNEL, type QueryTrace } from '../../client/tracing.js';
 import type { WatchEvent } from '../../client/wait-for.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, freePort } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 
 const clients: ConfdClient[] = [];
 let daemons: TestDaemon[] = [];

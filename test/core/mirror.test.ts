@@ -5,8 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import type { MirrorChange, MirrorEvent } from '../../client/mirror.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 
 const clients: ConfdClient[] = [];
 let daemons: TestDaemon[] = [];

@@ -1,15 +1,17 @@
 // The QCF1 ops (protocol.md, "Request body", "Reply body") through the client library against
 // real daemons: get, mget, list, ping, stats, wait's argument check, unknown ops, too_large and
 // etags across replicas.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import type { QueryResult } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
 import { MAX_REPLY_BYTES } from '../../shared/qcf1.js';
 import { VERSION } from '../../shared/version.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { RawClient, sum } from '../support/raw-client.js';
+import { trackAll } from '../support/tracked.js';
 
 const SERIAL = 11;
 const DOC = sampleDoc(SERIAL, {
@@ -21,13 +23,8 @@ const DOC = sampleDoc(SERIAL, {
   deep: { l1: { l2: { l3: 'leaf' } } },
 });
 
-const daemons: TestDaemon[] = [];
-const clients: ConfdClient[] = [];
-function clientFor(d: TestDaemon): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 250 });
-  clients.push(c);
-  return c;
-}
+const owned = trackAll();
+const clientFor = (d: TestDaemon) => owned.client([d.peer], { retransmitMs: 250 });
 const Q = { timeoutMs: 15_000 };
 
 let d: TestDaemon;
@@ -36,15 +33,8 @@ let started = 0;
 
 beforeAll(async () => {
   started = Date.now();
-  d = new TestDaemon({ doc: DOC, nodeName: 'ops-a' });
-  daemons.push(d);
-  await d.start();
+  d = await owned.daemon({ doc: DOC, nodeName: 'ops-a' });
   client = clientFor(d);
-});
-
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(daemons.map((x) => x.stop('SIGKILL')));
 });
 
 function expectOk<A>(r: QueryResult<A>): void {
@@ -339,7 +329,7 @@ describe('too_large', () => {
   const FITS = 'f'.repeat(60_000);
   beforeAll(async () => {
     big = new TestDaemon({ doc: sampleDoc(SERIAL, { big: BIG, fits: FITS }), nodeName: 'ops-big' });
-    daemons.push(big);
+    owned.daemons.push(big);
     await big.start();
     bc = clientFor(big);
   });
@@ -388,7 +378,7 @@ describe('etags across replicas', () => {
   let cb: ConfdClient;
   beforeAll(async () => {
     b = new TestDaemon({ doc: DOC, nodeName: 'ops-b' });
-    daemons.push(b);
+    owned.daemons.push(b);
     await b.start();
     cb = clientFor(b);
   });
@@ -415,7 +405,7 @@ describe('etags across replicas', () => {
 
   it('a query to both daemons is consistent and agreeing', async () => {
     const two = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer, b.peer], retransmitMs: 250 });
-    clients.push(two);
+    owned.clients.push(two);
     const r = await two.get('/cluster/master', { ...Q, strict: true });
     expectOk(r);
     expect(r.replies).toBe(2);

@@ -3,8 +3,9 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
-import { sampleDoc, tempDir } from '../support/fixtures.js';
+import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { tempDir } from '../../testkit/fixtures.js';
 
 let daemons: TestDaemon[] = [];
 afterEach(async () => {

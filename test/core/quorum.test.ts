@@ -1,55 +1,27 @@
 // Quorum reads over real UDP on loopback against real qconfd child processes: the needed-reply
 // rule, newest serial wins, inconsistency, dead daemons, strict mode, hedging to a spare peer,
 // and the Ganeti-style API (sendRequest, upcalls, waitForReply, callbacks, close).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CountingCallback, FilterCallback, StoreResultCallback } from '../../client/callbacks.js';
-import { ConfdClient } from '../../client/confd-client.js';
 import type { ExpireUpcall, ReplyUpcall, Upcall } from '../../client/types.js';
 import { Keyring } from '../../shared/keyring.js';
 import { neededReplies } from '../../client/quorum-rule.js';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
-import { UdpRelay, closeAll, startRelay } from '../support/relay.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
+import { sampleDoc, withMaster } from '../support/sample-doc.js';
+import { trackEach, type ClientOptions } from '../support/tracked.js';
+import { until } from '../support/until.js';
+import { startRelay, type UdpRelay } from '../support/relay.js';
 
-const clients: ConfdClient[] = [];
-let daemons: TestDaemon[] = [];
-let relays: UdpRelay[] = [];
-
-function client(peers: string[], extra: Partial<ConstructorParameters<typeof ConfdClient>[0]> = {}): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers, ...extra });
-  clients.push(c);
-  return c;
-}
-
-function docWith(serial: number, master: string): Record<string, unknown> {
-  return sampleDoc(serial, { cluster: { name: 'test.example.com', master } });
-}
-
-/** Start daemons serving the given documents (one per daemon), tracked for afterEach. */
-async function serve(docs: unknown[]): Promise<TestDaemon[]> {
-  const ds = await startDaemons(docs.length, (i) => ({ doc: docs[i], nodeName: `d${i}` }));
-  daemons.push(...ds);
-  return ds;
-}
+const owned = trackEach();
+const client = (peers: string[], extra: Partial<ClientOptions> = {}) => owned.client(peers, extra);
+/** Daemons serving the given documents (one per daemon), released after each test. */
+const serve = (docs: unknown[]) => owned.serve(docs, 'd');
 
 /** A peer address where nothing listens (a port that was free a moment ago). */
 async function deadPeer(): Promise<string> {
   return `127.0.0.1:${await freePort()}`;
 }
-
-async function until(cond: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await closeAll(relays.splice(0));
-  await stopAll(daemons.splice(0));
-});
 
 describe('needed replies against 1 to 7 live daemons', () => {
   let seven: TestDaemon[] = [];
@@ -108,7 +80,7 @@ describe('needed replies against 1 to 7 live daemons', () => {
 
 describe('newest serial and consistency', () => {
   it('prefers the newest serial when one replica is behind (2 peers, both heard)', async () => {
-    const ds = await serve([docWith(7, 'node2.example.com'), docWith(6, 'node1.example.com')]);
+    const ds = await serve([withMaster(7, 'node2.example.com'), withMaster(6, 'node1.example.com')]);
     for (let i = 0; i < 5; i++) {
       const r = await client(ds.map((d) => d.peer)).get<string>('/cluster/master', { timeoutMs: 10_000 });
       expect(r.timedOut).toBe(false);
@@ -123,7 +95,7 @@ describe('newest serial and consistency', () => {
   });
 
   it('prefers the newest serial with 3 replicas, one behind (any quorum of 2 includes a new one)', async () => {
-    const ds = await serve([docWith(7, 'node2.example.com'), docWith(7, 'node2.example.com'), docWith(6, 'node1.example.com')]);
+    const ds = await serve([withMaster(7, 'node2.example.com'), withMaster(7, 'node2.example.com'), withMaster(6, 'node1.example.com')]);
     for (let i = 0; i < 10; i++) {
       const r = await client(ds.map((d) => d.peer)).get<string>('/cluster/master', { timeoutMs: 10_000 });
       expect(r.timedOut).toBe(false);
@@ -135,7 +107,7 @@ describe('newest serial and consistency', () => {
   });
 
   it('reports consistent: false for two replicas of one serial with different documents, and the CLI warns', async () => {
-    const ds = await serve([docWith(9, 'node1.example.com'), docWith(9, 'node2.example.com')]);
+    const ds = await serve([withMaster(9, 'node1.example.com'), withMaster(9, 'node2.example.com')]);
     const r = await client(ds.map((d) => d.peer)).get<string>('/cluster/master', { timeoutMs: 10_000 });
     expect(r.timedOut).toBe(false);
     expect(r.replies).toBe(2);
@@ -218,7 +190,7 @@ describe('dead daemons', () => {
 
 describe('strict mode', () => {
   it('waits until agreeing >= needed: two serial-5 replicas agree, one is behind', async () => {
-    const ds = await serve([docWith(5, 'node2.example.com'), docWith(4, 'node1.example.com'), docWith(5, 'node2.example.com')]);
+    const ds = await serve([withMaster(5, 'node2.example.com'), withMaster(4, 'node1.example.com'), withMaster(5, 'node2.example.com')]);
     for (let i = 0; i < 8; i++) {
       const r = await client(ds.map((d) => d.peer)).get<string>('/cluster/master', { strict: true, timeoutMs: 10_000 });
       expect(r.timedOut, JSON.stringify(r)).toBe(false);
@@ -230,7 +202,7 @@ describe('strict mode', () => {
 
   it('times out when no two replicas agree, while a non-strict query answers', async () => {
     // Every pair of replies disagrees in serial or answer: agreeing can never reach 2.
-    const ds = await serve([docWith(5, 'node2.example.com'), docWith(4, 'node1.example.com'), docWith(3, 'node3.example.com')]);
+    const ds = await serve([withMaster(5, 'node2.example.com'), withMaster(4, 'node1.example.com'), withMaster(3, 'node3.example.com')]);
     const peers = ds.map((d) => d.peer);
     const timeoutMs = 3000;
     const t0 = Date.now();
@@ -248,7 +220,7 @@ describe('strict mode', () => {
   });
 
   it('times out when agreement would need a dead daemon', async () => {
-    const ds = await serve([docWith(5, 'node2.example.com'), docWith(4, 'node1.example.com'), docWith(5, 'node2.example.com')]);
+    const ds = await serve([withMaster(5, 'node2.example.com'), withMaster(4, 'node1.example.com'), withMaster(5, 'node2.example.com')]);
     await ds[2].stop('SIGKILL');
     const timeoutMs = 2000;
     const t0 = Date.now();
@@ -273,7 +245,7 @@ describe('hedging to a spare peer', () => {
     const liveRelays = await Promise.all(ds.map((d) => startRelay(d.front())));
     const deadRelays = await Promise.all(Array.from({ length: dead }, () => startRelay({})));
     const all = [...liveRelays, ...deadRelays];
-    relays.push(...all);
+    owned.relays.push(...all);
     return { peers: all.map((r) => r.peer), relays: all, deadRelays };
   }
 
@@ -376,7 +348,7 @@ describe('Ganeti-style API', () => {
   });
 
   it('chains Counting → Filter → Store against daemons with different serials', async () => {
-    const ds = await serve([docWith(3, 'node-old.example.com'), docWith(5, 'node-new.example.com'), docWith(4, 'node-mid.example.com')]);
+    const ds = await serve([withMaster(3, 'node-old.example.com'), withMaster(5, 'node-new.example.com'), withMaster(4, 'node-mid.example.com')]);
     const store = new StoreResultCallback();
     const filter = new FilterCallback(store.handle);
     const counting = new CountingCallback(filter.handle);
@@ -410,7 +382,7 @@ describe('Ganeti-style API', () => {
   });
 
   it('FilterCallback marks a request inconsistent when one serial carries two answers', async () => {
-    const ds = await serve([docWith(8, 'node1.example.com'), docWith(8, 'node2.example.com')]);
+    const ds = await serve([withMaster(8, 'node1.example.com'), withMaster(8, 'node2.example.com')]);
     const store = new StoreResultCallback();
     const filter = new FilterCallback(store.handle);
     const counting = new CountingCallback(filter.handle);

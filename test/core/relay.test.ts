@@ -2,52 +2,22 @@
 // client and real qconfd daemons drops, duplicates, delays and reorders datagrams in both
 // directions. Retransmission must recover, and duplicates must never count twice.
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ConfdClient } from '../../client/confd-client.js';
+import { describe, expect, it } from 'vitest';
 import type { ExpireUpcall, Upcall } from '../../client/types.js';
-import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc } from '../support/fixtures.js';
-import { UdpRelay, closeAll, startRelay, type FaultSpec } from '../support/relay.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { freePort } from '../../testkit/fixtures.js';
+import { sampleDoc, withMaster } from '../support/sample-doc.js';
+import { trackEach, type ClientOptions } from '../support/tracked.js';
+import { until } from '../support/until.js';
+import { UdpRelay, startRelay, type FaultSpec } from '../support/relay.js';
 
-const clients: ConfdClient[] = [];
-let daemons: TestDaemon[] = [];
-let relays: UdpRelay[] = [];
+const owned = trackEach();
+const client = (peers: string[], extra: Partial<ClientOptions> = {}) => owned.client(peers, extra);
+const serve = (docs: unknown[]) => owned.serve(docs, 'r');
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await closeAll(relays.splice(0));
-  await stopAll(daemons.splice(0));
-});
-
-function client(peers: string[], extra: Partial<ConstructorParameters<typeof ConfdClient>[0]> = {}): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers, ...extra });
-  clients.push(c);
-  return c;
-}
-
-function docWith(serial: number, master: string): Record<string, unknown> {
-  return sampleDoc(serial, { cluster: { name: 'test.example.com', master } });
-}
-
-async function serve(docs: unknown[]): Promise<TestDaemon[]> {
-  const ds = await startDaemons(docs.length, (i) => ({ doc: docs[i], nodeName: `r${i}` }));
-  daemons.push(...ds);
-  return ds;
-}
-
-async function relayTo(d: TestDaemon | undefined, seed: number, toDaemon: FaultSpec = {}, toClient: FaultSpec = {}): Promise<UdpRelay> {
-  const r = await startRelay({ ...d?.front(), seed, toDaemon, toClient });
-  relays.push(r);
-  return r;
-}
-
-async function until(cond: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** A relay in front of `d` (or of nothing), with seeded faults each way. */
+function relayTo(d: TestDaemon | undefined, seed: number, toDaemon: FaultSpec = {}, toClient: FaultSpec = {}): Promise<UdpRelay> {
+  return owned.relay({ ...d?.front(), seed, toDaemon, toClient });
 }
 
 /** Paths of sampleDoc and their values, to check that every answer belongs to its query. */
@@ -216,7 +186,7 @@ describe('duplicates never count twice', () => {
   it('strict: a duplicated newest reply does not agree with itself', async () => {
     // Serial 6 alone (its reply arrives 4 times), serial 5 alone, third peer dead. Agreement on
     // the winner is 1; counting copies would make it 4 and pass strict mode.
-    const ds = await serve([docWith(6, 'node2.example.com'), docWith(5, 'node1.example.com')]);
+    const ds = await serve([withMaster(6, 'node2.example.com'), withMaster(5, 'node1.example.com')]);
     const rs = [await relayTo(ds[0], 8, {}, DUP3), await relayTo(ds[1], 9, {}, DUP3), await relayTo(undefined, 10)];
     const r = await client(rs.map((x) => x.peer)).get('/cluster/master', { coverage: -1, strict: true, timeoutMs: 2000 });
     expect(r.timedOut).toBe(true);
@@ -269,7 +239,7 @@ describe('delay and reordering', () => {
   });
 
   it('survives loss, duplication, delay and reordering at once (3 daemons, one behind on serial)', async () => {
-    const ds = await serve([docWith(8, 'node2.example.com'), docWith(8, 'node2.example.com'), docWith(7, 'node1.example.com')]);
+    const ds = await serve([withMaster(8, 'node2.example.com'), withMaster(8, 'node2.example.com'), withMaster(7, 'node1.example.com')]);
     const spec: FaultSpec = { drop: 0.3, duplicate: 0.5, copies: 2, delayMs: [0, 100], reorder: 0.3 };
     const rs = await Promise.all(ds.map((d, i) => relayTo(d, 30 + i, spec, spec)));
     const c = client(rs.map((r) => r.peer));

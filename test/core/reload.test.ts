@@ -2,37 +2,22 @@
 // refused (the last good snapshot keeps serving, the refusal is logged and counted), good ones
 // are picked up by the directory watch, after in-place rewrites and on SIGHUP; a daemon started
 // without a file is not ready until one appears; rapid rewrites end on the last; SIGTERM is clean.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfdClient } from '../../client/confd-client.js';
-import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon, type DaemonOptions } from '../../testkit/daemons.js';
+import { tempDir, writeAtomic } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { fetchStats } from '../support/raw-client.js';
+import { trackAll } from '../support/tracked.js';
 
 const Q = { timeoutMs: 15_000 };
 const LOG_DEADLINE = 30_000;
 
-const daemons: TestDaemon[] = [];
-const clients: ConfdClient[] = [];
-
-async function startDaemon(opts: ConstructorParameters<typeof TestDaemon>[0]): Promise<TestDaemon> {
-  const d = new TestDaemon(opts);
-  daemons.push(d);
-  return d.start();
-}
-
-function clientFor(d: TestDaemon): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 250 });
-  clients.push(c);
-  return c;
-}
-
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
-});
+const owned = trackAll();
+const startDaemon = (opts: DaemonOptions) => owned.daemon(opts);
+const clientFor = (d: TestDaemon) => owned.client([d.peer], { retransmitMs: 250 });
 
 type Line = Record<string, unknown>;
 

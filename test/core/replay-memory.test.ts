@@ -11,10 +11,12 @@
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { sampleDoc, tempDir } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { tempDir } from '../../testkit/fixtures.js';
 import { RawClient, request } from '../support/raw-client.js';
 import { httpGet } from '../ops/helpers.js';
+import { until } from '../support/until.js';
 
 /** Long enough that a reply, had one been sent, would have arrived on a loaded machine. */
 const SILENCE_MS = 1500;
@@ -61,15 +63,6 @@ function dropDelta(a: Counters, b: Counters): Record<string, number> {
   return out;
 }
 
-/** Poll `cond` until it holds (or throw after `deadlineMs`). */
-async function until(what: string, cond: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Send every datagram, pacing a little so that loopback buffers never overflow. */
 async function sendAll(c: RawClient, datagrams: Buffer[]): Promise<void> {
   for (let i = 0; i < datagrams.length; i++) {
@@ -83,7 +76,7 @@ async function flood(d: TestDaemon, metrics: string, datagrams: Buffer[]): Promi
   const c = await open(d.port);
   const before = (await counters(metrics)).received;
   await sendAll(c, datagrams);
-  await until('the flood to be received', async () => (await counters(metrics)).received >= before + datagrams.length, 30_000);
+  await until(async () => (await counters(metrics)).received >= before + datagrams.length, 'the flood to be received', 30_000, 50);
 }
 
 /** Current-time pings from a fresh socket for `ms`: every one must be answered. */
@@ -172,7 +165,7 @@ describe('the replay memory across wall-clock steps (libfaketime)', () => {
     expect(first?.body.status).toBe(0);
     expect(Math.abs((first?.timeMs ?? 0) - Date.now())).toBeLessThan(2000);
     // Let the salt's time leave the window, and have the daemon notice (any request does).
-    await until('the first request to leave the 5 s window', () => Date.now() > t0 + 7000, 15_000);
+    await until(() => Date.now() > t0 + 7000, 'the first request to leave the 5 s window', 15_000, 50);
     const later = request({ op: 'ping' });
     expect((await c.exchange(later, 5000))?.body.status).toBe(0);
 
@@ -193,14 +186,15 @@ describe('the replay memory across wall-clock steps (libfaketime)', () => {
     // time it had already shown: at most the step + the window + a bucket (0.25 s here).
     let answeredAt = 0;
     await until(
-      'a request stamped at the stepped clock to be answered again',
       async () => {
         const r = await c.exchange(request({ op: 'ping' }, { timeMs: Date.now() - 10_000 }), 1000);
         if (r === undefined) return false;
         answeredAt = Date.now();
         return true;
       },
+      'a request stamped at the stepped clock to be answered again',
       30_000,
+      50,
     );
     expect(answeredAt - stepped).toBeLessThan(10_000 + 5_000 + 250 + 1500);
   });

@@ -8,8 +8,8 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { KIND_REPLY, KIND_REQUEST, decodeBody, verifyDatagram } from '../../shared/qcf1.js';
 import { encodeDatagram } from '../support/raw-client.js';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, KEY_B, tempDir, writeKeyFile } from '../support/fixtures.js';
+import { TestDaemon, runCli, startDaemons, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
 
 const OLD = KEY_A;
 const NEW = KEY_B;

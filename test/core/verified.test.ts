@@ -11,8 +11,8 @@ import { valueHash } from '../../shared/commitment.js';
 import { etagOf } from '../../shared/etag.js';
 import { Keyring } from '../../shared/keyring.js';
 import { TrustKeys, generateSigningKey, signDocument, type SigningKey } from '../../shared/signing.js';
-import { TestDaemon, stopAll } from '../support/daemons.js';
-import { KEY_A, tempDir } from '../support/fixtures.js';
+import { TestDaemon, stopAll } from '../../testkit/daemons.js';
+import { KEY_A, tempDir } from '../../testkit/fixtures.js';
 import { InsiderRelay, type Rewrite } from '../support/insider.js';
 
 const clients: ConfdClient[] = [];

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
 import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { documentToKvs, etcdKeyPrefix, kvsToDocument, serialFromRevision } from '../../shared/etcd-mapping.js';
-import { etcdBinary, etcdctlBinary, INSTALL_HINT, startEtcd, type EtcdCluster } from './harness.js';
+import { etcdBinary, etcdctlBinary, INSTALL_HINT } from '../../testkit/etcd/member.js';
+import { startEtcd, type EtcdCluster } from '../../testkit/etcd/cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

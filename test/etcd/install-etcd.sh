@@ -3,7 +3,7 @@
 #
 # Idempotent: safe to run repeatedly (CI runs it on every job). Debian 12 ships 3.4.23.
 # Tests start their OWN etcd processes on free loopback ports with temp data dirs
-# (see test/etcd/harness.ts); the distribution's systemd service (etcd.service, which
+# (see testkit/etcd/cluster.ts); the distribution's systemd service (etcd.service, which
 # listens on 127.0.0.1:2379/2380) is stopped, disabled and masked so it never answers in
 # place of a test cluster and never holds ports.
 set -euo pipefail

@@ -8,29 +8,23 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
-import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
-import { DAEMON_JS, KEY_A, tempDir, writeAtomic, writeKeyFile } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
-import { startEtcd, type EtcdCluster } from './harness.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { DAEMON_JS } from '../../testkit/paths.js';
+import { KEY_A, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
+import { type EtcdCluster } from '../../testkit/etcd/cluster.js';
+import { trackEach } from '../support/tracked.js';
+import { untilValue } from '../support/until.js';
 
 const PREFIX = '/qconf/test';
 const ROOT_PW = 'r00t-Secret';
 const READER_PW = 'reader-Secret';
 
-let cluster: EtcdCluster | undefined;
-let daemons: TestDaemon[] = [];
-const clients: ConfdClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await stopAll(daemons);
-  daemons = [];
-  await cluster?.stop();
-  cluster = undefined;
-});
+const owned = trackEach();
+/** This test's daemons (released after it). */
+const daemons = owned.daemons;
 
 // ---------------------------------------------------------------------------------------------
 // certificates (openssl, at test time)
@@ -117,9 +111,7 @@ function etcdDaemon(endpoints: string[], extra: string[] = []): TestDaemon {
 }
 
 function clientFor(d: TestDaemon): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 100 });
-  clients.push(c);
-  return c;
+  return owned.client([d.peer], { retransmitMs: 100 });
 }
 
 interface State {
@@ -133,17 +125,6 @@ async function stateOf(d: TestDaemon): Promise<State> {
   const c = clientFor(d);
   const [g, p] = await Promise.all([c.get('', { timeoutMs: 2000 }), c.ping({ timeoutMs: 2000 })]);
   return { serial: g.serial, doc: g.answer, error: g.error?.code, stale: (p.answer as { stale?: boolean } | undefined)?.stale ?? true };
-}
-
-async function until<T>(probe: () => Promise<T>, pred: (v: T) => boolean, what: string, deadlineMs = 30_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (pred(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not reached within ${deadlineMs} ms; last: ${JSON.stringify(last)}`);
 }
 
 const fresh = (doc: unknown, rev?: number) => (s: State) => !s.stale && JSON.stringify(s.doc) === JSON.stringify(doc) && (rev === undefined || s.serial === rev);
@@ -204,7 +185,7 @@ describe('etcd over TLS', () => {
   it('server TLS: --etcd-ca reads, watches and publishes; no CA or a wrong CA gets nothing; --check warns naming the endpoint', async () => {
     const k = pki();
     const t0 = Date.now();
-    cluster = await startEtcd({ tls: { certFile: k.serverCert, keyFile: k.serverKey, caFile: k.ca } });
+    const cluster = await owned.etcd({ tls: { certFile: k.serverCert, keyFile: k.serverKey, caFile: k.ca } });
     console.log(`[timing] TLS etcd healthy in ${Date.now() - t0} ms`);
     const ep = cluster.endpoints;
     expect(ep[0]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -215,7 +196,7 @@ describe('etcd over TLS', () => {
     const wrongCa = etcdDaemon(ep, ['--etcd-ca', k.otherCa]);
     await Promise.all([good, noCa, wrongCa].map((d) => d.start()));
     const rev0 = await cluster.revision();
-    await until(() => stateOf(good), fresh({ cluster: { master: 'n1' } }, rev0), 'TLS daemon reads the prefix');
+    await untilValue(() => stateOf(good), fresh({ cluster: { master: 'n1' } }, rev0), 'TLS daemon reads the prefix');
 
     // publish over TLS; every serial it prints is one the daemon reaches.
     const pub = await publish({ cluster: { master: 'n2', name: 'c1' }, nodes: { n1: { ip: '10.0.0.1' } } }, ep, ['--etcd-ca', k.ca]);
@@ -230,7 +211,7 @@ describe('etcd over TLS', () => {
     // The watch runs over TLS too: a change made with etcdctl arrives.
     await cluster.etcdctl(['put', `${PREFIX}/nodes/n1/ip`, '"10.0.0.9"']);
     const rev = await cluster.revision();
-    await until(() => stateOf(good), fresh({ cluster: { master: 'n2', name: 'c1' }, nodes: { n1: { ip: '10.0.0.9' } } }, rev), 'watched change');
+    await untilValue(() => stateOf(good), fresh({ cluster: { master: 'n2', name: 'c1' }, nodes: { n1: { ip: '10.0.0.9' } } }, rev), 'watched change');
 
     // Without the CA (system roots) or with an unrelated CA: the server certificate is not trusted.
     await expectNoData(noCa);
@@ -260,7 +241,7 @@ describe('etcd over TLS', () => {
 
   it('client-cert-auth: --etcd-cert/--etcd-key get in, the CA alone or a foreign client certificate does not', async () => {
     const k = pki();
-    cluster = await startEtcd({
+    const cluster = await owned.etcd({
       tls: { certFile: k.serverCert, keyFile: k.serverKey, caFile: k.ca, clientCertAuth: true, clientCertFile: k.clientCert, clientKeyFile: k.clientKey },
     });
     const ep = cluster.endpoints;
@@ -271,14 +252,14 @@ describe('etcd over TLS', () => {
     const caOnly = etcdDaemon(ep, ['--etcd-ca', k.ca]);
     const foreign = etcdDaemon(ep, ['--etcd-ca', k.ca, '--etcd-cert', k.otherClientCert, '--etcd-key', k.otherClientKey]);
     await Promise.all([good, caOnly, foreign].map((d) => d.start()));
-    await until(() => stateOf(good), fresh({ v: 1 }, await cluster.revision()), 'mTLS daemon reads the prefix');
+    await untilValue(() => stateOf(good), fresh({ v: 1 }, await cluster.revision()), 'mTLS daemon reads the prefix');
 
     const pub = await publish({ v: 2, w: { x: true } }, ep, mtls);
     expect(pub.code, pub.stderr).toBe(0);
     const serial1 = Number(pub.stdout.trim());
     const w = await runCli(['wait', '--serial', String(serial1), '--timeout', '30000'], cliEnv([good]));
     expect(w.code, w.stderr + w.stdout).toBe(0);
-    await until(() => stateOf(good), fresh({ v: 2, w: { x: true } }, serial1), 'published document');
+    await untilValue(() => stateOf(good), fresh({ v: 2, w: { x: true } }, serial1), 'published document');
 
     await expectNoData(caOnly);
     await expectNoData(foreign);
@@ -317,7 +298,7 @@ async function enableAuth(c: EtcdCluster, { grantReader = true } = {}): Promise<
 
 describe('etcd with authentication', () => {
   it('--etcd-user/--etcd-password-file read and follow the prefix; a wrong password gets nothing; publish as root', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     const ep = cluster.endpoints;
     await enableAuth(cluster);
     await cluster.etcdctl(['put', `${PREFIX}/cluster/master`, '"n1"']);
@@ -326,13 +307,13 @@ describe('etcd with authentication', () => {
     const good = etcdDaemon(ep, reader);
     const wrong = etcdDaemon(ep, ['--etcd-user', 'qconfd', '--etcd-password-file', writeSecret('not-the-password\n')]);
     await Promise.all([good, wrong].map((d) => d.start()));
-    await until(() => stateOf(good), fresh({ cluster: { master: 'n1' } }, await cluster.revision()), 'authenticated daemon reads the prefix');
+    await untilValue(() => stateOf(good), fresh({ cluster: { master: 'n1' } }, await cluster.revision()), 'authenticated daemon reads the prefix');
 
     // Changes made by root (etcdctl) reach the read-only user's watch.
     await cluster.etcdctl(['put', `${PREFIX}/cluster/name`, '"c1"']);
     await cluster.etcdctl(['del', `${PREFIX}/cluster/master`]);
     const rev = await cluster.revision();
-    await until(() => stateOf(good), fresh({ cluster: { name: 'c1' } }, rev), 'root changes seen');
+    await untilValue(() => stateOf(good), fresh({ cluster: { name: 'c1' } }, rev), 'root changes seen');
 
     // publish with root's credentials; the daemon follows.
     const rootCreds = ['--etcd-user', 'root', '--etcd-password-file', writeSecret(ROOT_PW)];
@@ -342,7 +323,7 @@ describe('etcd with authentication', () => {
     expect(serial1).toBe(await cluster.revision());
     const w = await runCli(['wait', '--serial', String(serial1), '--timeout', '30000'], cliEnv([good]));
     expect(w.code, w.stderr + w.stdout).toBe(0);
-    await until(() => stateOf(good), fresh({ cluster: { master: 'n3', name: 'c1' } }, serial1), 'published document');
+    await untilValue(() => stateOf(good), fresh({ cluster: { master: 'n3', name: 'c1' } }, serial1), 'published document');
 
     await expectNoData(wrong, /authentication failed/);
     expect(wrong.logLines().filter((l) => l.event === 'etcd_state' && l.state === 'connected')).toEqual([]);
@@ -366,7 +347,7 @@ describe('etcd with authentication', () => {
   });
 
   it('a daemon without credentials gets no data', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await enableAuth(cluster);
     await cluster.etcdctl(['put', `${PREFIX}/v`, '1']);
     const anonymous = etcdDaemon(cluster.endpoints);
@@ -375,7 +356,7 @@ describe('etcd with authentication', () => {
   });
 
   it('keeps retrying a read that etcd refuses: a user granted read permission later gets the data', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await enableAuth(cluster, { grantReader: false });
     await cluster.etcdctl(['put', `${PREFIX}/v`, '1']);
     const d = etcdDaemon(cluster.endpoints, ['--etcd-user', 'qconfd', '--etcd-password-file', writeSecret(READER_PW)]);
@@ -383,21 +364,21 @@ describe('etcd with authentication', () => {
     await expectNoData(d, /permission denied/);
     await cluster.etcdctl(['user', 'grant-role', 'qconfd', 'reader']);
     // The README: it "reconnects with backoff (0.25 s doubling to 5 s), re-reading the prefix".
-    await until(() => stateOf(d), fresh({ v: 1 }, await cluster.revision()), 'read after the role was granted', 30_000).catch((e: Error) => {
+    await untilValue(() => stateOf(d), fresh({ v: 1 }, await cluster.revision()), 'read after the role was granted', 30_000).catch((e: Error) => {
       const failures = d.logLines().filter((l) => l.event === 'etcd_unreachable').length;
       throw new Error(`${e.message}\n(${failures} failed read(s) logged; daemon log tail:)\n${d.output.slice(-3000)}`);
     });
   });
 
   it('a daemon serving its cache while etcd refuses its reads reports the replica stale', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await enableAuth(cluster);
     await cluster.etcdctl(['put', `${PREFIX}/v`, '"cached"']);
     // A daemon with credentials fills the snapshot cache ...
     const cacheDir = tempDir();
     const good = etcdDaemon(cluster.endpoints, ['--etcd-user', 'qconfd', '--etcd-password-file', writeSecret(READER_PW), '--cache-dir', cacheDir]);
     await good.start();
-    await until(() => stateOf(good), fresh({ v: 'cached' }, await cluster.revision()), 'authenticated daemon reads the prefix');
+    await untilValue(() => stateOf(good), fresh({ v: 'cached' }, await cluster.revision()), 'authenticated daemon reads the prefix');
     await good.waitForLog((l) => l.event === 'cache_written', 30_000);
     await good.stop();
     // ... then one WITHOUT credentials serves that cache. etcd refuses its reads ("user name is
@@ -419,7 +400,7 @@ describe('etcd with authentication', () => {
 
   it('TLS and authentication together', async () => {
     const k = pki();
-    cluster = await startEtcd({ tls: { certFile: k.serverCert, keyFile: k.serverKey, caFile: k.ca } });
+    const cluster = await owned.etcd({ tls: { certFile: k.serverCert, keyFile: k.serverKey, caFile: k.ca } });
     const ep = cluster.endpoints;
     await enableAuth(cluster);
     const both = ['--etcd-ca', k.ca, '--etcd-user', 'qconfd', '--etcd-password-file', writeSecret(READER_PW)];
@@ -430,7 +411,7 @@ describe('etcd with authentication', () => {
     const serial1 = Number(pub.stdout.trim());
     const w = await runCli(['wait', '--serial', String(serial1), '--timeout', '30000'], cliEnv([d]));
     expect(w.code, w.stderr + w.stdout).toBe(0);
-    await until(() => stateOf(d), fresh({ a: { b: 1 } }, serial1), 'TLS + auth daemon follows');
+    await untilValue(() => stateOf(d), fresh({ a: { b: 1 } }, serial1), 'TLS + auth daemon follows');
   });
 });
 

@@ -1,47 +1,25 @@
 // qconfd mirroring a prefix of a real etcd cluster: convergence, staleness, restarts, the
 // snapshot cache, compaction, and keys skipped identically on every replica.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
-import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli, stopAll } from '../support/daemons.js';
-import { KEY_A, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { tempDir, writeAtomic } from '../../testkit/fixtures.js';
 import { EtcdSource } from '../../daemon/source/etcd.js';
-import { startEtcd, type EtcdCluster } from './harness.js';
+import { trackEach } from '../support/tracked.js';
+import { untilValue } from '../support/until.js';
 import { join } from 'node:path';
 
 const PREFIX = '/qconf/test';
-let cluster: EtcdCluster | undefined;
-let daemons: TestDaemon[] = [];
-const clients: ConfdClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await stopAll(daemons);
-  daemons = [];
-  await cluster?.stop();
-  cluster = undefined;
-});
+const owned = trackEach();
+/** This test's daemons (released after it). */
+const daemons = owned.daemons;
 
 function etcdDaemon(endpoints: string[], extra: string[] = [], name?: string): TestDaemon {
   return new TestDaemon({ noFile: true, nodeName: name, args: ['--etcd', endpoints.join(','), '--etcd-prefix', PREFIX, ...extra] });
 }
 
 function clientFor(d: TestDaemon): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers: [d.peer], retransmitMs: 100 });
-  clients.push(c);
-  return c;
-}
-
-/** Poll one daemon until `pred` holds for its whole-document answer (bounded). */
-async function until<T>(probe: () => Promise<T>, pred: (v: T) => boolean, what: string, deadlineMs = 30_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (pred(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not reached within ${deadlineMs} ms; last: ${JSON.stringify(last)}`);
+  return owned.client([d.peer], { retransmitMs: 100 });
 }
 
 async function docOf(d: TestDaemon): Promise<{ serial: number; doc: unknown; stale: boolean }> {
@@ -55,8 +33,8 @@ const cliEnv = (ds: TestDaemon[]) => ({ QCONF_PEERS: ds.map((d) => d.peer).join(
 
 describe('etcd replica source', () => {
   it('daemons on one etcd converge on publish, change and delete; quorum reads see it', async () => {
-    cluster = await startEtcd();
-    daemons = await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster!.endpoints).start()));
+    const cluster = await owned.etcd();
+    daemons.push(...(await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster.endpoints).start()))));
     const dir = tempDir();
     const file = join(dir, 'doc.json');
     writeAtomic(file, { cluster: { master: 'n1', name: 'c1' }, nodes: { n1: { ip: '10.0.0.1' }, n2: { ip: '10.0.0.2' } } });
@@ -73,7 +51,7 @@ describe('etcd replica source', () => {
     await cluster.etcdctl(['put', `${PREFIX}/cluster/master`, '"n2"']);
     await cluster.etcdctl(['del', `${PREFIX}/nodes/n1/ip`]);
     const rev = await cluster.revision();
-    const states = await Promise.all(daemons.map((d) => until(() => docOf(d), (s) => s.serial === rev, `serial ${rev} on ${d.nodeName}`)));
+    const states = await Promise.all(daemons.map((d) => untilValue(() => docOf(d), (s) => s.serial === rev, `serial ${rev} on ${d.nodeName}`)));
     for (const s of states) expect(s.doc).toEqual({ cluster: { master: 'n2', name: 'c1' }, nodes: { n2: { ip: '10.0.0.2' } } });
     expect(new Set(states.map((s) => JSON.stringify(s))).size).toBe(1);
     const m = await runCli(['get', '/cluster/master', '--strict'], cliEnv(daemons));
@@ -92,7 +70,7 @@ describe('etcd replica source', () => {
   });
 
   it('a daemon started later reports the same serial for the same document', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
     await cluster.etcdctl(['put', `${PREFIX}/b`, '2']);
     await cluster.etcdctl(['del', `${PREFIX}/b`]);
@@ -104,20 +82,20 @@ describe('etcd replica source', () => {
     const late = await etcdDaemon(cluster.endpoints).start();
     daemons.push(late);
     for (const d of daemons) {
-      const s = await until(() => docOf(d), (v) => v.serial === lastChange, `serial ${lastChange}`);
+      const s = await untilValue(() => docOf(d), (v) => v.serial === lastChange, `serial ${lastChange}`);
       expect(s.doc).toEqual({ a: 1 });
     }
   });
 
   it('keeps answering while etcd is down (stale), then catches up on changes made meanwhile', async () => {
-    cluster = await startEtcd({ clusterSize: 3 });
+    const cluster = await owned.etcd({ clusterSize: 3 });
     await cluster.etcdctl(['put', `${PREFIX}/v`, '"before"'], 1);
     // The daemons know only member 0; the other members stay up and take writes.
-    daemons = await Promise.all([0, 1].map(() => etcdDaemon(cluster!.memberEndpoints(0)).start()));
-    for (const d of daemons) await until(() => docOf(d), (s) => (s.doc as { v?: string } | undefined)?.v === 'before' && !s.stale, 'initial read');
+    daemons.push(...(await Promise.all([0, 1].map(() => etcdDaemon(cluster.memberEndpoints(0)).start()))));
+    for (const d of daemons) await untilValue(() => docOf(d), (s) => (s.doc as { v?: string } | undefined)?.v === 'before' && !s.stale, 'initial read');
     await cluster.stopMember(0);
     for (const d of daemons) {
-      const s = await until(() => docOf(d), (v) => v.stale, 'stale after etcd stopped');
+      const s = await untilValue(() => docOf(d), (v) => v.stale, 'stale after etcd stopped');
       expect(s.doc).toEqual({ v: 'before' });
     }
     await cluster.waitHealthy(1);
@@ -126,20 +104,20 @@ describe('etcd replica source', () => {
     const rev = await cluster.revision(1);
     await cluster.startMember(0);
     for (const d of daemons) {
-      const s = await until(() => docOf(d), (v) => v.serial === rev && !v.stale, `catch-up to ${rev}`, 60_000);
+      const s = await untilValue(() => docOf(d), (v) => v.serial === rev && !v.stale, `catch-up to ${rev}`, 60_000);
       expect(s.doc).toEqual({ v: 'during', w: 7 });
     }
   });
 
   it('a daemon restarted while etcd is down serves its cached snapshot, marked stale', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await cluster.etcdctl(['put', `${PREFIX}/cluster/master`, '"n1"']);
     const cacheDir = tempDir();
     const d = etcdDaemon(cluster.endpoints, ['--cache-dir', cacheDir]);
     daemons.push(d);
     await d.start();
     const rev = await cluster.revision();
-    const first = await until(() => docOf(d), (s) => s.serial === rev, 'initial read');
+    const first = await untilValue(() => docOf(d), (s) => s.serial === rev, 'initial read');
     await d.waitForLog((l) => l.event === 'cache_written', 30_000);
     await d.stop();
     await cluster.stopMember(0);
@@ -160,12 +138,12 @@ describe('etcd replica source', () => {
   });
 
   it('re-reads and converges after the history it needs was compacted', async () => {
-    cluster = await startEtcd({ clusterSize: 3 });
+    const cluster = await owned.etcd({ clusterSize: 3 });
     await cluster.etcdctl(['put', `${PREFIX}/k`, '1'], 1);
     const d = etcdDaemon(cluster.memberEndpoints(0));
     daemons.push(d);
     await d.start();
-    await until(() => docOf(d), (s) => (s.doc as { k?: number } | undefined)?.k === 1, 'initial read');
+    await untilValue(() => docOf(d), (s) => (s.doc as { k?: number } | undefined)?.k === 1, 'initial read');
     await cluster.stopMember(0);
     await cluster.waitHealthy(1);
     for (let i = 2; i <= 5; i++) await cluster.etcdctl(['put', `${PREFIX}/k`, String(i)], 1);
@@ -174,19 +152,19 @@ describe('etcd replica source', () => {
     const rev = await cluster.revision(1);
     await cluster.compact(rev);
     await cluster.startMember(0);
-    const s = await until(() => docOf(d), (v) => !v.stale && JSON.stringify(v.doc) === JSON.stringify({ z: 'new' }), 'converged after compaction', 60_000);
+    const s = await untilValue(() => docOf(d), (v) => !v.stale && JSON.stringify(v.doc) === JSON.stringify({ z: 'new' }), 'converged after compaction', 60_000);
     expect(s.serial).toBeGreaterThanOrEqual(rev);
   });
 
   it('skips bad values and leaf/parent conflicts identically on every replica, and counts them', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await cluster.etcdctl(['put', `${PREFIX}/good`, '{"x":1}']);
     await cluster.etcdctl(['put', `${PREFIX}/bad`, 'not json']);
     await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
     await cluster.etcdctl(['put', `${PREFIX}/a/b`, '2']);
     const rev = await cluster.revision();
-    daemons = await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster!.endpoints).start()));
-    const states = await Promise.all(daemons.map((d) => until(() => docOf(d), (s) => s.serial === rev, 'read')));
+    daemons.push(...(await Promise.all([0, 1, 2].map(() => etcdDaemon(cluster.endpoints).start()))));
+    const states = await Promise.all(daemons.map((d) => untilValue(() => docOf(d), (s) => s.serial === rev, 'read')));
     for (const s of states) expect(s.doc).toEqual({ a: { b: 2 }, good: { x: 1 } });
     for (const d of daemons) {
       const c = clientFor(d);
@@ -201,18 +179,18 @@ describe('etcd replica source', () => {
   });
 
   it('skips a key of 10,000 segments (too_deep) watched or read, stays alive and serves the other keys', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     const deep = (tag: string) => `${PREFIX}/${tag}/` + Array.from({ length: 10_000 }, () => 'd').join('/');
     await cluster.etcdctl(['put', `${PREFIX}/good`, '{"x":1}']);
     const rev = await cluster.revision();
     const d = await etcdDaemon(cluster.endpoints).start();
     daemons.push(d);
-    await until(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
+    await untilValue(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
     // Watched: the flush after the event builds the document, the key skipped.
     await cluster.etcdctl(['put', deep('watched'), '2']);
     await cluster.etcdctl(['put', `${PREFIX}/later`, '"y"']);
     const rev2 = await cluster.revision();
-    const s = await until(() => docOf(d), (v) => v.serial === rev2, 'watched change');
+    const s = await untilValue(() => docOf(d), (v) => v.serial === rev2, 'watched change');
     expect(s.doc).toEqual({ good: { x: 1 }, later: 'y' });
     const expectSkipped = async (t: TestDaemon, n: number) => {
       const st = await clientFor(t).query({ op: 'stats' }, { timeoutMs: 2000 });
@@ -231,18 +209,18 @@ describe('etcd replica source', () => {
     const rev3 = await cluster.revision();
     const later = await etcdDaemon(cluster.endpoints).start();
     daemons.push(later);
-    for (const t of [d, later]) expect(await until(() => docOf(t), (v) => v.serial === rev3 && !v.stale, 'read')).toMatchObject({ doc: { good: { x: 1 }, later: 'y' } });
+    for (const t of [d, later]) expect(await untilValue(() => docOf(t), (v) => v.serial === rev3 && !v.stale, 'read')).toMatchObject({ doc: { good: { x: 1 }, later: 'y' } });
     await expectSkipped(later, 2);
     await expectSkipped(d, 2);
   });
 
   it('refuses a replica larger than --max-document-bytes (too_large); the last good one keeps serving', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
     const d = await etcdDaemon(cluster.endpoints, ['--max-document-bytes', '2000']).start();
     daemons.push(d);
     const rev = await cluster.revision();
-    await until(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
+    await untilValue(() => docOf(d), (s) => s.serial === rev && !s.stale, 'first read');
     const mark = d.output.length;
     await cluster.etcdctl(['put', `${PREFIX}/big`, JSON.stringify('x'.repeat(3000))]);
     const line = await d.waitForLog((l) => l.event === 'refused' && l.reason === 'too_large', 30_000, mark);
@@ -251,11 +229,11 @@ describe('etcd replica source', () => {
     expect(await docOf(d)).toMatchObject({ serial: rev, doc: { a: 1 } });
     await cluster.etcdctl(['del', `${PREFIX}/big`]);
     const rev2 = await cluster.revision();
-    expect(await until(() => docOf(d), (s) => s.serial === rev2, 'back under the limit')).toMatchObject({ doc: { a: 1 } });
+    expect(await untilValue(() => docOf(d), (s) => s.serial === rev2, 'back under the limit')).toMatchObject({ doc: { a: 1 } });
   });
 
   it('an error in a callback is reported, never thrown out of it; the source carries on', async () => {
-    cluster = await startEtcd();
+    const cluster = await owned.etcd();
     await cluster.etcdctl(['put', `${PREFIX}/a`, '1']);
     const snaps: Array<{ serial: number; doc: unknown }> = [];
     const internal: string[] = [];
@@ -282,11 +260,11 @@ describe('etcd replica source', () => {
       expect(snaps.at(-1)?.doc).toEqual({ a: 1 });
       failNext = true;
       await cluster.etcdctl(['put', `${PREFIX}/b`, '2']);
-      await until(async () => internal.length, (n) => n > 0, 'the error reported');
+      await untilValue(async () => internal.length, (n) => n > 0, 'the error reported');
       expect(internal).toEqual(['flush: TypeError']);
       await cluster.etcdctl(['put', `${PREFIX}/c`, '3']);
       const rev = await cluster.revision();
-      await until(async () => snaps.at(-1)?.serial, (v) => v === rev, 'the next change served');
+      await untilValue(async () => snaps.at(-1)?.serial, (v) => v === rev, 'the next change served');
       expect(snaps.at(-1)?.doc).toEqual({ a: 1, b: 2, c: 3 });
     } finally {
       src.stop();

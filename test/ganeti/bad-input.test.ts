@@ -5,19 +5,17 @@ import { createHmac, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, tempDir } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, tempDir } from '../../testkit/fixtures.js';
 import { PingWatch } from '../support/liveness.js';
-import { confdQuery, decodeConfdReply } from './harness.js';
+import { confdQuery, decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const KEY = fs.readFileSync(path.join(REPO_ROOT, 'examples/ganeti/hmac.key'));
+const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
 
 const now = () => String(Math.floor(Date.now() / 1000));
 const mac = (key: Buffer, salt: string, msg: string) => createHmac('sha1', key).update(salt + msg, 'utf8').digest('hex');
@@ -70,7 +68,7 @@ describe('bad input to qconfd in Ganeti mode', () => {
     const dir = tempDir('qconf-ganeti-bad-');
     const keyPath = path.join(dir, 'hmac.key');
     fs.writeFileSync(keyPath, KEY, { mode: 0o600 });
-    daemon = await new TestDaemon({ doc: JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')), args: ['--ganeti-key-file', keyPath] }).start();
+    daemon = await new TestDaemon({ doc: JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')), args: ['--ganeti-key-file', keyPath] }).start();
     sock = dgram.createSocket('udp4');
     sock.on('message', (m) => replies.push(m));
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
@@ -202,7 +200,7 @@ describe('qconfd in Ganeti mode without a loadable Ganeti config', () => {
     daemon = await new TestDaemon({ doc: { serial_no: 1, not: 'ganeti' }, args: ['--ganeti-key-file', keyPath] }).start();
     const r0 = await askUntil(daemon.port, 0, () => true);
     expect(r0).toMatchObject({ status: 1, serial: 0, answer: expect.stringContaining('Cannot load configuration from') });
-    const good = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'));
+    const good = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8'));
     daemon.writeDoc(good);
     await askUntil(daemon.port, 0, (r) => r.status === 0 && r.answer === 3000000);
     // A document that is JSON but not a valid Ganeti config: the last good view keeps serving.
@@ -238,7 +236,7 @@ describe('numbers with huge exponents in plj0 requests', () => {
     const dir = tempDir('qconf-ganeti-numbers-');
     const keyPath = path.join(dir, 'hmac.key');
     fs.writeFileSync(keyPath, KEY, { mode: 0o600 });
-    const config = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'));
+    const config = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8'));
     daemon = await new TestDaemon({ doc: config, args: ['--ganeti-key-file', keyPath] }).start();
     const replies: Buffer[] = [];
     const s = dgram.createSocket('udp4');

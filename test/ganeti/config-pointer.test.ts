@@ -9,7 +9,7 @@ import { parseGanetiPointer, resolveConfigPointer } from '../../daemon/ganeti/co
 import { drain } from '../../daemon/slices.js';
 import { serializeConfig, validateConfigSteps } from '../../daemon/ganeti/config-walk.js';
 import { GanetiLoadError } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 
 type Obj = Record<string, unknown>;
 

@@ -6,12 +6,13 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { tempDir } from '../support/fixtures.js';
-import { cpuMs, probeLiveness } from '../support/liveness.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { tempDir } from '../../testkit/fixtures.js';
+import { probeLiveness } from '../support/liveness.js';
+import { cpuMs } from '../../testkit/proc-stats.js';
 import { RawClient } from '../support/raw-client.js';
-import { generateGanetiConfig } from './generate-config.js';
-import { decodeConfdReply } from './harness.js';
+import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
+import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
 const KEY = Buffer.from('config-query-bound-test-key\n');
 const daemons: TestDaemon[] = [];

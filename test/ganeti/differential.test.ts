@@ -6,16 +6,15 @@ import { createHmac, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { tempDir } from '../support/fixtures.js';
-import { generateGanetiConfig } from './generate-config.js';
-import { FETCH_HINT, decodeConfdReply, ganetiAvailable, startGanetiConfd, type GanetiConfd } from './harness.js';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { tempDir } from '../../testkit/fixtures.js';
+import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
+import { FETCH_HINT, ganetiAvailable, startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
+import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const hmacKey = fs.readFileSync(path.join(REPO_ROOT, 'examples/ganeti/hmac.key'));
+const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
 
 type Obj = Record<string, any>;
 
@@ -228,7 +227,7 @@ async function compare(pair: Pair, probes: Probe[]): Promise<void> {
 
 describe('differential: ganeti-confd vs qconfd on examples/ganeti/config.data', () => {
   let pair: Pair | undefined;
-  const doc = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')) as Obj;
+  const doc = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')) as Obj;
   beforeAll(async () => {
     if (ganetiAvailable()) pair = await startPair(doc);
   });

@@ -2,22 +2,13 @@
 // skips) when Ganeti has not been fetched: run `bash test/ganeti/fetch-ganeti.sh` as root.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FETCH_HINT,
-  confdQuery,
-  ganetiAvailable,
-  ganetiPaths,
-  runGanetiPythonClient,
-  startGanetiConfd,
-  type GanetiConfd,
-} from './harness.js';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { FETCH_HINT, ganetiAvailable, ganetiPaths, startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
+import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
+import { runGanetiPythonClient } from '../support/ganeti-python.js';
 import { formatGanetiConfig, upgradeGanetiConfig } from './upgrade-config.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const EXAMPLE_KEY = path.join(REPO_ROOT, 'examples/ganeti/hmac.key');
 
 interface ConfigDoc {
   version: number;
@@ -25,7 +16,7 @@ interface ConfigDoc {
   nodes: Record<string, { name: string }>;
 }
 
-const hmacKey = fs.readFileSync(EXAMPLE_KEY);
+const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
 
 // CLUSTER_MASTER through the real client, wired like Ganeti's burnin does:
 // Counting -> Filter -> Store, then ReceiveReply until every registered query is answered.
@@ -64,8 +55,8 @@ describe('Ganeti 3.0 fetch and examples', () => {
     expect(fs.existsSync(source), `${source} missing: ${FETCH_HINT}`).toBe(true);
     const upgraded = formatGanetiConfig(upgradeGanetiConfig(JSON.parse(fs.readFileSync(source, 'utf8'))));
     // Regenerate with: QCONF_UPDATE_EXAMPLES=1 npx vitest run test/ganeti
-    if (process.env['QCONF_UPDATE_EXAMPLES'] === '1') fs.writeFileSync(EXAMPLE_CONFIG, upgraded);
-    expect(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')).toBe(upgraded);
+    if (process.env['QCONF_UPDATE_EXAMPLES'] === '1') fs.writeFileSync(GANETI_EXAMPLE_CONFIG, upgraded);
+    expect(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')).toBe(upgraded);
   });
 });
 
@@ -77,9 +68,9 @@ describe('Ganeti 3.0 reference harness', () => {
   let masterName: string;
 
   beforeAll(async () => {
-    config = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')) as ConfigDoc;
+    config = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')) as ConfigDoc;
     masterName = config.nodes[config.cluster.master_node]!.name;
-    if (ganetiAvailable()) confd = await startGanetiConfd({ config: EXAMPLE_CONFIG, hmacKey });
+    if (ganetiAvailable()) confd = await startGanetiConfd({ config: GANETI_EXAMPLE_CONFIG, hmacKey });
   });
 
   afterAll(async () => {

@@ -4,19 +4,19 @@
 // Plj0ClientProtocol) queries a real ganeti-confd. Fails (never skips) without Ganeti.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Plj0ClientProtocol, plj0Request } from '../../client/ganeti-protocol.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon, runCli } from '../support/daemons.js';
-import { freePort, tempDir } from '../support/fixtures.js';
-import { FETCH_HINT, confdQuery, ganetiAvailable, runGanetiPythonClient, startGanetiConfd, type GanetiConfd } from './harness.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { freePort, tempDir } from '../../testkit/fixtures.js';
+import { FETCH_HINT, ganetiAvailable, startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
+import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
+import { runGanetiPythonClient } from '../support/ganeti-python.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const hmacKey = fs.readFileSync(path.join(REPO_ROOT, 'examples/ganeti/hmac.key'));
-const doc = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')) as Record<string, any>;
+const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const doc = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')) as Record<string, any>;
 const masterUuid = doc.cluster.master_node as string;
 const masterName = doc.nodes[masterUuid].name as string;
 const someInstance = Object.values(doc.instances as Record<string, any>)[0].name as string;
@@ -105,7 +105,7 @@ describe('interop with the real Ganeti clients and daemon', () => {
 
   beforeAll(async () => {
     if (!ganetiAvailable()) return;
-    real = await startGanetiConfd({ config: EXAMPLE_CONFIG, hmacKey });
+    real = await startGanetiConfd({ config: GANETI_EXAMPLE_CONFIG, hmacKey });
     // The Python client uses one port for all peers: three daemons on three loopback addresses.
     port = await freePort();
     ours = hosts.map((h) => new TestDaemon({ doc, port, waitReady: false, args: ['--ganeti-key-file', keyFile, '--bind', h] }));

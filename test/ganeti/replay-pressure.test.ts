@@ -5,16 +5,15 @@ import { createHmac, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestDaemon } from '../support/daemons.js';
-import { tempDir } from '../support/fixtures.js';
+import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { tempDir } from '../../testkit/fixtures.js';
 import { httpGet } from '../ops/helpers.js';
-import { decodeConfdReply } from './harness.js';
+import { until } from '../support/until.js';
+import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'examples/ganeti/config.data');
-const KEY = fs.readFileSync(path.join(REPO_ROOT, 'examples/ganeti/hmac.key'));
+const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
 
 const mac = (salt: string, msg: string) => createHmac('sha1', KEY).update(salt + msg, 'utf8').digest('hex');
 /** A signed plj0 ping under `rsalt`, stamped `ts` (Unix seconds). */
@@ -48,21 +47,13 @@ async function metricsText(url: string): Promise<string> {
 const received = (text: string) => Number(/^qconfd_datagrams_received_total (\S+)$/m.exec(text)?.[1] ?? NaN);
 const drops = (text: string, reason: string) => Number(new RegExp(`^qconfd_drops_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 
-async function until(what: string, cond: () => Promise<boolean>, deadlineMs: number): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('plj0 replay memory under a far-stamped flood (--replay-capacity 1024)', () => {
   it('1,100 pings stamped now + 299 s do not lock out current-time requests', async () => {
     const dir = tempDir('qconf-ganeti-replay-');
     const keyPath = path.join(dir, 'hmac.key');
     fs.writeFileSync(keyPath, KEY, { mode: 0o600 });
     const d = new TestDaemon({
-      doc: JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')),
+      doc: JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')),
       args: ['--ganeti-key-file', keyPath, '--replay-capacity', '1024', '--metrics-listen', '127.0.0.1:0'],
     });
     daemons.push(d);
@@ -78,7 +69,7 @@ describe('plj0 replay memory under a far-stamped flood (--replay-capacity 1024)'
       await send(flooder, ping(randomUUID(), ts));
       if (i % 25 === 24) await new Promise((r) => setTimeout(r, 4));
     }
-    await until('the flood to be received', async () => received(await metricsText(metrics)) >= received(before) + 1100, 30_000);
+    await until(async () => received(await metricsText(metrics)) >= received(before) + 1100, 'the flood to be received', 30_000, 50);
 
     // Current-time pings from another socket for 5 s: every one answered.
     const replies = new Map<string, (v: unknown) => void>();

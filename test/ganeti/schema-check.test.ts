@@ -11,7 +11,7 @@ import { drain } from '../../daemon/slices.js';
 import { serializeConfig, validateConfigSteps } from '../../daemon/ganeti/config-walk.js';
 import { CLUSTER, DISK, INSTANCE, NETWORK, NODE, NODEGROUP, type Schema } from '../../daemon/ganeti/schema.js';
 import { serObject } from '../../daemon/ganeti/serialize.js';
-import { generateGanetiConfig, oddGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig, oddGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 
 type Obj = Record<string, unknown>;
 

@@ -9,7 +9,7 @@ import { Replica } from '../../daemon/replica.js';
 import { Snapshot } from '../../daemon/snapshot.js';
 import { Stats } from '../../daemon/stats.js';
 import { decodeReplyDatagram, encodeRequestDatagram } from '../../shared/plj0/client-codec.js';
-import { generateGanetiConfig } from './generate-config.js';
+import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 
 const KEY = Buffer.from('hmac-key-0123456789\n');
 

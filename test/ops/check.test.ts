@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { KEY_A, KEY_B, ROOT, freePort, sampleDoc, tempDir, writeAtomic, writeKeyFile } from '../support/fixtures.js';
+import { KEY_A, KEY_B, freePort, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
+import { ROOT } from '../../testkit/paths.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { runQconfd, type Run } from './helpers.js';
 
 let dir: string;

@@ -2,10 +2,10 @@
 // one-shot command, scraping and strictly parsing the Prometheus text format.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { DAEMON_JS, ROOT, tempDir } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
+import { DAEMON_JS, ROOT } from '../../testkit/paths.js';
+import { tempDir } from '../../testkit/fixtures.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const LISTENER_PY = join(ROOT, 'test/ops/notify-listener.py');
@@ -111,19 +111,6 @@ export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv =
     execFile(cmd, args, { env: { ...clean, ...env }, timeout: timeoutMs, maxBuffer: 16 << 20, cwd }, (err, stdout, stderr) => {
       const code = err ? ((err as NodeJS.ErrnoException & { code?: unknown }).code as unknown) : 0;
       resolve({ code: typeof code === 'number' ? code : err ? -1 : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
     });
   });
 }

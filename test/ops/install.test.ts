@@ -4,9 +4,11 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli } from '../support/daemons.js';
-import { KEY_A, ROOT, freePort, sampleDoc, tempDir, writeAtomic, writeKeyFile } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { KEY_A, freePort, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
+import { ROOT } from '../../testkit/paths.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
 import { runCommand, type Run } from './helpers.js';
 
 const NPM = join(process.execPath, '..', 'npm');

@@ -9,9 +9,10 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { KIND_REQUEST, packBody } from '../../shared/qcf1.js';
 import { encodeDatagram } from '../support/raw-client.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, KEY_B, sampleDoc } from '../support/fixtures.js';
-import { freeTcpPort, httpGet, parseExposition, parseWithPythonClient, sampleValue, type Family } from './helpers.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B, freeTcpPorts } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
+import { httpGet, parseExposition, parseWithPythonClient, sampleValue, type Family } from './helpers.js';
 
 let d: TestDaemon;
 let base: string;
@@ -248,7 +249,7 @@ describe('--metrics-listen', () => {
   });
 
   it('binds loopback when given a bare port', async () => {
-    const port = await freeTcpPort();
+    const [port] = await freeTcpPorts(1);
     const local = new TestDaemon({ doc: sampleDoc(1), args: ['--metrics-listen', String(port)] });
     try {
       await local.start();

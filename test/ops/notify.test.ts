@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, sampleDoc, tempDir, writeAtomic } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, tempDir, writeAtomic } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 import { NotifySocket } from './helpers.js';
 
 const clients: ConfdClient[] = [];

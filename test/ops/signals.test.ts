@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { TestDaemon } from '../support/daemons.js';
-import { KEY_A, KEY_B, sampleDoc, tempDir } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { KEY_A, KEY_B, tempDir } from '../../testkit/fixtures.js';
+import { sampleDoc } from '../support/sample-doc.js';
 
 const SECRET = 'hunter2-s3cr3t-value';
 const clients: ConfdClient[] = [];

@@ -5,7 +5,8 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAGS } from '../../daemon/options.js';
-import { DAEMON_JS, ROOT, tempDir } from '../support/fixtures.js';
+import { DAEMON_JS, ROOT } from '../../testkit/paths.js';
+import { tempDir } from '../../testkit/fixtures.js';
 import { runCommand } from './helpers.js';
 
 const UNITS = ['qconfd.service', 'qconfd-ganeti.service'];

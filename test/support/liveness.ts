@@ -1,12 +1,11 @@
 // A second client that keeps pinging a daemon while a test does something hostile to it, and
 // records how long each ping took to be answered: the daemon's liveness as any client sees it.
-// QCF1 pings always; plj0 pings too (alternating) when given the daemon's Ganeti key. Also the
-// daemon's resident memory and CPU time, read from /proc.
-import { readFileSync } from 'node:fs';
+// QCF1 pings always; plj0 pings too (alternating) when given the daemon's Ganeti key. (Its
+// memory and CPU time: testkit/proc-stats.ts.)
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
-import { confdQuery } from '../ganeti/harness.js';
-import { KEY_A } from './fixtures.js';
+import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
+import { KEY_A } from '../../testkit/fixtures.js';
 
 export interface PingSample {
   protocol: 'qcf1' | 'plj0';
@@ -81,17 +80,4 @@ export async function probeLiveness(port: number, everyMs = 50, lostAfterMs = 20
       return { pings: samples.length, lost, maxMs: samples.reduce((m, p) => Math.max(m, p.ms === Infinity ? lostAfterMs : p.ms), 0) };
     },
   };
-}
-
-/** Resident memory of a process, in MB. */
-export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** CPU time (user + system) a process has used, in ms. */
-export function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime are fields 14 and 15 of the line (11 and 12 after the command), in ticks.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }

@@ -17,7 +17,7 @@ import {
   packBody,
   verifyDatagram,
 } from '../../shared/qcf1.js';
-import { KEY_A } from './fixtures.js';
+import { KEY_A } from '../../testkit/fixtures.js';
 
 export const keyOf = (text: string): Key => makeKey(Buffer.from(text, 'utf8'));
 

@@ -4,6 +4,7 @@
 // come from seeded PRNGs, one per direction, so a given sequence of datagrams always meets
 // the same fate.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import { seededRandom } from '../../testkit/random.js';
 
 export interface FaultSpec {
   /** Fraction of datagrams dropped, 0..1. */
@@ -38,18 +39,6 @@ export interface DirectionStats {
   forwarded: number;
   duplicated: number;
   reordered: number;
-}
-
-/** mulberry32: a small, fast, seeded PRNG with a full 2^32 period. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function emptyStats(): DirectionStats {

@@ -15,7 +15,8 @@ import { Qcf1ClientProtocol, type BodyCodec } from '../../client/protocol.js';
 import type { Request } from '../../client/types.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST } from '../../shared/qcf1.js';
-import { KEY_A, KEY_B, ROOT } from '../support/fixtures.js';
+import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
+import { ROOT } from '../../testkit/paths.js';
 import { encodeDatagram, flipBit } from '../support/raw-client.js';
 
 const RUNS = 300;

@@ -1,3 +1,5 @@
+// The shared modules on their own: the quorum rule and tally, JSON pointers, canonical JSON and
+// etags, keyrings and key files, peer addresses, and the version matching package.json.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +10,8 @@ import { Keyring, loadKeyring, makeKey, parseKeyText, readRawKeyFile } from '../
 import { parsePeer, parsePeerList } from '../../shared/peers.js';
 import { neededReplies, resolveCoverage, tally } from '../../client/quorum-rule.js';
 import { VERSION } from '../../shared/version.js';
-import { ROOT, tempDir } from '../support/fixtures.js';
+import { ROOT } from '../../testkit/paths.js';
+import { tempDir } from '../../testkit/fixtures.js';
 
 describe('neededReplies', () => {
   it('matches Ganeti for 1..7 and the general rule beyond', () => {

@@ -3,45 +3,22 @@
 // exit codes (0 met, 1 timeout first, 2 usage, 3 no quorum, 4 nobody answered).
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli, startDaemons, stopAll } from '../support/daemons.js';
-import { CLI_JS, KEY_A, freePort, sampleDoc, tempDir, writeKeyFile } from '../support/fixtures.js';
-import { spawnTracked, stopProcess } from '../support/processes.js';
+import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { CLI_JS } from '../../testkit/paths.js';
+import { KEY_A, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
+import { sampleDoc, withMaster } from '../support/sample-doc.js';
+import { trackEach } from '../support/tracked.js';
+import { until, within } from '../support/until.js';
+import { spawnTracked, stopProcess } from '../../testkit/processes.js';
 import { fetchStats } from '../support/raw-client.js';
 
 const MARGIN_MS = 1000;
 const SOON_MS = 5000;
 
-const daemons: TestDaemon[] = [];
-const children: ChildProcess[] = [];
-
-afterEach(async () => {
-  await Promise.all(children.splice(0).map((c) => stopProcess(c, 'SIGKILL', 1000)));
-  await stopAll(daemons.splice(0));
-});
-
-async function serve(docs: unknown[]): Promise<TestDaemon[]> {
-  const ds = await startDaemons(docs.length, (i) => ({ doc: docs[i], nodeName: `c${i}` }));
-  daemons.push(...ds);
-  return ds;
-}
-
-function doc(serial: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return sampleDoc(serial, extra);
-}
-
-function withMaster(serial: number, master: string): Record<string, unknown> {
-  return doc(serial, { cluster: { name: 'test.example.com', master } });
-}
+const owned = trackEach();
+const serve = (docs: unknown[]) => owned.serve(docs, 'c');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function publish(d: TestDaemon, document: Record<string, unknown>): Promise<void> {
   const from = d.output.length;
@@ -71,7 +48,7 @@ interface Running {
 /** Start the real CLI in the background (stdout/stderr collected; killed in afterEach). */
 function startCli(args: string[]): Running {
   const child = spawnTracked(process.execPath, [CLI_JS, ...args], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
-  children.push(child);
+  owned.children.push(child);
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -93,18 +70,6 @@ function startCli(args: string[]): Running {
   return r;
 }
 
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Run `qconf wait ...` until its waits are held by all 3 daemons, change 1 daemon (still
  * running well after), then the second (exits 0 soon after).
@@ -112,7 +77,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function minorityThenQuorum(ds: TestDaemon[], args: string[], next: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
   const base = await waitCounts(ds);
   const cli = startCli(['wait', ...args, ...flags(ds), '--timeout', '90000']);
-  await until(async () => cli.exited || (await waitCounts(ds)).every((c, i) => c > base[i]), 'the CLI’s wait requests at every daemon');
+  await until(async () => cli.exited || (await waitCounts(ds)).every((c, i) => c > base[i]), 'the CLI’s wait requests at every daemon', 30_000, 25);
   expect(cli.exited, `exited before any change: ${cli.stderr()}`).toBe(false);
   await publish(ds[0], next);
   await sleep(MARGIN_MS);
@@ -133,37 +98,37 @@ describe('qconf wait is met once a quorum holds the condition, and not before', 
   });
 
   it('--serial N prints the serial', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
-    const r = await minorityThenQuorum(ds, ['--serial', '3'], doc(3));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
+    const r = await minorityThenQuorum(ds, ['--serial', '3'], sampleDoc(3));
     expect(r.stdout).toBe('3\n');
   });
 
   it('--equals JSON prints the value as JSON', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const want = { primary_ip: '192.0.2.12', drained: true };
     const r = await minorityThenQuorum(
       ds,
       ['/nodes/node2.example.com', '--equals', JSON.stringify({ drained: true, primary_ip: '192.0.2.12' })],
-      doc(2, { nodes: { 'node2.example.com': want } }),
+      sampleDoc(2, { nodes: { 'node2.example.com': want } }),
     );
     expect(JSON.parse(r.stdout)).toEqual(want);
   });
 
   it('--exists prints the value that appeared', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
-    const r = await minorityThenQuorum(ds, ['/flags/ready', '--exists'], doc(2, { flags: { ready: 'yes' } }));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
+    const r = await minorityThenQuorum(ds, ['/flags/ready', '--exists'], sampleDoc(2, { flags: { ready: 'yes' } }));
     expect(r.stdout).toBe('yes\n');
   });
 
   it('--absent exits 0 once the value is gone, printing nothing', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1, { locks: { upgrade: 'node1' } })));
-    const r = await minorityThenQuorum(ds, ['/locks/upgrade', '--absent'], doc(2, { locks: {} }));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1, { locks: { upgrade: 'node1' } })));
+    const r = await minorityThenQuorum(ds, ['/locks/upgrade', '--absent'], sampleDoc(2, { locks: {} }));
     expect(r.stdout).toBe('');
   });
 
   it('--serial N --json prints the whole result', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
-    const r = await minorityThenQuorum(ds, ['--serial', '2', '--json'], doc(2));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
+    const r = await minorityThenQuorum(ds, ['--serial', '2', '--json'], sampleDoc(2));
     const j = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(j.met).toBe(true);
     expect(j.serial).toBe(2);
@@ -171,7 +136,7 @@ describe('qconf wait is met once a quorum holds the condition, and not before', 
   });
 
   it('exits 0 at once when the condition already holds', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(4)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(4)));
     const t0 = Date.now();
     const r = await runCli(['wait', '--serial', '4', ...flags(ds), '--timeout', '30000']);
     expect(r.code, r.stderr).toBe(0);
@@ -191,7 +156,7 @@ describe('qconf wait: timeouts and exit codes', () => {
     ['--exists (held from the start)', ['/nope', '--exists']],
   ];
   it.each(exit1Cases)('exit 1 when the timeout passes first, all daemons up: %s', async (_name, args) => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const t0 = Date.now();
     const r = await runCli(['wait', ...args, ...flags(ds), '--timeout', '1500']);
     const elapsed = Date.now() - t0;
@@ -208,7 +173,7 @@ describe('qconf wait: timeouts and exit codes', () => {
     ['--changed', ['/cluster/master', '--changed']],
   ];
   it.each(exit3Cases)('exit 3 when no quorum can be reached (3 peers, 2 dead): %s', async (_name, args) => {
-    const ds = await serve([doc(1)]);
+    const ds = await serve([sampleDoc(1)]);
     const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
     const r = await runCli(['wait', ...args, ...flags(ds, dead), '--timeout', '2000']);
     expect(r.code, r.stderr).toBe(3);
@@ -217,7 +182,7 @@ describe('qconf wait: timeouts and exit codes', () => {
   });
 
   it('exit 4 when no daemon answers at all', async () => {
-    const ds = await serve([doc(1)]);
+    const ds = await serve([sampleDoc(1)]);
     const keyFile = ds[0].keyFile;
     const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
     const r = await runCli(['wait', '/cluster/master', '--equals', '"x"', '--peers', dead.join(','), '--key-file', keyFile, '--timeout', '1500']);
@@ -236,7 +201,7 @@ describe('qconf wait: timeouts and exit codes', () => {
     ['unknown flag', ['/a', '--changed', '--bogus']],
   ];
   it.each(usageCases)('exit 2 on a usage error: %s', async (_name, args) => {
-    const ds = await serve([doc(1)]);
+    const ds = await serve([sampleDoc(1)]);
     const t0 = Date.now();
     const r = await runCli(['wait', ...args, ...flags(ds), '--timeout', '30000']);
     expect(r.code, r.stderr).toBe(2);
@@ -259,13 +224,13 @@ describe('qconf watch', () => {
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l) as { serial: number; exists: boolean; value?: unknown });
     for (let serial = 2; serial <= 4; serial++) {
-      await until(() => cli.exited || lines().length >= serial - 1, `watch line for serial ${serial - 1}`);
+      await until(() => cli.exited || lines().length >= serial - 1, `watch line for serial ${serial - 1}`, 30_000, 25);
       expect(cli.exited, cli.stderr()).toBe(false);
       await Promise.all(ds.map((d) => publish(d, withMaster(serial, `m${serial}`))));
     }
-    await until(() => cli.exited || lines().length >= 4, 'watch line for serial 4');
+    await until(() => cli.exited || lines().length >= 4, 'watch line for serial 4', 30_000, 25);
     // A change of another path prints nothing.
-    await Promise.all(ds.map((d) => publish(d, doc(5, { cluster: { name: 'other', master: 'm4' } }))));
+    await Promise.all(ds.map((d) => publish(d, sampleDoc(5, { cluster: { name: 'other', master: 'm4' } }))));
     await sleep(MARGIN_MS);
     cli.child.kill('SIGTERM');
     const r = await within(cli.done, 15_000, 'qconf watch after SIGTERM');

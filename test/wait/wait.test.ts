@@ -4,60 +4,28 @@
 // wait; `watch` yields each change once, in serial order; and the `wait` op's own rules
 // (bad_argument, the hold cap).
 import dgram, { type Socket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import type { Reply, Request } from '../../client/types.js';
 import type { WaitCondition, WaitResult, WatchEvent } from '../../client/wait-for.js';
 import { etagOf } from '../../shared/canonical-json.js';
-import { Keyring } from '../../shared/keyring.js';
 import type { Peer } from '../../shared/peers.js';
-import { TestDaemon, startDaemons, stopAll } from '../support/daemons.js';
-import { KEY_A, freePort, sampleDoc } from '../support/fixtures.js';
+import { TestDaemon } from '../../testkit/daemons.js';
+import { freePort } from '../../testkit/fixtures.js';
+import { sampleDoc, withMaster } from '../support/sample-doc.js';
+import { trackEach, type ClientOptions } from '../support/tracked.js';
+import { until, within } from '../support/until.js';
 import { decodeReply, fetchStats, request } from '../support/raw-client.js';
-import { UdpRelay, closeAll, startRelay } from '../support/relay.js';
+import { startRelay } from '../support/relay.js';
 
 /** The deliberate "still not resolved" margin after a minority change has been loaded. */
 const MARGIN_MS = 1000;
 /** How soon after the quorum's change a wait must be met (generous: a loaded 2-core box). */
 const SOON_MS = 5000;
 
-const clients: ConfdClient[] = [];
-const daemons: TestDaemon[] = [];
-const relays: UdpRelay[] = [];
-const sockets: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const s of sockets.splice(0)) {
-    try {
-      s.close();
-    } catch {
-      /* closed */
-    }
-  }
-  await closeAll(relays.splice(0));
-  await stopAll(daemons.splice(0));
-});
-
-function client(peers: string[], extra: Partial<ConstructorParameters<typeof ConfdClient>[0]> = {}): ConfdClient {
-  const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers, ...extra });
-  clients.push(c);
-  return c;
-}
-
-async function serve(docs: unknown[], args: string[] = []): Promise<TestDaemon[]> {
-  const ds = await startDaemons(docs.length, (i) => ({ doc: docs[i], nodeName: `w${i}`, args }));
-  daemons.push(...ds);
-  return ds;
-}
-
-function doc(serial: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return sampleDoc(serial, extra);
-}
-
-function withMaster(serial: number, master: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return doc(serial, { cluster: { name: 'test.example.com', master }, ...extra });
-}
+const owned = trackEach();
+const client = (peers: string[], extra: Partial<ClientOptions> = {}) => owned.client(peers, extra);
+const serve = (docs: unknown[], args: string[] = []) => owned.serve(docs, 'w', args);
 
 /**
  * Replace a daemon's document atomically and resolve once it logged serving that serial or a
@@ -71,14 +39,6 @@ async function publish(d: TestDaemon, document: Record<string, unknown>): Promis
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, deadlineMs = 20_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 interface Tracked<T> {
   promise: Promise<T>;
@@ -99,19 +59,6 @@ function track<T>(promise: Promise<T>): Tracked<T> {
     },
   );
   return t;
-}
-
-/** Resolve with the promise's value, or fail if it does not settle within `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Wait requests each daemon has received so far (from its `stats`). */
@@ -163,12 +110,12 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
   });
 
   it('exists: resolves when the path appears, with its value', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const { result } = await minorityThenQuorum(
       ds,
       () => c.waitFor({ path: '/flags/ready', exists: true }, { timeoutMs: 60_000 }),
-      doc(2, { flags: { ready: { by: 'node2' } } }),
+      sampleDoc(2, { flags: { ready: { by: 'node2' } } }),
     );
     expect(result.status).toBe(0);
     expect(result.answer).toEqual({ by: 'node2' });
@@ -176,9 +123,9 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
   });
 
   it('absent: resolves when the path is gone', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1, { locks: { upgrade: 'node1' } })));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1, { locks: { upgrade: 'node1' } })));
     const c = client(ds.map((d) => d.peer));
-    const { result } = await minorityThenQuorum(ds, () => c.waitFor({ path: '/locks/upgrade', absent: true }, { timeoutMs: 60_000 }), doc(2, { locks: {} }));
+    const { result } = await minorityThenQuorum(ds, () => c.waitFor({ path: '/locks/upgrade', absent: true }, { timeoutMs: 60_000 }), sampleDoc(2, { locks: {} }));
     expect(result.status).not.toBe(0);
     expect(result.error?.code).toBe('not_found');
     expect(result.answer).toBeUndefined();
@@ -201,24 +148,24 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
   });
 
   it('equals with an object value (key order does not matter)', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const { result } = await minorityThenQuorum(
       ds,
       () => c.waitFor({ path: '/nodes/node3.example.com', equals: { drained: true, primary_ip: '192.0.2.13' } }, { timeoutMs: 60_000 }),
-      doc(2, { nodes: { 'node3.example.com': { primary_ip: '192.0.2.13', drained: true } } }),
+      sampleDoc(2, { nodes: { 'node3.example.com': { primary_ip: '192.0.2.13', drained: true } } }),
     );
     expect(result.answer).toEqual({ primary_ip: '192.0.2.13', drained: true });
   });
 
   it('minSerial: a lower serial everywhere does not meet it; resolves once a quorum serves it', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const tracked = track(c.waitFor({ minSerial: 4 }, { timeoutMs: 60_000 }));
-    await Promise.all(ds.map((d) => publish(d, doc(3))));
+    await Promise.all(ds.map((d) => publish(d, sampleDoc(3))));
     await sleep(MARGIN_MS);
     expect(tracked.settled, 'minSerial 4 was met at serial 3').toBe(false);
-    const { result } = await minorityThenQuorum(ds, () => tracked.promise, doc(4));
+    const { result } = await minorityThenQuorum(ds, () => tracked.promise, sampleDoc(4));
     expect(result.serial).toBe(4);
     expect(result.status).toBe(0);
     expect(result.answer).toBe(4); // the default path is /serial_no
@@ -261,7 +208,7 @@ describe('waitFor is met once a quorum (2 of 3) holds the condition, and not bef
     // would pass for a quorum of changes.
     const ds = await serve([withMaster(3, 'c'), withMaster(2, 'b'), withMaster(1, 'a')]);
     const slow = await startRelay({ ...ds[1].front(), seed: 7, toClient: { delayMs: [1500, 1500] } });
-    relays.push(slow);
+    owned.relays.push(slow);
     const c = client([ds[0].peer, slow.peer, ds[2].peer]);
     const w = track(c.waitFor({ path: '/cluster/master', changedFrom: etagOf('b') }, { timeoutMs: 60_000 }));
     await until(() => slow.stats.toClient.forwarded > 0, 'the held-back reply of the daemon holding "b"');
@@ -302,14 +249,14 @@ describe('waitFor survives restarts and lossy links', () => {
   });
 
   it('a restarted daemon that comes back already changed counts at once', async () => {
-    const ds = await serve([0, 1].map(() => doc(1)));
+    const ds = await serve([0, 1].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const base = await waitCounts(ds);
     const w = track(c.waitFor({ minSerial: 2 }, { timeoutMs: 90_000 }));
     await waitsArrived(ds, base);
     await ds[1].stop('SIGKILL');
-    await publish(ds[0], doc(2));
-    ds[1].writeDoc(doc(2));
+    await publish(ds[0], sampleDoc(2));
+    ds[1].writeDoc(sampleDoc(2));
     await ds[1].start();
     const r = await within(w.promise, 30_000, 'the wait after the restart');
     expect(r.met).toBe(true);
@@ -322,7 +269,7 @@ describe('waitFor survives restarts and lossy links', () => {
     const rs = await Promise.all(
       ds.map((d, i) => startRelay({ ...d.front(), seed: 1000 + i, toDaemon: fault, toClient: fault })),
     );
-    relays.push(...rs);
+    owned.relays.push(...rs);
     const c = client(rs.map((r) => r.peer));
     const now = await c.get<string>('/cluster/master', { timeoutMs: 20_000 });
     expect(now.status, JSON.stringify(now)).toBe(0);
@@ -350,7 +297,7 @@ describe('waitFor survives restarts and lossy links', () => {
 /** A raw QCF1 endpoint bound to a chosen loopback address (another "source" for the daemon). */
 async function rawSocket(address: string): Promise<Socket> {
   const s = dgram.createSocket('udp4');
-  sockets.push(s);
+  owned.sockets.push(s);
   s.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
@@ -450,7 +397,7 @@ describe('held-wait limits', () => {
   });
 
   it('--max-waits 3: the fourth held wait is busy whatever its source', async () => {
-    const [d] = await serve([doc(1)], ['--max-waits', '3']);
+    const [d] = await serve([sampleDoc(1)], ['--max-waits', '3']);
     const c = client([d.peer]);
     const peer = c.peerList[0];
     const req: Request = { op: 'wait', path: '', minSerial: 2, timeoutMs: 10_000 };
@@ -467,13 +414,13 @@ describe('held-wait limits', () => {
     expect(held.some((h) => h.settled), 'a held wait was answered early').toBe(false);
     const st = await fetchStats(d.port);
     expect(st.waitsBusy).toBe(2);
-    await publish(d, doc(2));
+    await publish(d, sampleDoc(2));
     const answers = await within(Promise.all(held.map((h) => h.promise)), 10_000, 'the held waits');
     for (const a of answers) expect((a as { status?: number } | undefined)?.status).toBe(0);
   });
 
   it('stats.heldWaits reports the waits held right now', async () => {
-    const [d] = await serve([doc(1)]);
+    const [d] = await serve([sampleDoc(1)]);
     const c = client([d.peer]);
     const peer = c.peerList[0];
     const req: Request = { op: 'wait', path: '', minSerial: 3, timeoutMs: 15_000 };
@@ -482,10 +429,10 @@ describe('held-wait limits', () => {
     await until(async () => (await waitCounts([d]))[0] >= base + 2, 'two held waits');
     expect((await fetchStats(d.port)).heldWaits).toBe(2);
     // A reload that meets neither leaves both held...
-    await publish(d, doc(2));
+    await publish(d, sampleDoc(2));
     expect((await fetchStats(d.port)).heldWaits).toBe(2);
     // ...and one that meets both leaves none.
-    await publish(d, doc(3));
+    await publish(d, sampleDoc(3));
     await within(Promise.all(held.map((h) => h.promise)), 10_000, 'the held waits');
     expect((await fetchStats(d.port)).heldWaits).toBe(0);
   });
@@ -553,7 +500,7 @@ describe('watch', () => {
   });
 
   it('reports a value disappearing and coming back, and never repeats an unchanged value', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1, { flag: 'on' })));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1, { flag: 'on' })));
     const c = client(ds.map((d) => d.peer));
     const all = (d: Record<string, unknown>) => Promise.all(ds.map((x) => publish(x, d))).then(() => undefined);
     const events: WatchEvent[] = [];
@@ -561,11 +508,11 @@ describe('watch', () => {
     for await (const ev of c.watch('/flag')) {
       events.push(ev);
       if (ev.serial >= 5 || events.length > 6) break;
-      if (ev.serial === 1) publishing.push(all(doc(2))); // gone
-      if (ev.serial === 2) publishing.push(all(doc(3, { flag: 'on' }))); // back
+      if (ev.serial === 1) publishing.push(all(sampleDoc(2))); // gone
+      if (ev.serial === 2) publishing.push(all(sampleDoc(3, { flag: 'on' }))); // back
       if (ev.serial === 3) {
         // Serial 4 changes only another path: the watch must not report /flag again.
-        publishing.push(all(doc(4, { flag: 'on', other: 1 })).then(() => sleep(MARGIN_MS)).then(() => all(doc(5, { flag: 'off' }))));
+        publishing.push(all(sampleDoc(4, { flag: 'on', other: 1 })).then(() => sleep(MARGIN_MS)).then(() => all(sampleDoc(5, { flag: 'off' }))));
       }
     }
     await Promise.all(publishing);
@@ -579,7 +526,7 @@ describe('watch', () => {
   });
 
   it('an abort signal ends a watch that is waiting', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const ac = new AbortController();
     const seen: WatchEvent[] = [];
@@ -611,7 +558,7 @@ function liveTimers(): number {
 
 describe('no timer is left behind', () => {
   it('an aborted waitFor leaves no timer running', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     await c.ping({ timeoutMs: 10_000 });
     await sleep(100);
@@ -631,7 +578,7 @@ describe('no timer is left behind', () => {
 
 describe('the wait op', () => {
   it('needs etag or minSerial (bad_argument), and checks their types', async () => {
-    const [d] = await serve([doc(3)]);
+    const [d] = await serve([sampleDoc(3)]);
     const c = client([d.peer]);
     const peer = c.peerList[0];
     const ask = (req: Request) => within(c.requestOne(peer, req, { timeoutMs: 10_000 }).reply, 15_000, JSON.stringify(req));
@@ -711,7 +658,7 @@ describe('the wait op', () => {
 
 describe('waitFor timing out', () => {
   it('an unmet wait with every daemon up ends as a timeout, not as "no quorum"', async () => {
-    const ds = await serve([0, 1, 2].map(() => doc(1)));
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
     const c = client(ds.map((d) => d.peer));
     const t0 = Date.now();
     const r = await c.waitFor({ minSerial: 9 }, { timeoutMs: 2000 });
@@ -725,7 +672,7 @@ describe('waitFor timing out', () => {
   });
 
   it('with 2 of 3 daemons dead it reports no quorum', async () => {
-    const ds = await serve([doc(1)]);
+    const ds = await serve([sampleDoc(1)]);
     const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
     const c = client([ds[0].peer, ...dead]);
     const r = await c.waitFor({ path: '/cluster/master', equals: 'never' }, { timeoutMs: 2000 });

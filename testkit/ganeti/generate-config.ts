@@ -3,10 +3,8 @@
 // links (duplicate IPs, IPs that sort differently as strings and as numbers, NICs without an IP)
 // and plain or DRBD disks (with LV children), deterministic for a given seed.
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/ganeti/config.data');
+import { GANETI_EXAMPLE_CONFIG } from '../paths.js';
+import { seededRandom } from '../random.js';
 
 export interface GenerateOptions {
   nodes: number;
@@ -21,26 +19,15 @@ export interface GenerateOptions {
   candidatePool?: number;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Obj = Record<string, unknown>;
 
 export function generateGanetiConfig(opts: GenerateOptions): Obj {
-  const rand = rng(opts.seed);
+  const rand = seededRandom(opts.seed);
   const int = (n: number) => Math.floor(rand() * n);
   const hex = (n: number) => Array.from({ length: n }, () => int(16).toString(16)).join('');
   const uuid = () => `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[int(4)]}${hex(3)}-${hex(12)}`;
   const time = () => 1_300_000_000 + int(100_000_000) + int(1_000_000) / 1_000_000;
-  const base = JSON.parse(fs.readFileSync(EXAMPLE, 'utf8')) as Obj;
+  const base = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')) as Obj;
   const links = Array.from({ length: Math.max(1, opts.links) }, (_, i) => `br${i}`);
 
   // Node groups.

@@ -1,10 +1,11 @@
-// Real qconfd daemons as child processes for integration tests, ready only once they answer a
-// ping, and a helper to run the real qconf CLI.
-import type { ChildProcess } from 'node:child_process';
+// Real qconfd daemons as child processes (this build's dist/daemon/main.js), ready only once
+// they answer a ping, and the real qconf CLI run as a command.
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
-import { ConfdClient } from '../../client/confd-client.js';
-import { Keyring } from '../../shared/keyring.js';
-import { CLI_JS, DAEMON_JS, KEY_A, freePort, tempDir, writeAtomic, writeKeyFile } from './fixtures.js';
+import { ConfdClient } from '../client/confd-client.js';
+import { Keyring } from '../shared/keyring.js';
+import { KEY_A, freePort, tempDir, writeAtomic, writeKeyFile } from './fixtures.js';
+import { CLI_JS, DAEMON_JS } from './paths.js';
 import { spawnTracked, stopProcess } from './processes.js';
 
 export interface DaemonOptions {
@@ -20,6 +21,15 @@ export interface DaemonOptions {
   port?: number;
   /** Wait for a ping answer (default true). */
   waitReady?: boolean;
+  /** --log-level (default debug: a failing test shows what the daemon did). */
+  logLevel?: string;
+  /** Advertise two front ports for relays (default true); false passes no --advertise. */
+  advertise?: boolean;
+  /**
+   * How the process is made: by default in a group of its own that dies with this process
+   * (processes.ts). The benchmarks pass theirs, which keeps a measured daemon in their session.
+   */
+  spawn?: (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 }
 
 export class TestDaemon {
@@ -54,6 +64,7 @@ export class TestDaemon {
 
   /** A relay in front of this daemon: where it listens (advertised) and where it forwards to. */
   front(): { port: number; target: { host: string; port: number } } {
+    if (this.opts.advertise === false) throw new Error('a daemon started with advertise: false has no front ports');
     const port = this.frontPorts[this.fronts++ % this.frontPorts.length];
     return { port, target: { host: '127.0.0.1', port: this.port } };
   }
@@ -63,7 +74,7 @@ export class TestDaemon {
     // it: a port picked here is picked again when that happens (a restart keeps its port).
     const picked = this.port === 0 && this.opts.port === undefined;
     if (this.port === 0) this.port = this.opts.port ?? (await freePort());
-    if (this.frontPorts.length === 0) this.frontPorts = await Promise.all([freePort(), freePort()]);
+    if (this.frontPorts.length === 0 && this.opts.advertise !== false) this.frontPorts = await Promise.all([freePort(), freePort()]);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.spawn();
@@ -77,9 +88,10 @@ export class TestDaemon {
 
   private async spawn(): Promise<this> {
     const fileArgs = this.opts.noFile ? [] : ['--file', this.file];
-    const advertise = ['--advertise', this.frontPorts.map((p) => `127.0.0.1:${p}`).join(',')];
-    const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, '--log-level', 'debug', ...advertise, ...(this.opts.args ?? [])];
-    this.child = spawnTracked(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
+    const advertise = this.frontPorts.length > 0 ? ['--advertise', this.frontPorts.map((p) => `127.0.0.1:${p}`).join(',')] : [];
+    const logLevel = ['--log-level', this.opts.logLevel ?? 'debug'];
+    const args = [DAEMON_JS, ...fileArgs, '--key-file', this.keyFile, '--port', String(this.port), '--node-name', this.nodeName, ...logLevel, ...advertise, ...(this.opts.args ?? [])];
+    this.child = (this.opts.spawn ?? spawnTracked)(process.execPath, args, { env: { ...process.env, ...this.opts.env } });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
