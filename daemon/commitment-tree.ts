@@ -14,15 +14,21 @@ import {
   wholeHash,
 } from '../shared/commitment.js';
 import type { ListProof, PathProof, PathStep } from '../shared/commitment-proof.js';
+import { drain } from './slices.js';
 
 /** A large container: its entries' keys (objects, sorted), and its tree, level by level. */
 interface Tree {
   isArray: boolean;
   keys: string[] | undefined;
-  /** levels[0]: the entries' leaf hashes; each level above pairs the one below, an odd last one carried up. */
-  levels: Buffer[][];
-  /** The entries' own hashes (the children's), in tree order. */
-  children: Buffer[];
+  /**
+   * levels[0]: the entries' leaf hashes; each level above pairs the one below, an odd last one
+   * carried up. Each level is one buffer of hashes end to end: a few objects a container, not a
+   * few an entry, so a large document's commitment costs the garbage collector little.
+   */
+  levels: Buffer[];
+  /** The entries' own hashes (the children's), in tree order, end to end. */
+  children: Buffer;
+  n: number;
   hash: Buffer;
 }
 
@@ -33,30 +39,42 @@ interface Counted {
   hash: Buffer | undefined;
 }
 
-function levelsOf(leaves: Buffer[]): Buffer[][] {
+/** Hash `i` of a buffer of hashes. */
+function at(list: Buffer, i: number): Buffer {
+  return list.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+}
+
+function countOf(list: Buffer): number {
+  return list.length / HASH_BYTES;
+}
+
+function levelsOf(leaves: Buffer): Buffer[] {
   const levels = [leaves];
   let cur = leaves;
-  while (cur.length > 1) {
-    const next: Buffer[] = [];
-    for (let i = 0; i + 1 < cur.length; i += 2) next.push(nodeHash(cur[i], cur[i + 1]));
-    if (cur.length % 2 === 1) next.push(cur[cur.length - 1]);
+  let m = countOf(cur);
+  while (m > 1) {
+    const half = m >> 1;
+    const next = Buffer.allocUnsafe((half + (m & 1)) * HASH_BYTES);
+    for (let i = 0; i < half; i++) next.set(nodeHash(at(cur, 2 * i), at(cur, 2 * i + 1)), i * HASH_BYTES);
+    if (m & 1) next.set(at(cur, m - 1), half * HASH_BYTES);
     levels.push(next);
     cur = next;
+    m = countOf(cur);
   }
   return levels;
 }
 
-function rootOf(levels: Buffer[][]): Buffer {
+function rootOf(levels: Buffer[]): Buffer {
   const top = levels[levels.length - 1];
-  return top.length === 0 ? EMPTY_TREE_HASH : top[0];
+  return countOf(top) === 0 ? EMPTY_TREE_HASH : at(top, 0);
 }
 
 /** The audit path of leaf `i` (RFC 9162 inclusion proof): siblings from the bottom up. */
-function auditPath(levels: Buffer[][], i: number): Buffer[] {
+function auditPath(levels: Buffer[], i: number): Buffer[] {
   const path: Buffer[] = [];
   for (let l = 0; l < levels.length - 1; l++) {
     const sib = i ^ 1;
-    if (sib < levels[l].length) path.push(levels[l][sib]);
+    if (sib < countOf(levels[l])) path.push(at(levels[l], sib));
     i >>= 1;
   }
   return path;
@@ -76,17 +94,17 @@ function lowerBound(keys: readonly string[], k: string): number {
 
 const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
 
-export class CommitmentTree {
-  readonly root: Buffer;
-  private readonly trees = new Map<object, Tree>();
+/** Values counted between yields while a tree is built in steps (a few milliseconds' work). */
+const VALUES_PER_STEP = 2048;
 
-  constructor(doc: unknown) {
-    this.root = this.hashOf(doc, this.count(doc));
-  }
+/** Builds a document's trees: a step generator, so a large document is committed in slices. */
+class Builder {
+  readonly trees = new Map<object, Tree>();
+  private work = 0;
 
   /** Count a value's subtree; large containers get their tree (and hash) made here. */
-  private count(v: unknown): Counted {
-    if (v === null || typeof v !== 'object') return { values: 1, units: typeof v === 'string' ? v.length : 0, hash: undefined };
+  *count(v: unknown): Generator<void, Counted> {
+    if (v === null || typeof v !== 'object') return scalar(v);
     const isArray = Array.isArray(v);
     const keys = isArray ? undefined : Object.keys(v);
     const n = isArray ? (v as unknown[]).length : (keys as string[]).length;
@@ -95,31 +113,55 @@ export class CommitmentTree {
     const counted: Counted[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const k = keys?.[i];
-      const c = this.count(isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[k as string]);
+      const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[k as string];
+      // Scalars inline: a generator per leaf value would cost more than the counting.
+      const c = child !== null && typeof child === 'object' ? yield* this.count(child) : scalar(child);
       counted[i] = c;
       values += c.values;
       units += c.units + (k?.length ?? 0);
+      if (++this.work % VALUES_PER_STEP === 0) yield;
     }
     if (isWhole(values, units)) return { values, units, hash: undefined };
     // Large: a tree over the entries, objects' keys sorted.
     const order = isArray ? undefined : (keys as string[]).map((k, i) => [k, i] as const).sort((a, b) => byCodeUnit(a[0], b[0]));
-    const children: Buffer[] = new Array(n);
-    const leaves: Buffer[] = new Array(n);
+    const children = Buffer.allocUnsafe(n * HASH_BYTES);
+    const leaves = Buffer.allocUnsafe(n * HASH_BYTES);
     for (let j = 0; j < n; j++) {
       const i = order ? order[j][1] : j;
       const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[order?.[j][0] as string];
-      const h = this.hashOf(child, counted[i]);
-      children[j] = h;
-      leaves[j] = leafHash(order ? objectEntry(order[j][0], h) : h);
+      const h = counted[i].hash ?? wholeHash(child);
+      children.set(h, j * HASH_BYTES);
+      leaves.set(leafHash(order ? objectEntry(order[j][0], h) : h), j * HASH_BYTES);
+      // A small value's hash is its JSON text's: bounded, but many of them are work too.
+      if (++this.work % VALUES_PER_STEP === 0) yield;
     }
     const levels = levelsOf(leaves);
     const hash = containerHash(isArray, n, rootOf(levels));
-    this.trees.set(v as object, { isArray, keys: order?.map((o) => o[0]), levels, children, hash });
+    this.trees.set(v as object, { isArray, keys: order?.map((o) => o[0]), levels, children, n, hash });
     return { values, units, hash };
   }
+}
 
-  private hashOf(v: unknown, c: Counted): Buffer {
-    return c.hash ?? wholeHash(v);
+function scalar(v: unknown): Counted {
+  return { values: 1, units: typeof v === 'string' ? v.length : 0, hash: undefined };
+}
+
+export class CommitmentTree {
+  private constructor(
+    readonly root: Buffer,
+    private readonly trees: Map<object, Tree>,
+  ) {}
+
+  /** The commitment of `doc`, built in steps (run them sliced where requests must keep flowing). */
+  static *build(doc: unknown): Generator<void, CommitmentTree> {
+    const b = new Builder();
+    const c = yield* b.count(doc);
+    return new CommitmentTree(c.hash ?? wholeHash(doc), b.trees);
+  }
+
+  /** The commitment of `doc`, built at once (tests, tools, small documents). */
+  static of(doc: unknown): CommitmentTree {
+    return drain(CommitmentTree.build(doc));
   }
 
   /** The hash of a value of the document (its tree's, or its JSON text's). */
@@ -139,7 +181,7 @@ export class CommitmentTree {
       // A small value (or a scalar) holds the rest of the path: it is the proof's end.
       if (t === undefined) return { steps, whole: cur };
       const seg = segments[s];
-      const n = t.children.length;
+      const n = t.n;
       if (t.isArray) {
         const i = ARRAY_INDEX.test(seg) ? Number(seg) : -1;
         if (i < 0 || i >= n) return { steps, absent: { n, root: rootOf(t.levels) } };
@@ -150,14 +192,14 @@ export class CommitmentTree {
       const keys = t.keys as string[];
       const i = lowerBound(keys, seg);
       if (i === n || keys[i] !== seg) {
-        const neighbour = (j: number) => ({ i: j, key: keys[j], hash: t.children[j], path: auditPath(t.levels, j) });
+        const neighbour = (j: number) => ({ i: j, key: keys[j], hash: at(t.children, j), path: auditPath(t.levels, j) });
         return { steps, absent: { n, before: i > 0 ? neighbour(i - 1) : undefined, after: i < n ? neighbour(i) : undefined } };
       }
       steps.push({ array: false, n, i, path: auditPath(t.levels, i) });
       cur = (cur as Record<string, unknown>)[seg];
     }
     const t = cur !== null && typeof cur === 'object' ? this.trees.get(cur) : undefined;
-    return t === undefined ? { steps } : { steps, tree: { n: t.children.length, root: rootOf(t.levels) } };
+    return t === undefined ? { steps } : { steps, tree: { n: t.n, root: rootOf(t.levels) } };
   }
 
   /**
@@ -168,11 +210,11 @@ export class CommitmentTree {
   proveList(value: unknown, depth: number): ListProof {
     const t = value !== null && typeof value === 'object' ? this.trees.get(value) : undefined;
     if (t === undefined) return { whole: value };
-    const hashes = Buffer.concat(t.children, t.children.length * HASH_BYTES);
+    const hashes = t.children;
     const array = t.isArray ? { array: true } : {};
     if (depth <= 1) return { hashes, ...array };
     const below: Record<string, ListProof> = {};
-    const n = t.children.length;
+    const n = t.n;
     for (let j = 0; j < n; j++) {
       const k = t.isArray ? String(j) : (t.keys as string[])[j];
       const child = (value as Record<string, unknown>)[k];

@@ -35,9 +35,10 @@ export interface Sealed {
 
 /**
  * Seal a parsed document: `serial` is the source's (a file's serial_no; an etcd revision, which
- * a signature replaces with its own serial). Throws SignatureError where `trust` refuses it.
+ * a signature replaces with its own serial). Throws SignatureError where `trust` refuses it. In
+ * steps: a large signed document's commitment is built in slices while the last one serves.
  */
-export function sealDocument(doc: unknown, serial: number | undefined, trust: TrustKeys | undefined, origin: string, now = Date.now()): Sealed {
+export function* sealDocument(doc: unknown, serial: number | undefined, trust: TrustKeys | undefined, origin: string, now = Date.now()): Generator<void, Sealed> {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     if (trust) throw new SignatureError(`${origin}: not a signed document`);
     return { doc, serial: serial ?? 0 };
@@ -52,7 +53,7 @@ export function sealDocument(doc: unknown, serial: number | undefined, trust: Tr
     if (trust) throw new SignatureError(`${origin}: serial_no ${serial} is not the signed serial ${sig.serial}`);
     return { doc: served, serial };
   }
-  const tree = new CommitmentTree(served);
+  const tree = yield* CommitmentTree.build(served);
   const signed: SignedRoot = { ...sig, root: tree.root };
   const why = trust?.check(signed, now);
   if (why !== undefined) throw new SignatureError(`${origin}: ${why}`);

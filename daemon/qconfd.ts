@@ -14,7 +14,8 @@ import { etcdClientSettings } from '../shared/etcd-connection.js';
 import type { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
 import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
-import { sealDocument } from './document-signature.js';
+import { sealDocument, type Sealed } from './document-signature.js';
+import { runSliced } from './slices.js';
 import { refusalReason } from './source/file.js';
 import { loadPeer } from '../shared/peer-packages.js';
 import type { DaemonOptions } from './options.js';
@@ -30,6 +31,14 @@ import { AddressValidation } from './address-validation.js';
 import { OwnAddresses } from './own-addresses.js';
 import { PLJ0_MAX_REQUEST_BYTES, Plj0Service } from './ganeti/plj0-service.js';
 
+/** An etcd snapshot waiting to be sealed, with the keys to cache once it serves. */
+interface PendingSeal {
+  raw: Snapshot;
+  trigger: string;
+  kvs: Array<[string, string]> | undefined;
+  prefix: string;
+}
+
 /** Longer etcd key names are shortened in logs. */
 const MAX_LOGGED_KEY = 512;
 
@@ -38,6 +47,10 @@ export class Qconfd {
   readonly replica = new Replica();
   private keyring: Keyring;
   private trust: TrustKeys | undefined;
+  /** The etcd snapshot waiting to be sealed, and whether one is being sealed. */
+  private pendingSeal: PendingSeal | undefined;
+  private sealing = false;
+  private stopping = false;
   private ganetiKey: Buffer | undefined;
   private readonly server: UdpServer;
   private readonly qcf1: Qcf1Service;
@@ -176,10 +189,45 @@ export class Qconfd {
    * is the document's own (a file's serial_no), checked against the signed one; an etcd replica
    * has none (`fallback`, its revision, serves an unsigned one).
    */
-  private snapshotOf(doc: unknown, serial: number | undefined, source: 'file' | 'etcd', origin: string, fallback = 0): Snapshot {
-    const sealed = sealDocument(doc, serial, this.trust, origin);
+  private async snapshotOf(doc: unknown, serial: number | undefined, source: 'file' | 'etcd', origin: string, fallback = 0): Promise<Snapshot> {
+    // In slices: a large signed document's commitment is built while the last one serves.
+    const sealed = (await runSliced(sealDocument(doc, serial, this.trust, origin))) as Sealed;
     const s = sealed.signed ? sealed.serial : (serial ?? fallback);
     return new Snapshot({ doc: sealed.doc, serial: s, source, origin, signed: sealed.signed });
+  }
+
+  /**
+   * Seal etcd snapshots one at a time, the newest waiting: a replica that changed again while
+   * one was sealed is sealed next, and those in between are never served. A signed replica's
+   * serial is the signed one (docs/protocol.md, "Verified answers").
+   */
+  private sealLatest(next: PendingSeal): void {
+    this.pendingSeal = next;
+    if (this.sealing) return;
+    this.sealing = true;
+    void (async () => {
+      try {
+        for (let p = this.pendingSeal; p !== undefined; p = this.pendingSeal) {
+          this.pendingSeal = undefined;
+          let snap: Snapshot;
+          try {
+            snap = await this.snapshotOf(p.raw.doc, undefined, 'etcd', p.raw.origin, p.raw.serial);
+          } catch (err) {
+            this.refuse(refusalReason(err), (err as Error).message, p.trigger);
+            continue;
+          }
+          if (this.stopping) return;
+          this.accept(snap, p.trigger);
+          if (this.cache && p.kvs && this.replica.current === snap) {
+            this.cache.save({ version: 1, source: 'etcd', prefix: p.prefix, serial: snap.serial, savedAt: Date.now(), kvs: p.kvs });
+          }
+        }
+      } catch (err) {
+        this.internalError('etcd', err, 'etcd');
+      } finally {
+        this.sealing = false;
+      }
+    })();
   }
 
   /** Accept a snapshot from a source; refuse one whose serial goes backwards. */
@@ -293,17 +341,9 @@ export class Qconfd {
       maxBytes: this.opts.maxDocumentBytes,
       ...settings,
       onSnapshot: (raw, trigger) => {
-        // A signed replica's serial is the signed one (docs/protocol.md, "Verified answers").
-        let snap: Snapshot;
-        try {
-          snap = this.snapshotOf(raw.doc, undefined, 'etcd', raw.origin, raw.serial);
-        } catch (err) {
-          return this.refuse(refusalReason(err), (err as Error).message, trigger);
-        }
-        this.accept(snap, trigger);
-        if (this.cache && trigger !== 'cache' && this.replica.current === snap) {
-          this.cache.save({ version: 1, source: 'etcd', prefix: e.prefix, serial: snap.serial, savedAt: Date.now(), kvs: etcd.entries() });
-        }
+        // The keys as they are now: the cache is written once this snapshot is sealed and serving.
+        const kvs = this.cache && trigger !== 'cache' ? etcd.entries() : undefined;
+        this.sealLatest({ raw, trigger, kvs, prefix: e.prefix });
       },
       onSkipped: (skipped, serial) => {
         this.stats.skippedKeys = skipped.length;
@@ -356,6 +396,7 @@ export class Qconfd {
   }
 
   async stop(signal: string): Promise<void> {
+    this.stopping = true;
     this.notifier.stopping(`stopping (${signal}), answering held waits`);
     this.server.stopReceiving();
     this.source?.stop();

@@ -104,7 +104,12 @@ export class WaitRegistry {
    */
   immediate(spec: WaitSpec): EncodedReply | null | 'pending' {
     const existing = this.groups.get(groupKey(spec));
-    if (existing !== undefined && existing.version === this.answerer.version()) return existing.met;
+    if (existing !== undefined) {
+      if (existing.version === this.answerer.version()) return existing.met;
+      // Being settled: evaluating it again at each arrival would repeat that work once per
+      // retransmission, and a stream of them would keep the daemon from reading its socket.
+      if (this.running !== undefined) return 'pending';
+    }
     const gen = this.answerer.answer(spec, false);
     for (let i = 0; i < STEPS_AT_ARRIVAL; i++) {
       const r = gen.next();
@@ -215,7 +220,6 @@ export class WaitRegistry {
           }
         }
         yield;
-        if (this.dirty) break;
       }
     }
   }

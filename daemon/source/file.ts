@@ -27,7 +27,7 @@ export interface FileSourceOptions {
   /** Larger documents are refused (too_large); default 1 GiB. */
   maxBytes?: number;
   /** Turns a parsed document into a snapshot (or throws a QconfError('document')). */
-  build?: (doc: unknown, serial: number, path: string) => Snapshot;
+  build?: (doc: unknown, serial: number, path: string) => Snapshot | Promise<Snapshot>;
   onSnapshot: (snap: Snapshot, trigger: string) => void;
   onRefusal: (reason: string, message: string, trigger: string) => void;
   onMode?: (mode: 'watch' | 'poll', why: string) => void;
@@ -204,7 +204,7 @@ export class FileSource {
       const { doc, serial } = await readDocument(this.o.path, this.delivered, this.o.maxBytes);
       // The file may have changed while it was read; the fingerprint taken before the read is
       // kept, so a later event sees the difference and reloads again.
-      const snap = this.o.build(doc, serial, this.o.path);
+      const snap = await this.o.build(doc, serial, this.o.path);
       this.loaded = fp;
       this.refused = null;
       this.delivered = true;

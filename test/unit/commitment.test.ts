@@ -39,7 +39,7 @@ describe('the tree hash', () => {
   it('kept level by level is RFC 9162’s, and every audit path leads to its root', () => {
     for (let n = 0; n <= 70; n++) {
       const leaves = Array.from({ length: n }, (_, i) => leafHash(Buffer.from([i])));
-      const tree = new CommitmentTree(Array.from({ length: n }, (_, i) => i));
+      const tree = CommitmentTree.of(Array.from({ length: n }, (_, i) => i));
       expect(tree.root.length).toBe(32);
       const root = treeRoot(leaves);
       // The level construction: pair, carry an odd last one up.
@@ -58,7 +58,7 @@ describe('the tree hash', () => {
     const leaves = Array.from({ length: 13 }, (_, i) => leafHash(Buffer.from([i])));
     const root = treeRoot(leaves);
     const arr = Array.from({ length: 200 }, (_, i) => ({ i, pad: 'x'.repeat(30) }));
-    const t = new CommitmentTree(arr);
+    const t = CommitmentTree.of(arr);
     const p = t.provePath(arr, ['57']);
     expect(verifyPath(t.root, ['57'], p, { found: true, value: arr[57] })).toBe(true);
     expect(verifyPath(t.root, ['57'], p, { found: true, value: arr[58] })).toBe(false);
@@ -71,7 +71,7 @@ describe('proofs', () => {
   it('the daemon’s root is the one the client computes from the value', () => {
     fc.assert(
       fc.property(doc, (d) => {
-        expect(Buffer.compare(new CommitmentTree(d).root, valueHash(d).hash)).toBe(0);
+        expect(Buffer.compare(CommitmentTree.of(d).root, valueHash(d).hash)).toBe(0);
       }),
       { numRuns: 60 },
     );
@@ -80,7 +80,7 @@ describe('proofs', () => {
   it('prove every value at every path, and nothing else', () => {
     fc.assert(
       fc.property(doc, fc.jsonValue({ maxDepth: 1 }), (d, other) => {
-        const t = new CommitmentTree(d);
+        const t = CommitmentTree.of(d);
         for (const [segs, v] of paths(d).slice(0, 60)) {
           const p = wire(t.provePath(d, segs));
           expect(verifyPath(t.root, segs, p, { found: true, value: v }), segs.join('/')).toBe(true);
@@ -95,7 +95,7 @@ describe('proofs', () => {
   it('prove the absence of absent keys and indices, and not of present ones', () => {
     fc.assert(
       fc.property(doc, fc.string({ maxLength: 6 }), (d, k) => {
-        const t = new CommitmentTree(d);
+        const t = CommitmentTree.of(d);
         for (const [segs, v] of paths(d).slice(0, 40)) {
           if (v === null || typeof v !== 'object') continue;
           for (const seg of [k, '9999', '-', '']) {
@@ -114,7 +114,7 @@ describe('proofs', () => {
 
   it('a proof with any byte changed proves nothing', () => {
     const d = { big: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, { v: i, s: 'y'.repeat(20) }])) };
-    const t = new CommitmentTree(d);
+    const t = CommitmentTree.of(d);
     const segs = ['big', 'k123', 'v'];
     const bytes = packBody(pathProofToWire(t.provePath(d, segs)));
     for (let i = 0; i < bytes.length; i++) {
@@ -129,7 +129,7 @@ describe('proofs', () => {
   it('a listing proves a container’s names exactly, at any depth', () => {
     fc.assert(
       fc.property(doc, fc.integer({ min: 1, max: 3 }), (d, depth) => {
-        const t = new CommitmentTree(d);
+        const t = CommitmentTree.of(d);
         for (const [segs, v] of paths(d).slice(0, 30)) {
           if (v === null || typeof v !== 'object') continue;
           const names = listing(v, depth);
@@ -149,7 +149,7 @@ describe('proofs', () => {
     const nodes: Record<string, unknown> = {};
     for (let i = 0; i < 100_000; i++) nodes[`node${i}.example.com`] = { ip: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, drained: false, tags: ['a'], n: i };
     const d = { serial_no: 1, nodes };
-    const t = new CommitmentTree(d);
+    const t = CommitmentTree.of(d);
     for (const segs of [['nodes', 'node77777.example.com', 'ip'], ['nodes', 'node5.example.com'], ['nodes', 'absent.example.com']]) {
       const p = t.provePath(d, segs);
       const size = packBody(pathProofToWire(p)).length;
