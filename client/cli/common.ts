@@ -26,15 +26,17 @@ export function formatValue(v: unknown, io: Io): string {
 
 /**
  * Why a quorum was not had, once: "no quorum" with the library's count (which names the silent
- * daemons), or, when none answered, what to check. Returns the exit code (3, or 4 for none).
+ * daemons), or, when none answered, what to check. `heard`: a daemon answered something before
+ * (a wait whose daemons stopped before their first reply has none to count). Returns the exit
+ * code: 3, or 4 when no daemon answered at all.
  */
-export function reportNoQuorum(r: { replies: number; error?: { message: string } }, io: Io): number {
+export function reportNoQuorum(r: { replies: number; error?: { message: string } }, io: Io, heard = false): number {
   const counts = r.error?.message ?? 'too few replies';
-  if (r.replies === 0) {
+  if (r.replies === 0 && !heard) {
     io.err(`qconf: no daemon answered: ${counts}; are they running, reachable, and using this key?\n`);
     return EXIT.FAILURE;
   }
-  io.err(`qconf: no quorum: ${counts}\n`);
+  io.err(`qconf: no quorum: ${counts}${r.replies === 0 ? ' (they answered at first, then stopped)' : ''}\n`);
   return EXIT.NO_QUORUM;
 }
 

@@ -5,7 +5,7 @@ import type { WaitCondition } from '../wait-for.js';
 import { numberOption, pathOperand, usageError, wholeNumber, type Parsed } from './args.js';
 import { EXIT, formatValue, reportNoQuorum, type Command, type Io } from './common.js';
 import { queryFlags, withClient, type QueryFlags } from './connect.js';
-import { EXITS, HELP_OPTION, PATH_OPERAND, WAIT_TIMEOUT_MS, peerOptions } from './spec.js';
+import { EXITS, HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, WAIT_TIMEOUT_MS, peerOptions } from './spec.js';
 
 const CONDITIONS = ['changed', 'exists', 'absent', 'equals', 'serial'] as const;
 type Kind = (typeof CONDITIONS)[number];
@@ -83,13 +83,19 @@ export const waitCommand: Command = {
     const timeoutMs = numberOption(p, 'timeout', 1);
     const deadline = Date.now() + timeoutMs;
     return withClient(p, io, async (client) => {
+      // A daemon holding a wait from its start has sent no reply to count when it stops before
+      // the end: a ping alongside tells "no quorum any more" (3) from "nobody answered" (4).
+      const heard = client.ping({ coverage: -1, timeoutMs: Math.min(timeoutMs, QUERY_TIMEOUT_MS) }).then(
+        (r) => r.replies > 0,
+        () => false,
+      );
       const cond = given ?? (await changedFrom(client, path as string, f, io));
       if (typeof cond === 'number') return cond;
       const r = await client.waitFor(cond, { timeoutMs: Math.max(1, deadline - Date.now()), coverage: f.coverage });
       if (!r.consistent) io.err(`qconf: warning: replicas disagree at serial ${r.serial} (consistent: false)\n`);
       if (f.json) io.out(JSON.stringify(r) + '\n');
       if (!r.met) {
-        if (r.kind === 'no_quorum') return reportNoQuorum(r, io);
+        if (r.kind === 'no_quorum') return reportNoQuorum(r, io, await heard);
         io.err(`qconf: timed out after ${timeoutMs} ms: a quorum (${r.needed} daemons) was reachable but did not meet the condition\n`);
         return EXIT.NOT_FOUND;
       }

@@ -39,7 +39,8 @@ export const watchCommand: Command = {
       process.once('SIGTERM', stop);
       let heard = false;
       try {
-        const checkEveryMs = Math.max(1000, Math.min(timeoutMs, CHECK_EVERY_MS));
+        // Checked a few times within --timeout: a lost quorum is reported before giving up.
+        const checkEveryMs = Math.max(1000, Math.min(timeoutMs / 3, CHECK_EVERY_MS));
         for await (const ev of client.watch(path, { coverage: f.coverage, signal: ac.signal, checkEveryMs })) {
           if (ev.type === 'change') {
             heard = true;
