@@ -38,6 +38,9 @@ export interface DaemonOptions {
   version: boolean;
 }
 
+/** What qconfd says without a key file, started or checked. */
+export const KEY_FILE_REQUIRED = '--key-file is required (or QCONFD_KEY_FILE); create one with: qconf keygen --out /etc/qconf/qconf.key';
+
 /** Where each option's value came from (for --check's summary). */
 export type OptionSource = 'flag' | 'env' | 'default';
 

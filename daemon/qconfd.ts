@@ -13,7 +13,7 @@ import { CacheWriter, readCache } from './source/replica-copy.js';
 import { etcdClientSettings } from '../shared/etcd-connection.js';
 import type { Metrics } from './metrics.js';
 import { Notifier } from './notify.js';
-import type { DaemonOptions } from './options.js';
+import { KEY_FILE_REQUIRED, type DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1/service.js';
 import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -58,7 +58,7 @@ export class Qconfd {
     private readonly log: Logger,
     notifier?: Notifier,
   ) {
-    if (!opts.keyFile) throw new QconfError('usage', '--key-file is required');
+    if (!opts.keyFile) throw new QconfError('usage', KEY_FILE_REQUIRED);
     this.notifier = notifier ?? new Notifier();
     this.keyring = this.readKeys();
     this.ganetiKey = this.readGanetiKey();
@@ -162,7 +162,7 @@ export class Qconfd {
   /** Accept a snapshot from a source; refuse one whose serial goes backwards. */
   private accept(snap: Snapshot, trigger: string): void {
     const r = this.replica.offer(snap);
-    if (!r.ok) return this.refuse(r.reason, r.message, trigger);
+    if (!r.ok) return this.refuse(r.reason, r.message, trigger, snap.serial);
     this.stats.reloads++;
     this.log.info(
       { event: 'reload', serial: snap.serial, previousSerial: r.previous?.serial ?? null, source: snap.source, trigger },
@@ -170,16 +170,20 @@ export class Qconfd {
     );
   }
 
-  private refuse(reason: string, message: string, trigger: string): void {
+  /** Log and count a refused document: `serial` is its own (null when unknown), `servingSerial` the one kept. */
+  private refuse(reason: string, message: string, trigger: string, serial: number | null = null): void {
     this.stats.refusal(reason);
     const serving = this.replica.current?.serial ?? null;
-    this.log.warn({ event: 'refused', reason, source: this.opts.etcd ? 'etcd' : 'file', trigger, serial: serving, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
+    this.log.warn({ event: 'refused', reason, source: this.opts.etcd ? 'etcd' : 'file', trigger, serial, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
     this.lastRefusal = message.includes('does not exist') ? 'missing' : reason;
     if (this.address) this.notifier.status(this.statusLine(this.replica.current));
   }
 
   async start(): Promise<BoundAddress> {
     const o = this.opts;
+    // The port first: one in use fails the start before any document is loaded or logged as
+    // served. Datagrams are dropped until the sources have started, as before the bind.
+    const bound = await this.server.listen(o.port, o.bind, { paused: true });
     if (o.metricsListen) {
       const { Metrics } = await import('./metrics.js');
       this.metrics = new Metrics(this.stats, { version: VERSION, node: o.nodeName });
@@ -195,8 +199,9 @@ export class Qconfd {
       await this.source.start();
     }
     if (o.etcd) await this.startEtcd();
-    this.address = await this.server.listen(o.port, o.bind);
+    this.address = bound;
     this.destinations = new OwnAddresses({ bind: this.address.address, port: this.address.port, advertise: o.advertise });
+    this.server.resume();
     if (this.metrics && o.metricsListen) {
       this.metricsAddress = await this.metrics.listen(o.metricsListen);
       const m = this.metricsAddress;

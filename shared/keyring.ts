@@ -78,7 +78,8 @@ export function checkKeyFile(path: string): KeyFileCheck {
   }
   if (!st.isFile()) throw new QconfError('key_file', `key file ${path}: not a regular file`);
   if (st.mode & 0o022) {
-    throw new QconfError('key_file', `key file ${path}: writable by ${st.mode & 0o020 ? 'group' : 'others'} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+    const who = [st.mode & 0o020 ? 'group' : '', st.mode & 0o002 ? 'others' : ''].filter((w) => w !== '').join(' and ');
+    throw new QconfError('key_file', `key file ${path}: writable by ${who} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
   }
   const warnings: string[] = [];
   if (st.mode & 0o004) warnings.push(`key file ${path} is world-readable (mode ${(st.mode & 0o777).toString(8)}); anyone on this host can forge answers; run chmod 600 ${path}`);
