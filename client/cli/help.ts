@@ -33,9 +33,18 @@ export function mainHelp(specs: readonly CommandSpec[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** The README's table of exit codes: one row per command and code. */
+/** The README's table of exit codes: each code and meaning once, with the commands it is theirs. */
 export function exitCodeTable(specs: readonly CommandSpec[]): string {
-  const rows = ['| command | exit | when |', '|---|---|---|'];
-  for (const s of specs) for (const e of s.exits) rows.push(`| \`${s.name}\` | ${e.code} | ${e.when.replace(/\|/g, '\\|')} |`);
-  return rows.join('\n') + '\n';
+  const rows = new Map<string, { code: number; when: string; commands: string[] }>();
+  for (const s of specs) {
+    for (const e of s.exits) {
+      const key = `${e.code}\u0000${e.when}`;
+      const row = rows.get(key) ?? { code: e.code, when: e.when, commands: [] };
+      row.commands.push(`\`${s.name}\``);
+      rows.set(key, row);
+    }
+  }
+  const lines = ['| exit | commands | when |', '|---|---|---|'];
+  for (const r of [...rows.values()].sort((a, b) => a.code - b.code)) lines.push(`| ${r.code} | ${r.commands.join(', ')} | ${r.when.replace(/\|/g, '\\|')} |`);
+  return lines.join('\n') + '\n';
 }

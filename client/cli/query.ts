@@ -73,7 +73,7 @@ export const listCommand: Command = {
       { code: EXIT.NOT_FOUND, when: 'a quorum has no value at PATH' },
       EXITS.usage,
       EXITS.noQuorum,
-      { code: EXIT.FAILURE, when: `the value at PATH is not an object or array (bad_argument); or as for get: ${EXITS.failure.when}` },
+      EXITS.failure,
     ],
     examples: ['qconf list /nodes', 'qconf list / --depth 2'],
   },

@@ -65,7 +65,7 @@ export const PATH_OPERAND: [string, string] = ['PATH', 'a JSON pointer (RFC 6901
 
 /** The exit codes most commands share, in words. */
 export const EXITS = {
-  usage: { code: EXIT.USAGE, when: 'usage: a bad command, flag, operand or value; nothing was sent' },
+  usage: { code: EXIT.USAGE, when: 'usage: a bad command, option, operand or value (nothing was sent)' },
   noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones are named)' },
-  failure: { code: EXIT.FAILURE, when: 'no daemon answered, the key file was refused, or the daemons answered with an error (too_large, bad_argument, not_ready, …)' },
+  failure: { code: EXIT.FAILURE, when: 'no daemon answered, the key file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; not_ready, …)' },
 } satisfies Record<string, ExitDef>;
