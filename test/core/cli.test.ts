@@ -461,6 +461,12 @@ describe('messages that say what to do', () => {
     expect(cmd.stderr).toMatch(/unknown command "gte"; did you mean get\?/);
   });
 
+  it('--equals with a bare string suggests the quoted form', async () => {
+    const r = await qconf(['wait', '/cluster/master', '--equals', 'node2.example.com']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`qconf: --equals: node2.example.com is not JSON; for the string, quote it: --equals '"node2.example.com"'`);
+  });
+
   it('--coverage 0 says what to give instead', async () => {
     const r = await qconf(['get', '/cluster/master', '--coverage', '0']);
     expect(r.code).toBe(2);
