@@ -9,7 +9,7 @@ import { CliExit, stringOf, usageError } from './args.js';
 import { EXIT, finish, formatValue, type Command } from './common.js';
 import { peersFrom, portOf, queryFlags } from './connect.js';
 import { ganetiDir, ganetiKeyFile, masterCandidates } from './ganeti-node.js';
-import { EXITS, HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions } from './spec.js';
+import { HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions, queryExits } from './spec.js';
 
 const FIELD_CODES: Record<string, number> = { name: 0, ip: 1, mnode_pip: 2 };
 
@@ -62,13 +62,10 @@ export const ganetiCommand: Command = {
       ),
       HELP_OPTION,
     ],
-    exits: [
-      { code: EXIT.OK, when: 'a quorum answered; the answer is printed' },
-      { code: EXIT.NOT_FOUND, when: "a quorum answered that there is no such entry (Ganeti's unknown entry, or not found)" },
-      EXITS.usage,
-      EXITS.noQuorum,
-      { code: EXIT.FAILURE, when: 'no daemon answered, the key file was refused, or another error answer (an argument error, …)' },
-    ],
+    exits: queryExits('a quorum answered; the answer is printed', "a quorum answered that there is no such entry (Ganeti's unknown entry, or not found)", {
+      code: EXIT.FAILURE,
+      when: 'no daemon answered, the key file was refused, or another error answer (an argument error, …)',
+    }),
     examples: [
       'qconf ganeti cluster-master                     # on a Ganeti node: its hmac.key and master candidates',
       'qconf ganeti node-role node1.example.com --coverage all',

@@ -6,7 +6,7 @@ function optionLine(o: OptionDef): string {
   const extra = [o.env ? `env ${o.env}` : '', o.default !== undefined ? `default ${o.default}` : o.defaultText ? `default ${o.defaultText}` : '', o.multiple ? 'may be repeated' : '']
     .filter((s) => s !== '')
     .join('; ');
-  return `${left.padEnd(26)} ${o.doc}${extra ? ` [${extra}]` : ''}`;
+  return `${left.padEnd(28)} ${o.doc}${extra ? ` [${extra}]` : ''}`;
 }
 
 export function commandHelp(spec: CommandSpec): string {

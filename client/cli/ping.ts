@@ -9,7 +9,7 @@
 import { EXIT, finish, formatValue, reportNoQuorum, type Command } from './common.js';
 import { queryFlags, withClient } from './connect.js';
 import { askEach, type EachReply } from './each-daemon.js';
-import { EXITS, HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions } from './spec.js';
+import { HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions, queryExits } from './spec.js';
 
 export interface DaemonHealth {
   peer: string;
@@ -57,7 +57,7 @@ export const pingCommand: Command = {
       ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'ask every daemon (unless --coverage is given), wait for each up to --timeout, and print the result with healthy and daemons' }),
       HELP_OPTION,
     ],
-    exits: [{ code: EXIT.OK, when: 'a quorum answered (with --json: whether or not healthy)' }, EXITS.usage, EXITS.noQuorum, EXITS.failure],
+    exits: queryExits('a quorum answered (with --json: whether or not healthy)'),
     examples: [
       'qconf ping',
       'qconf ping --json --timeout 2000          # every daemon: answered, serial, ready, stale, rttMs',

@@ -2,7 +2,7 @@
 // serial the daemons will report, for `qconf wait --serial N`. For files, that serial is above
 // what the targets hold and what the daemons serve, which are asked first (or --offline).
 import { readFileSync } from 'node:fs';
-import { parseEndpoints, validatePrefix, type EtcdConnection } from '../../shared/etcd-connection.js';
+import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../../shared/etcd-connection.js';
 import { QconfError } from '../../shared/errors.js';
 import { ConfdClient } from '../confd-client.js';
 import { CliExit, numberOption, stringOf, usageError, type Parsed } from './args.js';
@@ -12,7 +12,7 @@ import { askEach } from './each-daemon.js';
 import { PublishError, publishToEtcd, publishToFiles } from './publish-to.js';
 import { EXITS, HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions } from './spec.js';
 
-const ETCD_FLAGS = ['etcd-prefix', 'etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-password-file'];
+const ETCD_FLAGS = ETCD_CONNECTION_FLAGS.map((f) => f.name);
 const FILE_FLAGS = ['offline', 'peers', 'key-file'];
 
 function readDocument(file: string): Record<string, unknown> {
@@ -77,7 +77,7 @@ export const publishCommand: Command = {
   spec: {
     name: 'publish',
     summary: 'publish a whole JSON document to an etcd prefix (one transaction) or file replicas (atomic, one serial above what they hold and the daemons serve); prints the serial',
-    usage: ['FILE --to PATH [--to PATH…] [--peers LIST | --offline] [options]', 'FILE --etcd ENDPOINTS --etcd-prefix PREFIX [--etcd-ca F --etcd-cert F --etcd-key F --etcd-user U --etcd-password-file F]'],
+    usage: ['FILE --to PATH [--to PATH…] [--peers LIST | --offline] [options]', 'FILE --etcd ENDPOINTS --etcd-prefix PREFIX [--etcd-ca PATH --etcd-cert PATH --etcd-key PATH --etcd-user NAME --etcd-password-file PATH]'],
     operands: [['FILE', 'the JSON document (an object; "-" reads standard input); serial_no, if any, a whole number']],
     positionals: [1, 1],
     options: [
@@ -87,12 +87,7 @@ export const publishCommand: Command = {
         o.name === 'peers' ? { ...o, doc: 'with --to: the daemons whose serial the new one must be above', defaultText: 'the local daemon, 127.0.0.1' } : o,
       ),
       { name: 'etcd', arg: 'ENDPOINTS', doc: 'publish to etcd instead: comma-separated http(s):// client URLs' },
-      { name: 'etcd-prefix', arg: 'PREFIX', doc: 'the key prefix the daemons mirror' },
-      { name: 'etcd-ca', arg: 'FILE', doc: 'CA certificate for TLS to etcd' },
-      { name: 'etcd-cert', arg: 'FILE', doc: 'client certificate (with --etcd-key)' },
-      { name: 'etcd-key', arg: 'FILE', doc: 'client key' },
-      { name: 'etcd-user', arg: 'NAME', doc: 'etcd user (with --etcd-password-file)' },
-      { name: 'etcd-password-file', arg: 'FILE', doc: "file holding the etcd user's password" },
+      ...ETCD_CONNECTION_FLAGS,
       HELP_OPTION,
     ],
     exits: [

@@ -3,7 +3,7 @@ import type { MgetEntry } from '../types.js';
 import { numberOption, pathOperand } from './args.js';
 import { EXIT, finish, formatValue, type Command } from './common.js';
 import { queryFlags, withClient } from './connect.js';
-import { EXITS, HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, peerOptions, type OptionDef } from './spec.js';
+import { HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, peerOptions, queryExits, type OptionDef } from './spec.js';
 
 const QUERY_OPTIONS: OptionDef[] = [...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON' }), HELP_OPTION];
 
@@ -15,7 +15,7 @@ export const getCommand: Command = {
     operands: [PATH_OPERAND],
     positionals: [1, 1],
     options: QUERY_OPTIONS,
-    exits: [{ code: EXIT.OK, when: 'a quorum answered; the value is printed' }, { code: EXIT.NOT_FOUND, when: 'a quorum has no value at PATH' }, EXITS.usage, EXITS.noQuorum, EXITS.failure],
+    exits: queryExits('a quorum answered; the value is printed', 'a quorum has no value at PATH'),
     examples: ['qconf get /cluster/master', 'qconf get /nodes/node1 --json'],
   },
   run: async (p, io) => {
@@ -33,13 +33,7 @@ export const mgetCommand: Command = {
     operands: [['PATH...', 'up to 64 JSON pointers, answered together from one serial']],
     positionals: [1, 64],
     options: QUERY_OPTIONS,
-    exits: [
-      { code: EXIT.OK, when: 'a quorum answered and every path has a value' },
-      { code: EXIT.NOT_FOUND, when: 'a quorum answered and some path has no value (its line is null, its name on stderr)' },
-      EXITS.usage,
-      EXITS.noQuorum,
-      EXITS.failure,
-    ],
+    exits: queryExits('a quorum answered and every path has a value', 'a quorum answered and some path has no value (its line is null, its name on stderr)'),
     examples: ['qconf mget /cluster/master /cluster/name'],
   },
   run: async (p, io) => {
@@ -68,13 +62,7 @@ export const listCommand: Command = {
     operands: [PATH_OPERAND],
     positionals: [1, 1],
     options: [{ name: 'depth', arg: 'N', default: '1', doc: 'list this many levels down (1 to 16); deeper keys print as a/b' }, ...QUERY_OPTIONS],
-    exits: [
-      { code: EXIT.OK, when: 'a quorum answered; the keys are printed' },
-      { code: EXIT.NOT_FOUND, when: 'a quorum has no value at PATH' },
-      EXITS.usage,
-      EXITS.noQuorum,
-      EXITS.failure,
-    ],
+    exits: queryExits('a quorum answered; the keys are printed', 'a quorum has no value at PATH'),
     examples: ['qconf list /nodes', 'qconf list / --depth 2'],
   },
   run: async (p, io) => {

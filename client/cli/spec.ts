@@ -69,3 +69,10 @@ export const EXITS = {
   noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones are named)' },
   failure: { code: EXIT.FAILURE, when: 'no daemon answered, the key file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; not_ready, …)' },
 } satisfies Record<string, ExitDef>;
+
+/** The exit codes of a quorum query: `ok` and (when it has one) `notFound` in its own words. */
+export function queryExits(ok: string, notFound?: string, failure: ExitDef = EXITS.failure): ExitDef[] {
+  const exits: ExitDef[] = [{ code: EXIT.OK, when: ok }];
+  if (notFound !== undefined) exits.push({ code: EXIT.NOT_FOUND, when: notFound });
+  return [...exits, EXITS.usage, EXITS.noQuorum, failure];
+}

@@ -3,7 +3,7 @@
 import { EXIT, reportNoQuorum, type Command } from './common.js';
 import { queryFlags, withClient } from './connect.js';
 import { askEach, type EachReply } from './each-daemon.js';
-import { EXITS, HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions } from './spec.js';
+import { HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions, queryExits } from './spec.js';
 
 interface DaemonStats {
   peer: string;
@@ -36,7 +36,7 @@ export const statsCommand: Command = {
       ),
       HELP_OPTION,
     ],
-    exits: [{ code: EXIT.OK, when: "a quorum of the daemons asked answered; each one's block is printed (a silent one is named on stderr)" }, EXITS.usage, EXITS.noQuorum, EXITS.failure],
+    exits: queryExits("a quorum of the daemons asked answered; each one's block is printed (a silent one is named on stderr)"),
     examples: ['qconf stats', 'qconf stats --peers 127.0.0.1 --coverage 1', "qconf stats --json | jq '.[] | {peer, drops: .stats.drops}'"],
   },
   run: async (p, io) => {
