@@ -5,11 +5,11 @@ import { QconfError } from '../../shared/errors.js';
 import { CliExit, closest, parseArgs } from './args.js';
 import { COMMANDS, allSpecs } from './commands.js';
 import { EXIT, type Io } from './common.js';
-import { commandHelp, mainHelp } from './help.js';
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const { mainHelp } = await import('./help.js');
     io.out(mainHelp(await allSpecs()));
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
@@ -29,6 +29,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const end = rest.indexOf('--');
   const flags = end < 0 ? rest : rest.slice(0, end);
   if (flags.includes('--help') || flags.includes('-h')) {
+    const { commandHelp } = await import('./help.js');
     io.out(commandHelp(cmd.spec));
     return EXIT.OK;
   }
