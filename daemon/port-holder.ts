@@ -22,8 +22,8 @@ function socketInodes(port: number): Set<string> {
 }
 
 /**
- * "pid 1234 (node /usr/bin/qconfd)" for the process holding UDP `port`, "another process" when the port is
- * bound but its holder is hidden (another user's), or undefined when nothing can be told.
+ * "pid 1234 (node /usr/bin/qconfd)" for the process holding UDP `port`; "another process" when
+ * the port is bound but its holder is hidden (another user's); undefined when nothing tells.
  */
 export function udpPortHolder(port: number): string | undefined {
   const inodes = socketInodes(port);
