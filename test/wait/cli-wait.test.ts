@@ -70,7 +70,12 @@ interface Running {
 
 /** Start the real CLI in the background (stdout/stderr collected; killed in afterEach). */
 function startCli(args: string[]): Running {
-  const child = spawnTracked(process.execPath, [CLI_JS, ...args], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
+  return start(process.execPath, [CLI_JS, ...args]);
+}
+
+/** Start a command in the background, with no QCONF_* settings of its own. */
+function start(cmd: string, args: string[]): Running {
+  const child = spawnTracked(cmd, args, { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
   children.push(child);
   let out = '';
   let err = '';
@@ -327,20 +332,14 @@ describe('qconf watch reports what it cannot see', () => {
   it('`qconf watch PATH | head -1` ends quietly at the next change (exit 0, nothing on stderr)', async () => {
     const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
     const watch = [process.execPath, CLI_JS, 'watch', '/cluster/master', ...flags(ds)].map((a) => `'${a}'`).join(' ');
-    const child = spawnTracked('bash', ['-c', `set -o pipefail; ${watch} | head -1`], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
-    children.push(child);
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    const done = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    await until(() => out.includes('"m1"'), 'the first line through head');
+    const pipeline = start('bash', ['-c', `set -o pipefail; ${watch} | head -1`]);
+    await until(() => pipeline.exited || pipeline.stdout().includes('"m1"'), 'the first line through head');
     // head has exited; the watch learns it when it writes the next change.
     await Promise.all(ds.map((d) => publish(d, withMaster(2, 'm2'))));
-    const code = await within(done, 30_000, 'the pipeline after the next change');
-    expect(code, err).toBe(0);
-    expect(err).toBe('');
-    expect(out).toBe('{"serial":1,"exists":true,"value":"m1"}\n');
+    const r = await within(pipeline.done, 30_000, 'the pipeline after the next change');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('{"serial":1,"exists":true,"value":"m1"}\n');
   });
 });
 
