@@ -15,7 +15,8 @@ import { etcdKeyPrefix } from '../shared/etcd-mapping.js';
 import { readDocument } from './source/file.js';
 import { readCache } from './source/replica-copy.js';
 import { GanetiLoadError, buildGanetiView } from './ganeti/view.js';
-import type { DaemonOptions, ParsedOptions } from './options.js';
+import { KEY_FILE_REQUIRED, type DaemonOptions, type ParsedOptions } from './options.js';
+import { udpPortHolder } from './port-holder.js';
 import { redactDocumentMessage } from './redact.js';
 
 export interface CheckReport {
@@ -84,7 +85,7 @@ function from(parsed: ParsedOptions, name: string): string {
 function checkKeys(parsed: ParsedOptions, r: CheckReport): void {
   const o = parsed.opts;
   if (!o.keyFile) {
-    r.problems.push('--key-file is required (or QCONFD_KEY_FILE); create one with: qconf keygen --out /etc/qconf/qconf.key');
+    r.problems.push(KEY_FILE_REQUIRED);
   } else {
     try {
       const { keyring, warnings } = loadKeyring(o.keyFile);
@@ -186,7 +187,7 @@ async function checkPorts(parsed: ParsedOptions, r: CheckReport): Promise<void> 
   const where = `${o.bind ?? '::'} UDP port ${o.port}`;
   if (o.port !== 0 && !parsed.invalid.has('port') && !parsed.invalid.has('bind')) {
     const err = await probeUdp(o.port, o.bind);
-    if (err === 'EADDRINUSE') r.warnings.push(`${where} is in use now (a running qconfd, or ganeti-confd on a Ganeti node?)`);
+    if (err === 'EADDRINUSE') r.warnings.push(`${where} is in use now, by ${udpPortHolder(o.port) ?? 'a running qconfd, or ganeti-confd on a Ganeti node?'}`);
     else if (err === 'EACCES') r.problems.push(`${where}: permission denied (ports below 1024 need privileges qconfd does not have)`);
     else if (err !== undefined) r.problems.push(`${where}: cannot bind (${err})`);
   }
@@ -201,10 +202,17 @@ async function checkPorts(parsed: ParsedOptions, r: CheckReport): Promise<void> 
 export async function runCheck(parsed: ParsedOptions): Promise<CheckReport> {
   const r: CheckReport = { ok: [], warnings: [], problems: [...parsed.problems] };
   const o = parsed.opts;
-  r.ok.push(
-    `options: port ${o.port}, bind ${o.bind ?? ':: (dual-stack)'}, node ${o.nodeName}, log level ${o.logLevel}, ` +
-      `metrics ${o.metricsListen ? `http://${o.metricsListen.host.includes(':') ? `[${o.metricsListen.host}]` : o.metricsListen.host}:${o.metricsListen.port}/metrics` : 'off'}`,
-  );
+  const m = o.metricsListen;
+  // Only what is good: a bad value (a problem below) is not shown as its default.
+  const good: Array<[string, string]> = [
+    ['port', `port ${o.port}`],
+    ['bind', `bind ${o.bind ?? ':: (dual-stack)'}`],
+    ['node-name', `node ${o.nodeName}`],
+    ['log-level', `log level ${o.logLevel}`],
+    ['metrics-listen', `metrics ${m ? `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics` : 'off'}`],
+  ];
+  const shown = good.filter(([name]) => !parsed.invalid.has(name)).map(([, text]) => text);
+  if (shown.length > 0) r.ok.push(`options: ${shown.join(', ')}`);
   checkKeys(parsed, r);
   await checkSource(o, r);
   await checkPorts(parsed, r);

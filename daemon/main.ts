@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     await daemon.start();
   } catch (e) {
     const code = e instanceof QconfError ? e.code : 'internal';
-    const reason = (e as NodeJS.ErrnoException).code ?? code;
+    const reason = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (e as NodeJS.ErrnoException).code ?? code;
     log.fatal({ event: 'start_failed', code, reason }, (e as Error).message);
     process.stderr.write(`qconfd: ${(e as Error).message}\n`);
     // systemctl status shows why (the unit fails on the exit code regardless).

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { QconfError } from '../shared/errors.js';
-import { parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
+import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
 import { canonicalTo } from './own-addresses.js';
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './source/document-limits.js';
@@ -40,6 +40,9 @@ export interface DaemonOptions {
   version: boolean;
 }
 
+/** What qconfd says without a key file, started or checked. */
+export const KEY_FILE_REQUIRED = '--key-file is required (or QCONFD_KEY_FILE); create one with: qconf keygen --out /etc/qconf/qconf.key';
+
 /** Where each option's value came from (for --check's summary). */
 export type OptionSource = 'flag' | 'env' | 'default';
 
@@ -56,12 +59,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'trust-key', arg: 'PATH', doc: "publishers' Ed25519 public keys (qconf keygen --signing): only documents signed by one of them are served, with proofs for clients to check" },
   { name: 'ganeti-key-file', arg: 'PATH', doc: "also answer Ganeti's confd protocol (plj0), with this raw hmac.key" },
   { name: 'etcd', arg: 'ENDPOINTS', doc: 'mirror an etcd prefix instead of a file: comma-separated http(s):// client URLs' },
-  { name: 'etcd-prefix', arg: 'PREFIX', doc: 'the etcd key prefix holding the document (key PREFIX/a/b = value at /a/b)' },
-  { name: 'etcd-ca', arg: 'PATH', doc: 'CA certificate for TLS to etcd' },
-  { name: 'etcd-cert', arg: 'PATH', doc: 'client certificate for TLS to etcd (with --etcd-key)' },
-  { name: 'etcd-key', arg: 'PATH', doc: 'client key for TLS to etcd' },
-  { name: 'etcd-user', arg: 'NAME', doc: 'etcd user (with --etcd-password-file)' },
-  { name: 'etcd-password-file', arg: 'PATH', doc: "file holding the etcd user's password" },
+  ...ETCD_CONNECTION_FLAGS,
   { name: 'cache-dir', arg: 'DIR', doc: 'keep a copy of the etcd replica here, served (stale) after a restart while etcd is down' },
   { name: 'port', arg: 'N', doc: 'UDP port', dflt: String(DEFAULT_PORT) },
   { name: 'bind', arg: 'ADDR', doc: 'address to bind', dflt: ':: (dual-stack), or 0.0.0.0 without IPv6' },

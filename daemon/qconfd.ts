@@ -18,7 +18,7 @@ import { sealDocument, type Sealed } from './document-signature.js';
 import { runSliced } from './slices.js';
 import { refusalReason } from './source/file.js';
 import { loadPeer } from '../shared/peer-packages.js';
-import type { DaemonOptions } from './options.js';
+import { KEY_FILE_REQUIRED, type DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1/service.js';
 import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -76,7 +76,7 @@ export class Qconfd {
     private readonly log: Logger,
     notifier?: Notifier,
   ) {
-    if (!opts.keyFile) throw new QconfError('usage', '--key-file is required');
+    if (!opts.keyFile) throw new QconfError('usage', KEY_FILE_REQUIRED);
     this.notifier = notifier ?? new Notifier();
     this.keyring = this.readKeys();
     this.trust = this.readTrust();
@@ -233,7 +233,7 @@ export class Qconfd {
   /** Accept a snapshot from a source; refuse one whose serial goes backwards. */
   private accept(snap: Snapshot, trigger: string): void {
     const r = this.replica.offer(snap);
-    if (!r.ok) return this.refuse(r.reason, r.message, trigger);
+    if (!r.ok) return this.refuse(r.reason, r.message, trigger, snap.serial);
     this.stats.reloads++;
     this.log.info(
       { event: 'reload', serial: snap.serial, previousSerial: r.previous?.serial ?? null, source: snap.source, trigger },
@@ -241,16 +241,20 @@ export class Qconfd {
     );
   }
 
-  private refuse(reason: string, message: string, trigger: string): void {
+  /** Log and count a refused document: `serial` is its own (null when unknown), `servingSerial` the one kept. */
+  private refuse(reason: string, message: string, trigger: string, serial: number | null = null): void {
     this.stats.refusal(reason);
     const serving = this.replica.current?.serial ?? null;
-    this.log.warn({ event: 'refused', reason, source: this.opts.etcd ? 'etcd' : 'file', trigger, serial: serving, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
+    this.log.warn({ event: 'refused', reason, source: this.opts.etcd ? 'etcd' : 'file', trigger, serial, servingSerial: serving }, `document refused: ${redactDocumentMessage(message)}`);
     this.lastRefusal = message.includes('does not exist') ? 'missing' : reason;
     if (this.address) this.notifier.status(this.statusLine(this.replica.current));
   }
 
   async start(): Promise<BoundAddress> {
     const o = this.opts;
+    // The port first: one in use fails the start before any document is loaded or logged as
+    // served. Datagrams are dropped until the sources have started, as before the bind.
+    const bound = await this.server.listen(o.port, o.bind, { paused: true });
     if (o.metricsListen) {
       const { Metrics } = await loadPeer('prom-client', () => import('./metrics.js'));
       this.metrics = new Metrics(this.stats, { version: VERSION, node: o.nodeName });
@@ -267,8 +271,9 @@ export class Qconfd {
       await this.source.start();
     }
     if (o.etcd) await this.startEtcd();
-    this.address = await this.server.listen(o.port, o.bind);
+    this.address = bound;
     this.destinations = new OwnAddresses({ bind: this.address.address, port: this.address.port, advertise: o.advertise });
+    this.server.resume();
     if (this.metrics && o.metricsListen) {
       this.metricsAddress = await this.metrics.listen(o.metricsListen);
       const m = this.metricsAddress;

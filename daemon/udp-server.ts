@@ -3,6 +3,8 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { QconfError } from '../shared/errors.js';
+import { udpPortHolder } from './port-holder.js';
 import type { Protocol, Stats } from './stats.js';
 
 export type DatagramHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
@@ -45,6 +47,8 @@ export class UdpServer {
   private socket: Socket | undefined;
   private readonly routes = new Map<number, Route>();
   private closing = false;
+  /** Bound but not yet dispatching (listen with `paused`): datagrams are dropped, as if unbound. */
+  private paused = false;
   /** Sends since the last one given a completion check (see send). */
   private unchecked = 0;
   /** Sends left to check one by one after a failure was seen. */
@@ -66,8 +70,13 @@ export class UdpServer {
     this.routes.set(r.magic, r);
   }
 
-  /** Bind to `bind` (default: `::` dual-stack, falling back to `0.0.0.0` without IPv6). */
-  async listen(port: number, bind?: string): Promise<BoundAddress> {
+  /**
+   * Bind to `bind` (default: `::` dual-stack, falling back to `0.0.0.0` without IPv6). With
+   * `paused`, datagrams are dropped until resume(): the port is held before the daemon has
+   * anything to serve. A port that cannot be bound is a QconfError `bind` naming it.
+   */
+  async listen(port: number, bind?: string, opts: { paused?: boolean } = {}): Promise<BoundAddress> {
+    this.paused = opts.paused === true;
     if (bind !== undefined) {
       const fam = isIP(bind);
       if (fam === 0) throw new Error(`--bind ${bind}: not an IP address`);
@@ -82,12 +91,22 @@ export class UdpServer {
     }
   }
 
+  /** Dispatch datagrams from now on (after listen with `paused`). */
+  resume(): void {
+    this.paused = false;
+  }
+
   private bindOne(type: 'udp4' | 'udp6', address: string, port: number): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
-      const fail = (err: Error) => {
+      const fail = (err: NodeJS.ErrnoException) => {
         sock.close();
-        reject(err);
+        if (err.code === 'EADDRINUSE') {
+          const holder = udpPortHolder(port);
+          reject(new QconfError('bind', `UDP port ${port} on ${address} is in use${holder ? ` by ${holder}` : ''}: stop it, or give another --port`, { cause: err }));
+        } else if (err.code === 'EACCES') {
+          reject(new QconfError('bind', `UDP port ${port} on ${address}: permission denied (ports below 1024 need privileges)`, { cause: err }));
+        } else reject(err);
       };
       sock.once('error', fail);
       sock.bind({ port, address, exclusive: true }, () => {
@@ -102,7 +121,7 @@ export class UdpServer {
   }
 
   private dispatch(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.closing) return;
+    if (this.closing || this.paused) return;
     const stats = this.stats;
     stats.received++;
     if (msg.length < 4) return stats.drop('too_short');

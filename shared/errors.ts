@@ -14,7 +14,9 @@ export type LocalErrorCode =
   | 'no_quorum'
   | 'closed'
   | 'protocol'
-  | 'invalid_answer';
+  | 'invalid_answer'
+  /** The daemon's port cannot be bound (in use, or not allowed). */
+  | 'bind';
 
 export type ErrorCode = WireErrorCode | LocalErrorCode;
 

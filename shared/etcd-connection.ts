@@ -14,6 +14,16 @@ export interface EtcdConnection {
   passwordFile?: string;
 }
 
+/** The flags that describe an etcd connection beyond its endpoints, as qconfd and `qconf publish` take them. */
+export const ETCD_CONNECTION_FLAGS: ReadonlyArray<{ name: string; arg: string; doc: string }> = [
+  { name: 'etcd-prefix', arg: 'PREFIX', doc: 'the etcd key prefix holding the document (key PREFIX/a/b = value at /a/b)' },
+  { name: 'etcd-ca', arg: 'PATH', doc: 'CA certificate for TLS to etcd' },
+  { name: 'etcd-cert', arg: 'PATH', doc: 'client certificate for TLS to etcd (with --etcd-key)' },
+  { name: 'etcd-key', arg: 'PATH', doc: 'client key for TLS to etcd' },
+  { name: 'etcd-user', arg: 'NAME', doc: 'etcd user (with --etcd-password-file)' },
+  { name: 'etcd-password-file', arg: 'PATH', doc: "file holding the etcd user's password" },
+];
+
 export function parseEndpoints(text: string): string[] {
   const list = text.split(/[\s,]+/).filter((s) => s !== '');
   if (list.length === 0) throw new QconfError('usage', '--etcd: no endpoint given');

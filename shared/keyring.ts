@@ -78,7 +78,8 @@ export function checkKeyFile(path: string, o: { secret?: boolean } = {}): KeyFil
   }
   if (!st.isFile()) throw new QconfError('key_file', `key file ${path}: not a regular file`);
   if (st.mode & 0o022) {
-    throw new QconfError('key_file', `key file ${path}: writable by ${st.mode & 0o020 ? 'group' : 'others'} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+    const who = [st.mode & 0o020 ? 'group' : '', st.mode & 0o002 ? 'others' : ''].filter((w) => w !== '').join(' and ');
+    throw new QconfError('key_file', `key file ${path}: writable by ${who} (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
   }
   const warnings: string[] = [];
   // A public key (a trust file) may be read by anyone; a secret one should not.

@@ -1,20 +1,22 @@
 // `qconf ganeti`: Ganeti's confd request types (plj0) against qconfd or a real ganeti-confd,
-// with the same quorum logic, output and exit codes as the other commands.
-import { QconfError } from '../../shared/errors.js';
+// with the same quorum logic, output and exit codes as the other commands. On a Ganeti node it
+// needs no flags: Ganeti's key and master candidates are found where Ganeti keeps them.
 import { Keyring, readRawKeyFile } from '../../shared/keyring.js';
-import { DEFAULT_PORT } from '../../shared/peers.js';
 import { REQUEST_TYPE_NAMES } from '../../shared/plj0/protocol.js';
-import { CliExit, EXIT, commonOptions, finish, formatValue, intArg, parse, str, type Io, type Command } from './common.js';
 import { ConfdClient } from '../confd-client.js';
 import { Plj0ClientProtocol, plj0Request } from '../ganeti-protocol.js';
+import { CliExit, stringOf, usageError } from './args.js';
+import { EXIT, finish, formatValue, type Command } from './common.js';
+import { peersFrom, portOf, queryFlags } from './connect.js';
+import { ganetiDir, ganetiKeyFile, masterCandidates } from './ganeti-node.js';
+import { HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions, queryExits } from './spec.js';
 
-const USAGE = 'qconf ganeti TYPE [QUERY] [--link L] [--ip IP] [--ips A,B] [--fields name,ip,mnode_pip] [options]';
 const FIELD_CODES: Record<string, number> = { name: 0, ip: 1, mnode_pip: 2 };
 
 function requestType(text: string): number {
   if (/^[0-9]+$/.test(text) && Number(text) <= 11) return Number(text);
   const i = (REQUEST_TYPE_NAMES as readonly string[]).indexOf(text);
-  if (i < 0) throw new CliExit(EXIT.USAGE, `unknown request type ${JSON.stringify(text)}; use 0-11 or one of ${REQUEST_TYPE_NAMES.join(', ')}`);
+  if (i < 0) throw usageError(`unknown request type ${JSON.stringify(text)}; use 0-11 or one of ${REQUEST_TYPE_NAMES.join(', ')}`);
   return i;
 }
 
@@ -29,7 +31,7 @@ function dictQuery(values: Record<string, unknown>): Record<string, unknown> | u
       .filter((f) => f.trim() !== '')
       .map((f) => {
         const code = FIELD_CODES[f.trim()];
-        if (code === undefined) throw new CliExit(EXIT.USAGE, `--fields: unknown field ${JSON.stringify(f)} (name, ip, mnode_pip)`);
+        if (code === undefined) throw usageError(`--fields: unknown field ${JSON.stringify(f)} (name, ip, mnode_pip)`);
         return code;
       });
   }
@@ -37,29 +39,50 @@ function dictQuery(values: Record<string, unknown>): Record<string, unknown> | u
 }
 
 export const ganetiCommand: Command = {
-  summary: "ask Ganeti's confd questions (plj0 request types 0-11) with Ganeti's hmac.key",
-  usage: USAGE,
-  examples: [
-    'qconf ganeti cluster-master --key-file /var/lib/ganeti/hmac.key',
-    'qconf ganeti node-role node1.example.com --coverage all',
-    'qconf ganeti node-pip-by-instance-ip --ip 192.0.2.10 --link br0',
-    'qconf ganeti cluster-master --fields name,ip,mnode_pip',
-    'qconf ganeti config-query /cluster/cluster_name',
-  ],
-  run: async (args: string[], io: Io) => {
-    const p = parse(args, { link: { type: 'string' }, ip: { type: 'string' }, ips: { type: 'string' }, fields: { type: 'string' } });
-    if (p.positionals.length < 1 || p.positionals.length > 2) throw new CliExit(EXIT.USAGE, `usage: ${USAGE}`);
+  spec: {
+    name: 'ganeti',
+    summary: "ask Ganeti's confd questions (plj0 request types 0-11) with Ganeti's hmac.key; on a Ganeti node no flags are needed",
+    usage: ['TYPE [QUERY] [--link L] [--ip IP] [--ips A,B] [--fields name,ip,mnode_pip] [options]'],
+    operands: [
+      ['TYPE', `a request type, 0-11 or its name: ${REQUEST_TYPE_NAMES.join(', ')}`],
+      ['QUERY', 'the query: a node or instance name, an IP, or a config path (config-query)'],
+    ],
+    positionals: [1, 2],
+    options: [
+      { name: 'link', arg: 'L', doc: 'query field: the link (node-pip-by-instance-ip, instances-ips-list)' },
+      { name: 'ip', arg: 'IP', doc: 'query field: an instance IP' },
+      { name: 'ips', arg: 'A,B', doc: 'query field: several instance IPs' },
+      { name: 'fields', arg: 'F,…', doc: 'query field: cluster-master fields (name, ip, mnode_pip)' },
+      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON' }).map((o) =>
+        o.name === 'peers'
+          ? { ...o, defaultText: "the master candidates in Ganeti's ssconf_master_candidates_ips" }
+          : o.name === 'key-file'
+            ? { ...o, env: 'QCONF_GANETI_KEY_FILE', doc: "Ganeti's hmac.key (read raw)", defaultText: '/var/lib/ganeti/hmac.key when it exists' }
+            : o,
+      ),
+      HELP_OPTION,
+    ],
+    exits: queryExits('a quorum answered; the answer is printed', "a quorum answered that there is no such entry (Ganeti's unknown entry, or not found)", {
+      code: EXIT.FAILURE,
+      when: 'no daemon answered, the key file was refused, or another error answer (an argument error, …)',
+    }),
+    examples: [
+      'qconf ganeti cluster-master                     # on a Ganeti node: its hmac.key and master candidates',
+      'qconf ganeti node-role node1.example.com --coverage all',
+      'qconf ganeti node-pip-by-instance-ip --ip 192.0.2.10 --link br0',
+      'qconf ganeti cluster-master --fields name,ip,mnode_pip',
+      'qconf ganeti config-query /cluster/cluster_name',
+    ],
+  },
+  run: async (p, io) => {
     const type = requestType(p.positionals[0]);
     const dict = dictQuery(p.values);
-    if (dict && p.positionals.length > 1) throw new CliExit(EXIT.USAGE, 'give either QUERY or --link/--ip/--ips/--fields, not both');
+    if (dict && p.positionals.length > 1) throw usageError('give either QUERY or --link/--ip/--ips/--fields, not both');
     const query = dict ?? (p.positionals.length > 1 ? p.positionals[1] : undefined);
-    const c = commonOptions(p, io);
-
-    const peers = str(p, 'peers', io, 'QCONF_PEERS');
-    if (!peers) throw new CliExit(EXIT.USAGE, 'no peers: give --peers or set QCONF_PEERS');
-    const keyFile = str(p, 'key-file', io, 'QCONF_GANETI_KEY_FILE');
-    if (!keyFile) throw new CliExit(EXIT.USAGE, "no key file: give --key-file (Ganeti's hmac.key) or set QCONF_GANETI_KEY_FILE");
-    const port = intArg(str(p, 'port', io, 'QCONF_PORT') ?? String(DEFAULT_PORT), 'port', 1);
+    const f = queryFlags(p);
+    const peers = await peersFrom(p, io, { list: () => masterCandidates(io.env), missing: `and ${ganetiDir(io.env)}/ssconf_master_candidates_ips does not exist` });
+    const keyFile = stringOf(p, 'key-file') ?? ganetiKeyFile(io.env);
+    if (!keyFile) throw usageError(`no key file: give --key-file (Ganeti's hmac.key) or set QCONF_GANETI_KEY_FILE; ${ganetiDir(io.env)}/hmac.key does not exist`);
     let key: Buffer;
     try {
       const k = readRawKeyFile(keyFile);
@@ -68,17 +91,11 @@ export const ganetiCommand: Command = {
     } catch (e) {
       throw new CliExit(EXIT.FAILURE, (e as Error).message);
     }
-    let client: ConfdClient;
+    // The keyring is unused: the plj0 protocol signs with Ganeti's key.
+    const client = new ConfdClient({ keyring: Keyring.fromStrings(['0'.repeat(16)]), peers, port: portOf(p), protocol: new Plj0ClientProtocol(key) });
     try {
-      // The keyring is unused: the plj0 protocol signs with Ganeti's key.
-      client = new ConfdClient({ keyring: Keyring.fromStrings(['0'.repeat(16)]), peers, port, protocol: new Plj0ClientProtocol(key) });
-    } catch (e) {
-      if (e instanceof QconfError) throw new CliExit(EXIT.USAGE, e.message);
-      throw e;
-    }
-    try {
-      const r = await client.query(plj0Request(type, query), { coverage: c.coverage, strict: c.strict, timeoutMs: c.timeoutMs });
-      return finish(r, c, io, (a) => io.out(formatValue(a, io) + '\n'));
+      const r = await client.query(plj0Request(type, query), f);
+      return finish(r, f.json, io, (a) => io.out(formatValue(a, io) + '\n'));
     } finally {
       client.close();
     }

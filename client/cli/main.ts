@@ -1,30 +1,16 @@
 #!/usr/bin/env node
-// qconf: the command line client. Exit codes are documented in COMMON_HELP.
+// qconf: the command line client. Each command's operands, options and exit codes are in its
+// table (spec.ts), from which its help is made.
 import { QconfError } from '../../shared/errors.js';
-import { CliExit, COMMON_HELP, EXIT, type Io } from './common.js';
-import { COMMANDS, type Command } from './commands.js';
-
-async function mainHelp(): Promise<string> {
-  const lines = ['Usage: qconf COMMAND [arguments] [options]', '', 'Commands:'];
-  for (const [name, load] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${(await load()).summary}`);
-  lines.push(
-    '',
-    "Run 'qconf COMMAND --help' for a command's arguments and examples.",
-    'Bash completion: completions/qconf in the package (README, "Run as a service").',
-    '',
-    COMMON_HELP,
-  );
-  return lines.join('\n') + '\n';
-}
-
-function commandHelp(name: string, c: Command): string {
-  return [`Usage: ${c.usage}`, '', c.summary, '', 'Examples:', ...c.examples.map((e) => '  ' + e), '', COMMON_HELP].join('\n') + '\n';
-}
+import { CliExit, closest, parseArgs } from './args.js';
+import { COMMANDS, allSpecs } from './commands.js';
+import { EXIT, type Io } from './common.js';
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(await mainHelp());
+    const { mainHelp } = await import('./help.js');
+    io.out(mainHelp(await allSpecs()));
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === '--version') {
@@ -34,17 +20,21 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   const load = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
-  const cmd = load ? await load() : undefined;
-  if (!cmd) {
-    io.err(`qconf: unknown command ${JSON.stringify(name)}\nTry 'qconf --help'.\n`);
+  if (!load) {
+    const near = closest(name, Object.keys(COMMANDS));
+    io.err(`qconf: unknown command ${JSON.stringify(name)}${near ? `; did you mean ${near}?` : ''}\nTry 'qconf --help'.\n`);
     return EXIT.USAGE;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(commandHelp(name, cmd));
+  const cmd = await load();
+  const end = rest.indexOf('--');
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (flags.includes('--help') || flags.includes('-h')) {
+    const { commandHelp } = await import('./help.js');
+    io.out(commandHelp(cmd.spec));
     return EXIT.OK;
   }
   try {
-    return await cmd.run(rest, io);
+    return await cmd.run(parseArgs(rest, cmd.spec, io.env), io);
   } catch (e) {
     // The library reports bad arguments (e.g. a coverage above the peer count) as usage errors.
     const exit = e instanceof CliExit ? e : e instanceof QconfError && e.code === 'usage' ? new CliExit(EXIT.USAGE, e.message) : undefined;

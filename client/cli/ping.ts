@@ -6,7 +6,10 @@
 // Ping answers describe the daemon that sent them (node, load time), so they always differ;
 // the quorum rule's `consistent` (no two different replies of one serial) says nothing here.
 // For ping it means instead: every daemon that answered serves the same serial.
-import { CliExit, EXIT, commonOptions, finish, formatValue, makeClient, parse, str, type Command } from './common.js';
+import { EXIT, finish, formatValue, reportNoQuorum, type Command } from './common.js';
+import { queryFlags, withClient } from './connect.js';
+import { askEach, type EachReply } from './each-daemon.js';
+import { HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions, queryExits } from './spec.js';
 
 export interface DaemonHealth {
   peer: string;
@@ -25,62 +28,58 @@ export interface DaemonHealth {
   error?: { code: string; message: string };
 }
 
+function health(d: EachReply): DaemonHealth {
+  const reply = d.reply;
+  if (reply === undefined) return { peer: d.peer, answered: false };
+  const h: DaemonHealth = { peer: d.peer, answered: true, node: reply.node, serial: reply.serial, rttMs: d.rttMs };
+  const a = (reply.answer ?? {}) as Record<string, unknown>;
+  if (reply.status === 0) {
+    if (typeof a.ready === 'boolean') h.ready = a.ready;
+    if (typeof a.stale === 'boolean') h.stale = a.stale;
+    if (typeof a.source === 'string') h.source = a.source;
+    if (typeof a.version === 'string') h.version = a.version;
+    if (typeof a.loadedAt === 'number') h.loadedAt = a.loadedAt;
+    if (typeof a.lastContactAgeMs === 'number') h.lastContactAgeMs = a.lastContactAgeMs;
+  } else if (reply.error) {
+    h.error = { code: String(reply.error.code), message: reply.error.message };
+  }
+  return h;
+}
+
 export const pingCommand: Command = {
-  summary: "ask the daemons for their node, serial and source; --json: every daemon's health (healthy: all answered, ready, not stale, one serial)",
-  usage: 'qconf ping [--json] [options]',
-  examples: [
-    'qconf ping',
-    'qconf ping --json --timeout 2000          # every daemon: answered, serial, ready, stale, rttMs',
-    "qconf ping --json | jq -e '.healthy' >/dev/null || echo 'qconf degraded'",
-    "qconf ping --json | jq -r '.daemons[] | select(.answered | not) | .peer'   # silent daemons",
-  ],
-  run: async (args, io) => {
-    const p = parse(args);
-    if (p.positionals.length !== 0) throw new CliExit(EXIT.USAGE, `usage: ${pingCommand.usage}`);
-    const c = commonOptions(p, io);
-    const client = makeClient(p, io);
-    try {
-      if (!c.json) {
-        const r = await client.ping(c);
-        return finish({ ...r, consistent: true }, c, io, (a) => io.out(formatValue(a, io) + '\n'));
+  spec: {
+    name: 'ping',
+    summary: "ask the daemons for their node, serial and source; --json: every daemon's health (healthy: all answered, ready, not stale, one serial)",
+    usage: ['[--json] [options]'],
+    operands: [],
+    positionals: [0, 0],
+    options: [
+      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'ask every daemon (unless --coverage is given), wait for each up to --timeout, and print the result with healthy and daemons' }),
+      HELP_OPTION,
+    ],
+    exits: queryExits('a quorum answered (with --json: whether or not healthy)'),
+    examples: [
+      'qconf ping',
+      'qconf ping --json --timeout 2000          # every daemon: answered, serial, ready, stale, rttMs',
+      "qconf ping --json | jq -e '.healthy' >/dev/null || echo 'qconf degraded'",
+      "qconf ping --json | jq -r '.daemons[] | select(.answered | not) | .peer'   # silent daemons",
+    ],
+  },
+  run: async (p, io) => {
+    const f = queryFlags(p);
+    return withClient(p, io, async (client) => {
+      if (!f.json) {
+        const r = await client.ping(f);
+        return finish({ ...r, consistent: true }, false, io, (a) => io.out(formatValue(a, io) + '\n'));
       }
-      // Monitoring: ask every daemon unless told otherwise, and wait for all of them.
-      const coverage = str(p, 'coverage', io) === undefined ? -1 : c.coverage;
-      const seen = new Map<string, DaemonHealth>();
-      const started = performance.now();
-      client.setCallback((u) => {
-        if (u.type !== 'reply' || u.request.op !== 'ping') return;
-        const a = (u.reply.answer ?? {}) as Record<string, unknown>;
-        const h: DaemonHealth = { peer: u.peer.label, answered: true, node: u.reply.node, serial: u.reply.serial, rttMs: Math.round((performance.now() - started) * 100) / 100 };
-        if (u.reply.status === 0) {
-          if (typeof a.ready === 'boolean') h.ready = a.ready;
-          if (typeof a.stale === 'boolean') h.stale = a.stale;
-          if (typeof a.source === 'string') h.source = a.source;
-          if (typeof a.version === 'string') h.version = a.version;
-          if (typeof a.loadedAt === 'number') h.loadedAt = a.loadedAt;
-          if (typeof a.lastContactAgeMs === 'number') h.lastContactAgeMs = a.lastContactAgeMs;
-        } else if (u.reply.error) {
-          h.error = { code: String(u.reply.error.code), message: u.reply.error.message };
-        }
-        seen.set(u.peer.label, h);
-      });
-      const r = await client.ping({ ...c, coverage, all: true });
-      const everyPeer = coverage === -1 || coverage === undefined || coverage >= client.peerList.length;
-      const daemons: DaemonHealth[] = everyPeer
-        ? client.peerList.map((peer) => seen.get(peer.label) ?? { peer: peer.label, answered: false })
-        : [...seen.values()];
+      const { result: r, daemons: each } = await askEach(client, { op: 'ping' }, f);
+      const daemons = each.map(health);
       const answered = daemons.filter((d) => d.answered);
       const consistent = answered.every((d) => d.serial === r.serial);
-      const healthy = !r.timedOut && answered.length === r.sent && consistent && answered.every((d) => d.ready === true && d.stale === false);
+      const healthy = r.kind !== 'no_quorum' && answered.length === r.sent && consistent && answered.every((d) => d.ready === true && d.stale === false);
       io.out(JSON.stringify({ ...r, consistent, healthy, daemons }) + '\n');
-      if (r.timedOut) {
-        const why = r.replies === 0 ? 'no daemon answered (unreachable, not running, or a different key)' : (r.error?.message ?? 'no quorum');
-        io.err(`qconf: ${why}; ${r.replies} of ${r.sent} replied, ${r.needed} needed\n`);
-        return r.replies === 0 ? EXIT.FAILURE : EXIT.NO_QUORUM;
-      }
+      if (r.kind === 'no_quorum') return reportNoQuorum(r, io);
       return r.status === 0 ? EXIT.OK : EXIT.FAILURE;
-    } finally {
-      client.close();
-    }
+    });
   },
 };

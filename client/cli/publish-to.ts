@@ -1,11 +1,12 @@
 // Publishing a whole document: to an etcd prefix in one transaction (changed keys put,
-// vanished keys deleted, guarded against concurrent writers), or to a file replica atomically
-// with a bumped serial_no. Both return the serial the daemons will report.
-import { readFileSync } from 'node:fs';
+// vanished keys deleted, guarded against concurrent writers), or to file replicas atomically,
+// all with one serial above every serial they hold or a daemon serves. Both return the serial
+// the daemons will report.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { documentToKvs, etcdKeyPrefix } from '../../shared/etcd-mapping.js';
 import { etcd3Options, etcdClientSettings, prefixRangeEnd, type EtcdConnection } from '../../shared/etcd-connection.js';
-import { QconfError } from '../../shared/errors.js';
 import { loadPeer } from '../../shared/peer-packages.js';
 
 export interface PublishResult {
@@ -13,14 +14,25 @@ export interface PublishResult {
   changed: number;
 }
 
+/** Why a publish cannot go ahead: the document, a target file, or etcd. */
+export class PublishError extends Error {
+  constructor(
+    readonly code: 'document' | 'target' | 'etcd' | 'busy' | 'too_large',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, unknown>, attempts = 5): Promise<PublishResult> {
   let desired: Map<string, string>;
   try {
     desired = documentToKvs(conn.prefix, doc);
   } catch (e) {
-    throw new QconfError('document', (e as Error).message);
+    throw new PublishError('document', (e as Error).message);
   }
   const { Etcd3 } = await loadPeer('etcd3', () => import('etcd3'));
+  // An unreadable TLS or password file is a usage error (QconfError usage), as in qconfd.
   const settings = etcdClientSettings(conn);
   const client = new Etcd3(etcd3Options(conn.endpoints, settings, 5000));
   const pfx = etcdKeyPrefix(conn.prefix);
@@ -45,30 +57,70 @@ export async function publishToEtcd(conn: EtcdConnection, doc: Record<string, un
       } as never);
       if (txn.succeeded) return { serial: Number(txn.header.revision), changed: ops.length };
     }
-    throw new QconfError('busy', `the prefix kept changing during ${attempts} attempts; try again`);
+    throw new PublishError('busy', `the prefix kept changing during ${attempts} attempts; try again`);
   } catch (e) {
-    if (e instanceof QconfError) throw e;
+    if (e instanceof PublishError) throw e;
     const msg = (e as Error).message;
     if (/too many operations/.test(msg)) {
-      throw new QconfError('too_large', `${msg}: the change touches more keys than etcd allows in one transaction (its --max-txn-ops, 128 by default)`);
+      throw new PublishError('too_large', `${msg}: the change touches more keys than etcd allows in one transaction (its --max-txn-ops, 128 by default)`);
     }
-    throw new QconfError('peer', `etcd: ${msg}`);
+    throw new PublishError('etcd', `etcd: ${msg}`);
   } finally {
     client.close();
   }
 }
 
-/** Replace a file replica atomically (temp file, fsync, rename, fsync dir); serial_no bumped. */
-export function publishToFile(path: string, doc: Record<string, unknown>): PublishResult {
-  let currentSerial = -1;
+/** The document's own serial_no: a whole number, or 0 when it has none. */
+export function ownSerial(doc: Record<string, unknown>): number {
+  const s = doc.serial_no;
+  if (s === undefined) return 0;
+  if (typeof s === 'number' && Number.isSafeInteger(s) && s >= 0) return s;
+  const what = typeof s === 'string' ? `the string ${JSON.stringify(s)}` : JSON.stringify(s);
+  throw new PublishError('document', `serial_no must be a whole number, not ${what}; write it unquoted (or leave it out: publish picks the serial)`);
+}
+
+/** A target must be a file path in an existing directory; returns the serial it holds, or -1. */
+function targetSerial(path: string): number {
+  let dirOk = false;
   try {
-    const cur = JSON.parse(readFileSync(path, 'utf8')) as { serial_no?: unknown };
-    if (typeof cur.serial_no === 'number' && Number.isSafeInteger(cur.serial_no)) currentSerial = cur.serial_no;
+    dirOk = statSync(dirname(path)).isDirectory();
   } catch {
-    /* no current document, or an unreadable one: start from the document's own serial */
+    /* reported below */
   }
-  const own = typeof doc.serial_no === 'number' && Number.isSafeInteger(doc.serial_no) ? doc.serial_no : 0;
-  const serial = Math.max(own, currentSerial + 1);
-  writeFileAtomic(path, JSON.stringify({ ...doc, serial_no: serial }, null, 2) + '\n');
-  return { serial, changed: 1 };
+  if (!dirOk) throw new PublishError('target', `--to ${path}: the directory ${dirname(path)} does not exist`);
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) throw new PublishError('target', `--to ${path}: is a directory; give the file to replace, e.g. ${path.replace(/\/?$/, '/cluster.json')}`);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof PublishError) throw e;
+    return -1; // nothing there yet (or unreadable: the write below says so)
+  }
+  try {
+    const s = (JSON.parse(text) as { serial_no?: unknown }).serial_no;
+    return typeof s === 'number' && Number.isSafeInteger(s) ? s : -1;
+  } catch {
+    return -1; // not a document the daemon could serve
+  }
+}
+
+/**
+ * Replace each file replica atomically, all with one serial: the document's own, raised above
+ * every target's current serial_no and above the newest serial a daemon serves (`served`, asked
+ * once the document and every target are found good), so that no daemon refuses it as older and
+ * no wait for it is met by what is served already.
+ */
+export async function publishToFiles(paths: readonly string[], doc: Record<string, unknown>, served: () => Promise<number>): Promise<PublishResult> {
+  let serial = ownSerial(doc);
+  for (const path of paths) serial = Math.max(serial, targetSerial(path) + 1);
+  serial = Math.max(serial, (await served()) + 1);
+  const text = JSON.stringify({ ...doc, serial_no: serial }, null, 2) + '\n';
+  for (const path of paths) {
+    try {
+      writeFileAtomic(path, text);
+    } catch (e) {
+      throw new PublishError('target', `--to ${path}: cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  return { serial, changed: paths.length };
 }

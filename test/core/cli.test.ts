@@ -172,13 +172,38 @@ describe('mget, list, ping, stats', () => {
   });
 
   it("stats prints a daemon's counters", async () => {
-    const r = await qconf(['stats', '--coverage', '1']);
+    const r = await qconf(['stats', '--coverage', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout) as { requests: { qcf1: Record<string, number> }; replies: { ok: number }; drops: object; received: number };
+    const [one] = JSON.parse(r.stdout) as Array<{ stats: { requests: { qcf1: Record<string, number> }; replies: { ok: number }; drops: object; received: number } }>;
+    const s = one.stats;
     expect(s.received).toBeGreaterThan(0);
     expect(s.replies.ok).toBeGreaterThan(0);
     expect(s.requests.qcf1.stats).toBeGreaterThanOrEqual(1);
     expect(typeof s.drops).toBe('object');
+  });
+
+  it('stats with several peers: one block per daemon, labelled by address and node; --json an array; no false warning', async () => {
+    const r = await qconf(['stats']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const headers = r.stdout.split('\n').filter((l) => l.startsWith('== '));
+    expect(headers).toHaveLength(3);
+    for (const d of cluster) expect(headers.some((h) => h.startsWith(`== ${d.peer} (node ${d.nodeName},`))).toBe(true);
+    const j = await qconf(['stats', '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.stderr).toBe('');
+    const arr = JSON.parse(j.stdout) as Array<{ peer: string; node: string; answered: boolean; serial: number; stats: { received: number } }>;
+    expect(arr.map((e) => e.peer).sort()).toEqual(cluster.map((d) => d.peer).sort());
+    expect(arr.map((e) => e.node).sort()).toEqual(['cli0', 'cli1', 'cli2']);
+    for (const e of arr) expect(e).toMatchObject({ answered: true, serial: 5, stats: { received: expect.any(Number) } });
+  });
+
+  it('stats names a silent daemon and still prints the others (exit 0 with a quorum)', async () => {
+    const dead = await deadPeer();
+    const r = await runCli(['stats', '--peers', [cluster[0].peer, cluster[1].peer, dead].join(','), '--key-file', keyFile, '--timeout', '1500']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('== '))).toHaveLength(2);
+    expect(r.stderr).toContain(`no answer from ${dead}`);
   });
 });
 
@@ -319,7 +344,11 @@ describe('exit codes', () => {
     const r = await runCli(['get', '/cluster/master', '--peers', three, '--key-file', keyFile, '--timeout', '1500']);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/1 of 3 replied, 2 needed/);
+    // Said once (one line, the counts once), naming the silent daemons.
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^qconf: no quorum: 1 of 3 daemons replied; 2 needed \(no answer from [^)]+\)\n$/);
+    expect(r.stderr.match(/replied/g)).toHaveLength(1);
+    for (const dead of three.split(',').slice(1)) expect(r.stderr).toContain(dead);
     const j = await runCli(['get', '/cluster/master', '--peers', three, '--key-file', keyFile, '--timeout', '1500', '--json']);
     expect(j.code).toBe(3);
     const parsed = JSON.parse(j.stdout) as JsonResult;
@@ -357,8 +386,8 @@ describe('exit codes', () => {
     expect(wrongKey.stderr).toMatch(/no daemon answered/);
   });
 
-  it('4: an error reply (bad pointer)', async () => {
-    const r = await qconf(['get', 'abc']);
+  it('4: an error reply (a list of a scalar)', async () => {
+    const r = await qconf(['list', '/cluster/master']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/bad_argument/);
     expect(r.stdout).toBe('');
@@ -387,5 +416,107 @@ describe('--help', () => {
       const h = await runCli([c, '-h']);
       expect(h.code, `${c} -h`).toBe(0);
     }
+  });
+});
+
+describe('paths', () => {
+  it('"/" is the whole document, as "" is', async () => {
+    const slash = await qconf(['list', '/', '--depth', '2']);
+    expect(slash.code, slash.stderr).toBe(0);
+    expect(slash.stdout).toBe((await qconf(['list', '', '--depth', '2'])).stdout);
+    const whole = await qconf(['get', '/']);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(JSON.parse(whole.stdout)).toEqual(sampleDoc(5));
+  });
+
+  it('a path without its leading slash is a usage error (exit 2) suggesting the slashed form, for every command', async () => {
+    for (const args of [['get', 'cluster/master'], ['mget', '/cluster/name', 'cluster/master'], ['list', 'nodes'], ['wait', 'cluster/master', '--exists'], ['watch', 'cluster/master']]) {
+      const r = await qconf(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/did you mean \/(cluster\/master|nodes)\?/);
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
+describe('messages that say what to do', () => {
+  it('an unknown option: one clean line, with "did you mean" when one is close', async () => {
+    const r = await qconf(['get', '/cluster/master', '--timout', '5']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("qconf: unknown option --timout for qconf get; did you mean --timeout?\nTry 'qconf get --help'.\n");
+    const far = await qconf(['get', '/cluster/master', '--frobnicate']);
+    expect(far.code).toBe(2);
+    expect(far.stderr).toBe("qconf: unknown option --frobnicate for qconf get\nTry 'qconf get --help'.\n");
+    const cmd = await runCli(['gte', '/x']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command "gte"; did you mean get\?/);
+  });
+
+  it('--equals with a bare string suggests the quoted form', async () => {
+    const r = await qconf(['wait', '/cluster/master', '--equals', 'node2.example.com']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`qconf: --equals: node2.example.com is not JSON; for the string, quote it: --equals '"node2.example.com"'`);
+  });
+
+  it('--coverage 0 says what to give instead', async () => {
+    const r = await qconf(['get', '/cluster/master', '--coverage', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(/not a valid number/);
+    expect(r.stderr).toMatch(/--coverage: 0 would ask no daemon; give 1 to the number of peers, or all/);
+  });
+
+  it('no daemon answered: said once, naming the daemons asked and what to check', async () => {
+    const dead = [await deadPeer(), await deadPeer()];
+    const r = await runCli(['get', '/cluster/master', '--peers', dead.join(','), '--key-file', keyFile, '--timeout', '1000']);
+    expect(r.code).toBe(4);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^qconf: no daemon answered: 0 of 2 daemons replied; 2 needed \(no answer from [^)]+\); are they running, reachable, and using this key\?\n$/);
+    for (const d of dead) expect(r.stderr).toContain(d);
+  });
+});
+
+describe('peers', () => {
+  it('two spellings of one address are one peer, with a warning', async () => {
+    const [d] = cluster;
+    const r = await runCli(['get', '/cluster/master', '--json', '--peers', `${d.peer},localhost:${d.port}`, '--key-file', keyFile, '--timeout', '10000']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`qconf: warning: peers ${d.peer} and localhost:${d.port} are the same address; asked once\n`);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sent: 1, needed: 1, replies: 1 });
+  });
+
+  it('one daemon reached at two addresses is never counted twice toward a quorum', async () => {
+    const [d] = cluster;
+    const r = await runCli(['get', '/cluster/master', '--json', '--peers', `${d.peer},[::1]:${d.port}`, '--key-file', keyFile, '--timeout', '1500']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sent: 2, needed: 2, replies: 1, kind: 'no_quorum' });
+  });
+
+  it('a peer whose name does not resolve is named, and counts as a silent daemon', async () => {
+    const list = [cluster[0].peer, cluster[1].peer, 'no-such-host.invalid'].join(',');
+    const r = await runCli(['get', '/cluster/master', '--peers', list, '--key-file', keyFile, '--timeout', '10000']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('node1.example.com\n');
+    expect(r.stderr).toMatch(/warning: peer no-such-host\.invalid:1814: no-such-host\.invalid does not resolve \(ENOTFOUND\); it counts as a silent daemon/);
+    const alone = await runCli(['get', '/cluster/master', '--peers', 'no-such-host.invalid', '--key-file', keyFile, '--timeout', '1000']);
+    expect(alone.code).toBe(4);
+    expect(alone.stderr).toMatch(/no-such-host\.invalid/);
+  });
+});
+
+describe('a value too large for a reply', () => {
+  it('get exits 4 at once with too_large, not after its timeout', async () => {
+    const big: Record<string, number> = {};
+    for (let i = 0; i < 70_000; i++) big[`k${i}`] = i;
+    const d = await new TestDaemon({ doc: { ...sampleDoc(3), m: big } }).start();
+    extra.push(d);
+    const t0 = Date.now();
+    const r = await runCli(['get', '/m', '--peers', d.peer, '--key-file', keyFile, '--timeout', '60000']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/too_large/);
+    expect(r.stdout).toBe('');
+    // A timeout would take 60 s; an answer takes a moment (a generous bound on a loaded machine).
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const list = await runCli(['list', '/m', '--peers', d.peer, '--key-file', keyFile, '--timeout', '60000']);
+    expect([0, 4]).toContain(list.code);
   });
 });

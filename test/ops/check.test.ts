@@ -67,7 +67,7 @@ describe('qconfd --check on good input', () => {
       const r = await check(['--file', doc, '--key-file', readable, '--port', String(busyPort)]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/warning: key file .* is world-readable \(mode 644\)/);
-      expect(r.stdout).toMatch(new RegExp(`warning: :: UDP port ${busyPort} is in use now`));
+      expect(r.stdout).toMatch(new RegExp(`warning: :: UDP port ${busyPort} is in use now, by pid ${process.pid} \\(`));
     } finally {
       busy.close();
     }
@@ -78,6 +78,10 @@ describe('qconfd --check names each problem and exits 1', () => {
   it('names the variable when a bad value comes from the environment', async () => {
     const r = await check(['--file', doc, '--key-file', key], { QCONFD_PORT: 'eighty', QCONFD_METRICS_LISTEN: 'nowhere:1' });
     expect(r.code).toBe(1);
+    // A bad value is a problem, never an "ok" line showing its default.
+    expect(r.stdout).toContain('ok: options: bind :: (dual-stack), node ');
+    expect(r.stdout).not.toMatch(/ok: .*port 1814/);
+    expect(r.stdout).not.toMatch(/ok: .*metrics/);
     expect(problems(r)).toEqual([
       '--port (from QCONFD_PORT): "eighty" is not a whole number',
       '--metrics-listen (from QCONFD_METRICS_LISTEN): "nowhere" is not an IPv4 address (write IPv6 as [ADDR]:PORT)',
@@ -85,12 +89,17 @@ describe('qconfd --check names each problem and exits 1', () => {
   });
 
   const cases: Array<[string, () => string[], RegExp]> = [
-    ['no key file given', () => ['--file', doc], /^--key-file is required/],
+    ['no key file given', () => ['--file', doc], /^--key-file is required \(or QCONFD_KEY_FILE\); create one with: qconf keygen --out /],
     ['a missing key file', () => ['--file', doc, '--key-file', join(dir, 'nope.key')], /key file .*nope\.key: does not exist/],
     [
       'a group-writable key file',
       () => ['--file', doc, '--key-file', writeKeyFile(tempDir('qconf-check-'), [KEY_A], 'k', 0o660)],
       /key file .*: writable by group \(mode 660\); run chmod 600/,
+    ],
+    [
+      'a key file writable by group and others',
+      () => ['--file', doc, '--key-file', writeKeyFile(tempDir('qconf-check-'), [KEY_A], 'k', 0o666)],
+      /key file .*: writable by group and others \(mode 666\); run chmod 600/,
     ],
     [
       'a world-writable key file',
@@ -228,6 +237,31 @@ describe('qconfd usage errors', () => {
     expect(a.stderr).toMatch(/Unknown option '--frobnicate'/);
     const b = await runQconfd(['--frobnicate']);
     expect(b.code).toBe(2);
+  });
+
+  it('without a key file, the daemon says how to make one (as --check does)', async () => {
+    const r = await runQconfd(['--file', doc, '--port', String(port)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('qconfd: --key-file is required (or QCONFD_KEY_FILE); create one with: qconf keygen --out /etc/qconf/qconf.key');
+  });
+
+  it('a port in use stops the start before anything is served, naming the port and its holder', async () => {
+    const busy = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+    const busyPort = await new Promise<number>((resolve) => busy.bind(0, '::', () => resolve(busy.address().port)));
+    try {
+      const r = await runQconfd(['--file', doc, '--key-file', key, '--port', String(busyPort)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`qconfd: UDP port ${busyPort} on :: is in use by pid ${process.pid} (`);
+      const events = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // Bound first: no document loaded (or logged as served) before the port failed.
+      expect(events.map((e) => e.event)).toEqual(['start_failed']);
+      expect(events[0]).toMatchObject({ code: 'bind', reason: 'EADDRINUSE' });
+    } finally {
+      busy.close();
+    }
   });
 
   it('without --check, bad values stop the daemon before it starts, exit 2, each named', async () => {

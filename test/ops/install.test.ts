@@ -15,6 +15,8 @@ const NPM = join(process.execPath, '..', 'npm');
 
 let prefix: string;
 let pkgDir: string;
+/** What the tarball holds, as `npm pack` lists it. */
+let packed: string[];
 let PATH: string;
 
 function installed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -28,6 +30,7 @@ beforeAll(async () => {
   expect(pack.code, pack.stderr).toBe(0);
   const [info] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const tarball = join(out, info.filename);
+  packed = info.files.map((f) => f.path);
   prefix = join(out, 'prefix');
   const inst = await runCommand(
     existsSync(NPM) ? NPM : 'npm',
@@ -62,6 +65,22 @@ describe('npm pack and install', () => {
     expect(existsSync(join(pkgDir, 'daemon'))).toBe(false);
     expect(existsSync(join(pkgDir, 'dist/test'))).toBe(false);
     expect(existsSync(join(pkgDir, 'dist/bench'))).toBe(false);
+  });
+
+  it('ships no key, no source map, a LICENSE, and the demo built', () => {
+    expect(packed.filter((f) => /\.key$|\.pem$/.test(f))).toEqual([]);
+    expect(packed.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(packed).toEqual(expect.arrayContaining(['LICENSE', 'dist/examples/demo.js', 'examples/cluster.json']));
+    expect(readFileSync(join(pkgDir, 'LICENSE'), 'utf8')).toMatch(/^BSD 2-Clause License\n\nCopyright \(c\) the qconf authors\n/);
+    expect(JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).license).toBe('BSD-2-Clause');
+  });
+
+  it('the demo runs from the installed package, with a key it makes for the run', async () => {
+    const r = await runCommand(process.execPath, [join(pkgDir, 'dist/examples/demo.js')], { PATH }, 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/qconf get \/cluster\/master\n {3}node1\.example\.com \(exit 0\)/);
+    expect(r.stdout).toMatch(/met=true [0-9.]+ ms after the files were replaced/);
+    expect(r.stdout).toMatch(/done\n$/);
   });
 
   it('the installed daemon and CLI work together', async () => {

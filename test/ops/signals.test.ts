@@ -155,10 +155,12 @@ describe('logs', () => {
     writeFileSync(join(dir, 'tmp'), `${SECRET}`);
     renameSync(join(dir, 'tmp'), file);
     const refused = await d.waitForLog((l) => l.event === 'refused' && l.reason === 'bad_json');
-    expect(refused).toMatchObject({ source: 'file', serial: 1 });
+    // `serial` is the refused document's (unknown here), `servingSerial` the one still served.
+    expect(refused).toMatchObject({ source: 'file', serial: null, servingSerial: 1 });
     writeFileSync(join(dir, 'tmp'), JSON.stringify({ serial_no: 0, secret: SECRET }));
     renameSync(join(dir, 'tmp'), file);
-    await d.waitForLog((l) => l.event === 'refused' && l.reason === 'serial_backwards');
+    const older = await d.waitForLog((l) => l.event === 'refused' && l.reason === 'serial_backwards');
+    expect(older).toMatchObject({ source: 'file', serial: 0, servingSerial: 1 });
     d.child.kill('SIGHUP');
     await d.waitForLog((l) => l.event === 'keys_reloaded');
     await c.get('/nope', { timeoutMs: 10_000 });

@@ -1,8 +1,9 @@
 // The shared modules on their own: the quorum rule and tally, JSON pointers, canonical JSON and
 // etags, keyrings and key files, peer addresses, and the version matching package.json.
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { canonicalJson, etagOf } from '../../shared/canonical-json.js';
 import { QconfError } from '../../shared/errors.js';
 import { formatPointer, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
@@ -175,5 +176,16 @@ describe('peer addresses', () => {
 describe('version', () => {
   it('equals package.json', () => {
     expect(VERSION).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+  });
+});
+
+describe('atomic file replacement', () => {
+  it('replaces a file, and leaves no temporary file when it cannot (a directory in its place)', () => {
+    const dir = tempDir();
+    writeFileAtomic(join(dir, 'a.json'), '{"a":1}');
+    expect(readFileSync(join(dir, 'a.json'), 'utf8')).toBe('{"a":1}');
+    mkdirSync(join(dir, 'sub'));
+    expect(() => writeFileAtomic(join(dir, 'sub'), '{}')).toThrow(/EISDIR/);
+    expect(readdirSync(dir).sort()).toEqual(['a.json', 'sub']);
   });
 });

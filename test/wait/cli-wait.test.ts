@@ -3,7 +3,7 @@
 // exit codes (0 met, 1 timeout first, 2 usage, 3 no quorum, 4 nobody answered).
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestDaemon, runCli } from '../../testkit/daemons.js';
+import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
 import { CLI_JS } from '../../testkit/paths.js';
 import { KEY_A, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
 import { sampleDoc, withMaster } from '../support/sample-doc.js';
@@ -47,7 +47,12 @@ interface Running {
 
 /** Start the real CLI in the background (stdout/stderr collected; killed in afterEach). */
 function startCli(args: string[]): Running {
-  const child = spawnTracked(process.execPath, [CLI_JS, ...args], { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
+  return start(process.execPath, [CLI_JS, ...args]);
+}
+
+/** Start a command in the background, with no QCONF_* settings of its own. */
+function start(cmd: string, args: string[]): Running {
+  const child = spawnTracked(cmd, args, { env: { ...process.env, QCONF_PEERS: '', QCONF_KEY_FILE: '', QCONF_TIMEOUT: '' } });
   owned.children.push(child);
   let out = '';
   let err = '';
@@ -252,5 +257,69 @@ describe('qconf watch', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/no quorum/);
+  });
+});
+
+describe('qconf watch reports what it cannot see', () => {
+  it('with two of three peers dead: the lost quorum on stderr while it runs, then exit 3 after --timeout', async () => {
+    const ds = await serve([withMaster(1, 'm1')]);
+    const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const cli = startCli(['watch', '/cluster/master', ...flags(ds, dead), '--timeout', '9000']);
+    await until(() => cli.exited || /no quorum/.test(cli.stderr()), 'the lost quorum reported on stderr');
+    expect(cli.exited, `exited before --timeout: ${cli.stderr()}`).toBe(false);
+    const r = await within(cli.done, 60_000, 'qconf watch without a quorum');
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout).toBe('');
+    // Reported as it goes on (more than once before giving up), not only at the end.
+    expect(r.stderr.match(/qconf: no quorum for \d+ s \(2 daemons needed\)/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(r.stderr).toMatch(/no quorum for \d+ s; giving up\n$/);
+  });
+
+  it('reports the quorum lost and back on stderr, and goes on printing changes', async () => {
+    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
+    const cli = startCli(['watch', '/cluster/master', ...flags(ds), '--timeout', '60000']);
+    await until(() => cli.exited || cli.stdout().includes('"m1"'), 'the first line');
+    for (const d of ds.slice(1)) d.child.kill('SIGSTOP');
+    try {
+      await until(() => cli.exited || /no quorum/.test(cli.stderr()), 'the lost quorum reported', 60_000);
+    } finally {
+      for (const d of ds.slice(1)) d.child.kill('SIGCONT');
+    }
+    await until(() => cli.exited || /quorum back/.test(cli.stderr()), 'the quorum reported back', 60_000);
+    await Promise.all(ds.map((d) => publish(d, withMaster(2, 'm2'))));
+    await until(() => cli.exited || cli.stdout().includes('"m2"'), 'the change after the quorum came back');
+    expect(cli.exited, cli.stderr()).toBe(false);
+    cli.child.kill('SIGTERM');
+    const r = await within(cli.done, 15_000, 'qconf watch after SIGTERM');
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('`qconf watch PATH | head -1` ends quietly at the next change (exit 0, nothing on stderr)', async () => {
+    const ds = await serve([0, 1, 2].map(() => withMaster(1, 'm1')));
+    const watch = [process.execPath, CLI_JS, 'watch', '/cluster/master', ...flags(ds)].map((a) => `'${a}'`).join(' ');
+    const pipeline = start('bash', ['-c', `set -o pipefail; ${watch} | head -1`]);
+    await until(() => pipeline.exited || pipeline.stdout().includes('"m1"'), 'the first line through head');
+    // head has exited; the watch learns it when it writes the next change.
+    await Promise.all(ds.map((d) => publish(d, withMaster(2, 'm2'))));
+    const r = await within(pipeline.done, 30_000, 'the pipeline after the next change');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('{"serial":1,"exists":true,"value":"m1"}\n');
+  });
+});
+
+describe('qconf wait when the cluster goes away', () => {
+  it('all daemons stopped 1 s into `qconf wait --serial 999 --timeout 30000`: exit 3, not a timeout', async () => {
+    const ds = await serve([0, 1, 2].map(() => sampleDoc(1)));
+    const base = await waitCounts(ds);
+    const cli = startCli(['wait', '--serial', '999', ...flags(ds), '--timeout', '30000']);
+    await until(async () => cli.exited || (await waitCounts(ds)).every((c, i) => c > base[i]), 'the wait held by every daemon');
+    await sleep(1000);
+    await stopAll(ds);
+    const r = await within(cli.done, 90_000, 'qconf wait');
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^qconf: no quorum: /);
+    expect(r.stderr).not.toMatch(/timed out/);
   });
 });

@@ -1,0 +1,156 @@
+// Reading a command line against its command's table (spec.ts): flags, then their variables,
+// then their defaults; and the values every command checks the same way (numbers, coverage,
+// JSON pointers). Every mistake is a usage error (exit 2) that says what to type instead.
+import { EXIT, type CommandSpec, type OptionDef } from './spec.js';
+
+/** A command's failure: the exit code it ends with, and the message for stderr. */
+export class CliExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function usageError(message: string): CliExit {
+  return new CliExit(EXIT.USAGE, message);
+}
+
+export type Source = 'flag' | 'env' | 'default';
+
+export interface Parsed {
+  /** Each option's value: the flag's, else its variable's, else its default (or undefined). */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Where each value came from (absent: nowhere). */
+  from: Record<string, Source>;
+  positionals: string[];
+}
+
+/** Edit distance with transpositions (optimal string alignment), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The closest of `names` to `word`, when one is close enough to be what was meant. */
+export function closest(word: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const n of names) {
+    const d = n.startsWith(word) || word.startsWith(n) ? Math.min(1, distance(word, n)) : distance(word, n);
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function unknownOption(arg: string, spec: CommandSpec): CliExit {
+  const word = arg.replace(/^-+/, '').split('=')[0];
+  const near = closest(word, spec.options.map((o) => o.name));
+  return usageError(`unknown option ${arg.split('=')[0]} for qconf ${spec.name}${near ? `; did you mean --${near}?` : ''}`);
+}
+
+/** Parse `args` by `spec`; `env` supplies the options' variables. */
+export function parseArgs(args: readonly string[], spec: CommandSpec, env: NodeJS.ProcessEnv): Parsed {
+  const byName = new Map<string, OptionDef>();
+  for (const o of spec.options) {
+    byName.set(o.name, o);
+    if (o.short) byName.set(o.short, o);
+  }
+  const given: Record<string, string | boolean | string[]> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    // A lone "-" is an operand (standard input, for publish).
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    const long = arg.startsWith('--');
+    const eq = arg.indexOf('=');
+    const name = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg.slice(1);
+    const def = long ? byName.get(name) : name.length === 1 ? byName.get(name) : undefined;
+    if (def === undefined || (long && def.name !== name)) throw unknownOption(arg, spec);
+    let value: string | boolean = true;
+    if (def.arg === undefined) {
+      if (eq >= 0) throw usageError(`--${def.name} takes no value (${arg})`);
+    } else if (eq >= 0) {
+      value = arg.slice(eq + 1);
+    } else {
+      if (i + 1 >= args.length) throw usageError(`--${def.name} needs a value: --${def.name} ${def.arg}`);
+      value = args[++i];
+    }
+    if (def.multiple) given[def.name] = [...((given[def.name] as string[] | undefined) ?? []), value as string];
+    else given[def.name] = value;
+  }
+  const values: Parsed['values'] = {};
+  const from: Record<string, Source> = {};
+  for (const o of spec.options) {
+    const env1 = o.env ? env[o.env] : undefined;
+    if (given[o.name] !== undefined) [values[o.name], from[o.name]] = [given[o.name], 'flag'];
+    else if (env1 !== undefined && env1 !== '') [values[o.name], from[o.name]] = [o.multiple ? [env1] : env1, 'env'];
+    else if (o.default !== undefined) [values[o.name], from[o.name]] = [o.multiple ? [o.default] : o.default, 'default'];
+  }
+  const [min, max] = spec.positionals;
+  if (positionals.length < min || positionals.length > max) {
+    const what = positionals.length < min ? 'missing operand' : `unexpected operand ${JSON.stringify(positionals[max])}`;
+    throw usageError(`${what}\nusage: ${spec.usage.map((u) => `qconf ${spec.name} ${u}`).join('\n       ')}`);
+  }
+  return { values, from, positionals };
+}
+
+/** How an option is named in a message: its flag, and its variable when the value came from there. */
+export function optionName(p: Parsed, name: string, spec?: CommandSpec): string {
+  const env = spec?.options.find((o) => o.name === name)?.env;
+  return p.from[name] === 'env' && env ? `--${name} (from ${env})` : `--${name}`;
+}
+
+/** A string option's value (undefined when not given and without a default). */
+export function stringOf(p: Parsed, name: string): string | undefined {
+  const v = p.values[name];
+  return typeof v === 'string' ? v : Array.isArray(v) ? v[v.length - 1] : undefined;
+}
+
+/** A whole number from `text` within [min, max], or a usage error naming the option. */
+export function wholeNumber(text: string, label: string, min: number, max = Number.MAX_SAFE_INTEGER, unit = ''): number {
+  const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min} to ${max}`;
+  if (!/^[0-9]+$/.test(text)) throw usageError(`${label}: ${JSON.stringify(text)} is not a whole number${unit}; give ${range}`);
+  const n = Number(text);
+  if (n < min || n > max) throw usageError(`${label}: ${n} is out of range; give ${range}${unit}`);
+  return n;
+}
+
+/** A numeric option with a value (its default, at least), as a number. */
+export function numberOption(p: Parsed, name: string, min: number, max?: number, unit = ''): number {
+  return wholeNumber(stringOf(p, name) as string, optionName(p, name), min, max, unit);
+}
+
+/** --coverage: undefined (the default), -1 (all), or how many daemons to ask. */
+export function coverageOption(p: Parsed): number | undefined {
+  const v = stringOf(p, 'coverage');
+  if (v === undefined) return undefined;
+  if (v === 'all') return -1;
+  if (v === '0') throw usageError('--coverage: 0 would ask no daemon; give 1 to the number of peers, or all');
+  if (!/^[0-9]+$/.test(v)) throw usageError(`--coverage: ${JSON.stringify(v)} is neither a number of daemons (1 to the number of peers) nor all`);
+  return Number(v);
+}
+
+/**
+ * A JSON pointer operand, as the daemons take it: "/" and "" are the whole document; any other
+ * must start with "/" (a path without it is a usage error suggesting the slashed form).
+ */
+export function pathOperand(text: string): string {
+  if (text === '/' || text === '') return '';
+  if (text.startsWith('/')) return text;
+  throw usageError(`path ${JSON.stringify(text)} does not start with "/"; JSON pointers do: did you mean /${text}?`);
+}
