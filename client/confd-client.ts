@@ -10,7 +10,7 @@ import { QconfError } from '../shared/errors.js';
 import { loadKeyring, type Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
 import { AddressProof } from './address-proof.js';
-import { PROVEN_OPS, SignatureCache, verifyAnswer } from './verify-answer.js';
+import { PROVEN_OPS, SignatureCache, verifyAnswer, type Verdict } from './verify-answer.js';
 import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
 import { FanOut, type FanOutHost } from './fan-out.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
@@ -282,7 +282,7 @@ export class ConfdClient {
     }
     // With trusted keys, only a proven answer is a vote; a forged one is counted and named.
     if (this.sigs && this.protocol.documentSerials && PROVEN_OPS.has(String(entry.request.op))) {
-      const v = verifyAnswer(entry.request, d.reply, this.sigs, Date.now());
+      const v = verdictOn(entry.request, d.reply, this.sigs);
       if (v.kind !== 'verified') return f.discard(peer, generation, v.kind === 'forged' ? v.why : undefined);
     }
     f.reply(peer, generation, d.reply);
@@ -572,6 +572,15 @@ function silentPeers(f: FanOut): string {
 }
 
 /** The daemons whose answers failed verification, and why. */
+/** verifyAnswer, with anything it throws on a malformed proof judged a forgery (never thrown into the socket's handler). */
+function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
+  try {
+    return verifyAnswer(request, reply, sigs, Date.now());
+  } catch (e) {
+    return { kind: 'forged', why: `its proof is malformed (${(e as Error).message})` };
+  }
+}
+
 export function forgedPeers(f: FanOut): string {
   if (f.forged.size === 0) return '';
   return `; answers that failed verification: ${[...f.forged].map(([peer, why]) => `${peer} (${why})`).join(', ')}`;

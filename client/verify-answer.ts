@@ -12,14 +12,13 @@ import type { Reply, Request } from './types.js';
 export type Verdict = { kind: 'verified'; serial: number } | { kind: 'unproven' } | { kind: 'forged'; why: string };
 
 const FORGED = (why: string): Verdict => ({ kind: 'forged', why });
-/** Errors that say nothing about the document (nothing to prove): never counted as answers. */
-const UNPROVABLE = new Set(['busy', 'not_ready', 'internal', 'too_large', 'bad_argument', 'retry']);
+const uint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 function signedRoot(v: unknown): SignedRoot | undefined {
   if (v === null || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
   if (!(o.root instanceof Uint8Array) || o.root.length !== 32 || !(o.sig instanceof Uint8Array)) return undefined;
-  if (typeof o.key !== 'string' || typeof o.serial !== 'number' || typeof o.expires !== 'number') return undefined;
+  if (typeof o.key !== 'string' || !uint(o.serial) || !uint(o.expires)) return undefined;
   return { root: o.root, sig: o.sig, key: o.key, serial: o.serial, expires: o.expires };
 }
 
@@ -46,13 +45,17 @@ function segmentsOf(path: unknown): string[] | undefined {
   return p.ok ? p.segments : undefined;
 }
 
-/** A value's or an absence's proof, in a reply (or an mget entry). */
-function checkValue(root: Uint8Array, segments: string[], status: number, code: string | undefined, answer: unknown, proofWire: unknown): Verdict | undefined {
-  if (status !== 0 && code !== 'not_found') return undefined;
+/** A value's or an absence's proof, in a reply (or an mget entry) that is one or the other. */
+function checkValue(root: Uint8Array, segments: string[], status: number, answer: unknown, proofWire: unknown): Verdict | undefined {
   const proof = pathProofFromWire(proofWire);
   if (!proof) return FORGED('no proof with its answer');
   const ok = status === 0 ? verifyPath(root, segments, proof, { found: true, value: answer }) : verifyPath(root, segments, proof, { found: false });
   return ok ? undefined : FORGED(status === 0 ? 'its answer does not match the signed document' : 'its "not found" is not proven by the signed document');
+}
+
+/** Whether a reply (or an mget entry) is a value (status 0) or an absence (not_found): what proofs prove. */
+function provable(status: unknown, code: unknown): boolean {
+  return status === 0 || (status === 1 && code === 'not_found');
 }
 
 /** The ops whose answers come from the document, and are proven. */
@@ -63,8 +66,9 @@ export const PROVEN_OPS: ReadonlySet<string> = new Set(['ping', 'get', 'mget', '
  * daemon may lag); the client's monotonic reads keep it from becoming the newest answer.
  */
 export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCache, now: number): Verdict {
-  const code = reply.error?.code;
-  if (reply.status !== 0 && code !== undefined && UNPROVABLE.has(code)) return { kind: 'unproven' };
+  // Only a value and an absence can be proven; any other error (busy, too_large, …) is no answer
+  // from the document, whoever sends it: never a vote.
+  if (!provable(reply.status, reply.error?.code)) return { kind: 'unproven' };
   const s = signedRoot(reply.signed);
   if (!s) return FORGED('its answer is not signed');
   const why = sigs.check(s, now);
@@ -79,7 +83,7 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   if (op === 'get' || op === 'wait') {
     const segs = segmentsOf(request.path);
     if (!segs) return { kind: 'unproven' };
-    return checkValue(s.root, segs, reply.status, code, reply.answer, reply.proof) ?? verified;
+    return checkValue(s.root, segs, reply.status, reply.answer, reply.proof) ?? verified;
   }
   if (op === 'mget') {
     const paths = request.paths;
@@ -90,8 +94,9 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
       const e = entries[i] as { status?: unknown; answer?: unknown; error?: { code?: unknown }; proof?: unknown } | null;
       const segs = segmentsOf(paths[i]);
       if (e === null || typeof e !== 'object' || typeof e.status !== 'number') return FORGED('an entry of its answer is malformed');
-      if (!segs) continue;
-      const bad = checkValue(s.root, segs, e.status, typeof e.error?.code === 'string' ? e.error.code : undefined, e.answer, e.proof);
+      // An entry that is neither a value nor an absence (too_large, …) cannot be proven: nor can the answer.
+      if (!segs || !provable(e.status, e.error?.code)) return { kind: 'unproven' };
+      const bad = checkValue(s.root, segs, e.status, e.answer, e.proof);
       if (bad) return bad;
     }
     return verified;
@@ -99,7 +104,7 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   if (op === 'list') {
     const segs = segmentsOf(request.path);
     if (!segs) return { kind: 'unproven' };
-    if (reply.status !== 0) return checkValue(s.root, segs, reply.status, code, undefined, reply.proof) ?? verified;
+    if (reply.status !== 0) return checkValue(s.root, segs, reply.status, undefined, reply.proof) ?? verified;
     const w = reply.proof as { p?: unknown; l?: unknown } | undefined;
     const pathProof = pathProofFromWire(w?.p);
     const listProof = listProofFromWire(w?.l);

@@ -213,12 +213,11 @@ export class CommitmentTree {
     const hashes = t.children;
     const array = t.isArray ? { array: true } : {};
     if (depth <= 1) return { hashes, ...array };
-    const below: Record<string, ListProof> = {};
-    const n = t.n;
-    for (let j = 0; j < n; j++) {
+    // Every child's proof, scalars too: the client learns that nothing is below them.
+    const below = new Map<string, ListProof>();
+    for (let j = 0; j < t.n; j++) {
       const k = t.isArray ? String(j) : (t.keys as string[])[j];
-      const child = (value as Record<string, unknown>)[k];
-      if (child !== null && typeof child === 'object') below[k] = this.proveList(child, depth - 1);
+      below.set(k, this.proveList((value as Record<string, unknown>)[k], depth - 1));
     }
     return { hashes, ...array, below };
   }

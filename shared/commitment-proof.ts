@@ -49,8 +49,12 @@ export interface ListProof {
   hashes?: Uint8Array;
   /** Whether that container is an array (its names alone may not say). */
   array?: boolean;
-  /** The proofs of the container children listed further, by name. */
-  below?: Record<string, ListProof>;
+  /**
+   * A listing deeper than one level: the proof of every child, by name (a scalar given whole,
+   * so that no child can be passed off as having nothing below it). A Map: names such as
+   * "__proto__" are data here.
+   */
+  below?: Map<string, ListProof>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,7 +140,7 @@ export function listProofToWire(p: ListProof): Wire {
   if (p.array) w.a = true;
   if (p.below) {
     const b: Wire = {};
-    for (const [k, v] of Object.entries(p.below)) b[k] = listProofToWire(v);
+    for (const [k, v] of p.below) Object.defineProperty(b, k, { value: listProofToWire(v), enumerable: true, writable: true, configurable: true });
     w.b = b;
   }
   return w;
@@ -154,11 +158,11 @@ export function listProofFromWire(w: unknown, depth = 0): ListProof | undefined 
   if (o.a === true) p.array = true;
   if (o.b !== undefined) {
     if (o.b === null || typeof o.b !== 'object' || Array.isArray(o.b)) return undefined;
-    p.below = {};
+    p.below = new Map();
     for (const [k, v] of Object.entries(o.b as Wire)) {
       const c = listProofFromWire(v, depth + 1);
       if (!c) return undefined;
-      p.below[k] = c;
+      p.below.set(k, c);
     }
   }
   return p;
@@ -246,6 +250,8 @@ function endHash(p: PathProof, segments: readonly string[], claim: Claim): Uint8
  * fold the end's hash up through each large container to the root.
  */
 export function verifyPath(root: Uint8Array, segments: readonly string[], p: PathProof, claim: Claim): boolean {
+  // A step per segment at most: each step is a container the path goes through.
+  if (p.steps.length > segments.length) return false;
   let h = endHash(p, segments, claim);
   if (h === undefined) return false;
   for (let j = p.steps.length - 1; j >= 0; j--) {
@@ -273,19 +279,24 @@ export function listedHash(isArray: boolean, names: readonly string[], p: ListPr
     return wholeHash(w);
   }
   if (!p.hashes || (p.array === true) !== isArray) return undefined;
-  // The children, and the names below each.
+  // The children, and the names below each (a child's own name never holds a "/": it is escaped).
   const children: string[] = [];
   const below = new Map<string, string[]>();
   for (const name of names) {
     const slash = name.indexOf('/');
-    const head = slash < 0 ? name : name.slice(0, slash);
-    if (slash < 0) children.push(head);
-    else {
-      let l = below.get(head);
-      if (!l) below.set(head, (l = []));
-      l.push(name.slice(slash + 1));
+    if (slash < 0) {
+      children.push(name);
+      continue;
     }
+    if (depth === 1) return undefined;
+    const head = name.slice(0, slash);
+    let l = below.get(head);
+    if (!l) below.set(head, (l = []));
+    l.push(name.slice(slash + 1));
   }
+  // Names below a child that is not listed are names of nothing.
+  const listed = new Set(children);
+  for (const head of below.keys()) if (!listed.has(head)) return undefined;
   const childNames = children.map(unescape);
   const n = childNames.length;
   if (p.hashes.length !== n * HASH_BYTES) return undefined;
@@ -296,19 +307,24 @@ export function listedHash(isArray: boolean, names: readonly string[], p: ListPr
   const leaves: Uint8Array[] = [];
   for (let j = 0; j < n; j++) {
     const name = childNames[order[j]];
-    let h: Uint8Array = p.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
-    const sub = p.below?.[name];
-    if (depth > 1 && sub !== undefined) {
-      // A child listed further: its hash must be the one its own listing gives.
-      const escaped = children[order[j]];
-      const kindArray = 'whole' in sub ? Array.isArray(sub.whole) : sub.array === true;
-      const hh = listedHash(kindArray, below.get(escaped) ?? [], sub, depth - 1);
+    const h: Uint8Array = p.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
+    if (depth > 1) {
+      // Every child is proven: what is below it is exactly what the listing names.
+      const sub = p.below?.get(name);
+      if (sub === undefined) return undefined;
+      const hh = childHash(sub, below.get(children[order[j]]) ?? [], depth - 1);
       if (hh === undefined || !eq(hh, h)) return undefined;
-      h = hh;
     }
     leaves.push(leafHash(isArray ? h : objectEntry(name, h)));
   }
   return containerHash(isArray, n, treeRoot(leaves));
+}
+
+/** A listed child's hash from its proof: a scalar given whole has nothing below it. */
+function childHash(sub: ListProof, names: readonly string[], depth: number): Uint8Array | undefined {
+  if ('whole' in sub && (sub.whole === null || typeof sub.whole !== 'object')) return names.length === 0 ? wholeHash(sub.whole) : undefined;
+  const isArray = 'whole' in sub ? Array.isArray(sub.whole) : sub.array === true;
+  return listedHash(isArray, names, sub, depth);
 }
 
 /** The relative pointers a listing of `v` to `depth` gives (as the daemon makes them). */

@@ -30,10 +30,18 @@ export function sha256(...parts: Uint8Array[]): Buffer {
 /** The root of a tree of no entries (RFC 9162: the hash of nothing). */
 export const EMPTY_TREE_HASH = sha256(new Uint8Array(0));
 
-/** The hash of a value hashed whole: its JSON text (JSON.stringify: keys in the value's own order). */
+/** A lone surrogate as JSON.stringify writes it (an escape not itself escaped). */
+const LONE_SURROGATE = /(?<=(?:^|[^\\])(?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+
+/**
+ * The hash of a value hashed whole: its JSON text (JSON.stringify: keys in the value's own
+ * order). A lone surrogate reaches a client as U+FFFD (MessagePack strings are UTF-8), so it is
+ * hashed as one: both sides hash the text the client can see.
+ */
 export function wholeHash(value: unknown): Buffer {
-  const text = JSON.stringify(value);
-  return sha256(Buffer.from([VALUE]), Buffer.from(text === undefined ? 'null' : text, 'utf8'));
+  let text = JSON.stringify(value) ?? 'null';
+  if (text.includes('\\ud')) text = text.replace(LONE_SURROGATE, '\ufffd');
+  return sha256(Buffer.from([VALUE]), Buffer.from(text, 'utf8'));
 }
 
 /** The data of an object entry in its container's tree: key length (u32), key (UTF-8), child hash. */

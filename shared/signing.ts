@@ -65,6 +65,9 @@ function publicKey(bytes: Uint8Array): PublicKey {
 
 /** The bytes signed: a tag, the commitment (32 bytes), the serial and the expiry (u64 each). */
 export function statement(root: Uint8Array, serial: number, expires: number): Buffer {
+  for (const [name, v] of [['serial', serial], ['expires', expires]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new QconfError('document', `a signed ${name} must be a non-negative integer, not ${v}`);
+  }
   const b = Buffer.alloc(STATEMENT_TAG.length + root.length + 16);
   STATEMENT_TAG.copy(b, 0);
   b.set(root, STATEMENT_TAG.length);

@@ -1,0 +1,131 @@
+// The client's check of a daemon's answer, against the daemon's own replies and against an
+// insider's rewrites of them: listings with names added, hidden or moved; errors passed off as
+// answers; malformed signatures and proofs (judged forged, never thrown); honest answers about
+// keys such as "constructor" and "__proto__", and about strings no UTF-8 can carry.
+import { describe, expect, it } from 'vitest';
+import type { Reply, Request } from '../../client/types.js';
+import { SignatureCache, verifyAnswer } from '../../client/verify-answer.js';
+import { sealDocument } from '../../daemon/document-signature.js';
+import { handleQuery, type QueryContext } from '../../daemon/qcf1/ops.js';
+import { drain } from '../../daemon/slices.js';
+import { Snapshot } from '../../daemon/snapshot.js';
+import { valueHash } from '../../shared/commitment.js';
+import { packBody } from '../../shared/msgpack-encode.js';
+import { unpackBody } from '../../shared/msgpack-decode.js';
+import { TrustKeys, generateSigningKey, signDocument } from '../../shared/signing.js';
+
+const KEY = generateSigningKey();
+const TRUST = new TrustKeys([KEY]);
+const commit = (v: unknown) => valueHash(v).hash;
+
+/** A large `nodes` (a tree in the commitment), with whatever else `extra` adds to it. */
+function doc(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const nodes: Record<string, unknown> = {};
+  for (let i = 0; i < 200; i++) nodes[`n${String(i).padStart(3, '0')}`] = i;
+  return { serial_no: 3, nodes: { ...nodes, ...extra }, small: { a: 1 } };
+}
+
+function context(d: Record<string, unknown>): QueryContext {
+  const sealed = drain(sealDocument(signDocument(d, KEY, commit), 3, TRUST, 'test'));
+  const snapshot = new Snapshot({ doc: sealed.doc, serial: sealed.serial, source: 'file', signed: sealed.signed });
+  return { node: 'a', instance: '00112233aabbccdd', version: '0', snapshot, stale: false, lastContact: 0, now: Date.now(), stats: () => ({}) };
+}
+
+/** The daemon's reply to `request`, as a client decodes it. */
+function reply(d: Record<string, unknown>, request: Record<string, unknown>): Reply {
+  const out = handleQuery(context(d), request, 1000);
+  if (out.kind !== 'reply') throw new Error('not a reply');
+  return unpackBody(packBody(out.body as unknown as Record<string, unknown>)) as unknown as Reply;
+}
+
+function verdict(request: Record<string, unknown>, r: Reply): string {
+  return verifyAnswer(request as Request, r, new SignatureCache(TRUST), Date.now()).kind;
+}
+
+describe('listings', () => {
+  it('a name added below a child, at depth 1 or below a scalar at depth 2, is forged', () => {
+    const d = doc();
+    const one = { op: 'list', path: '/nodes' };
+    const r1 = reply(d, one);
+    expect(verdict(one, r1)).toBe('verified');
+    expect(verdict(one, { ...r1, answer: [...(r1.answer as string[]), 'n000/rogue'] })).toBe('forged');
+    const two = { op: 'list', path: '/nodes', depth: 2 };
+    const r2 = reply(d, two);
+    expect(verdict(two, r2)).toBe('verified');
+    expect(verdict(two, { ...r2, answer: [...(r2.answer as string[]), 'n001/rogue'] })).toBe('forged');
+    expect(verdict(two, { ...r2, answer: [...(r2.answer as string[]), 'nobody/rogue'] })).toBe('forged');
+  });
+
+  it('the names below a container child, replaced and their proof removed, are forged', () => {
+    const d = doc({ sub: { a: 1, b: 2 } });
+    const two = { op: 'list', path: '/nodes', depth: 2 };
+    const r = reply(d, two);
+    expect(verdict(two, r)).toBe('verified');
+    const names = (r.answer as string[]).filter((n) => !n.startsWith('sub/'));
+    const proof = r.proof as { p: unknown; l: { b: Record<string, unknown> } };
+    const below = { ...proof.l.b };
+    delete below.sub;
+    const hidden = { ...r, proof: { ...proof, l: { ...proof.l, b: below } } };
+    expect(verdict(two, { ...hidden, answer: [...names, 'sub/evil'] })).toBe('forged');
+    // Hiding them (no names below, no proof) is forged too: every child is proven at depth 2.
+    expect(verdict(two, { ...hidden, answer: names })).toBe('forged');
+  });
+
+  it('honest listings of keys such as "constructor" and "__proto__" are verified', () => {
+    const d = doc({ constructor: 5, toString: { x: 1 } });
+    Object.defineProperty(d.nodes, '__proto__', { value: { a: 1 }, enumerable: true, configurable: true, writable: true });
+    for (const depth of [1, 2, 3]) {
+      const req = { op: 'list', path: '/nodes', depth };
+      const r = reply(d, req);
+      expect((r.answer as string[]).includes('__proto__')).toBe(true);
+      expect(verdict(req, r), `depth ${depth}`).toBe('verified');
+    }
+  });
+});
+
+describe('errors and malformed members', () => {
+  it('an error other than not_found, with a valid signature, is no verified answer', () => {
+    const req = { op: 'get', path: '/nodes/n001' };
+    const r = reply(doc(), req);
+    expect(verdict(req, r)).toBe('verified');
+    for (const error of [{ code: 'denied', message: 'no' }, { code: 'too_large', message: 'big' }, undefined]) {
+      expect(verdict(req, { ...r, status: 1, answer: undefined, error } as Reply)).toBe('unproven');
+    }
+    const mget = { op: 'mget', paths: ['/nodes/n001', '/small'] };
+    const m = reply(doc(), mget);
+    expect(verdict(mget, m)).toBe('verified');
+    const entries = m.answer as Array<Record<string, unknown>>;
+    expect(verdict(mget, { ...m, answer: [entries[0], { status: 1, error: { code: 'too_large', message: 'big' } }] })).toBe('unproven');
+  });
+
+  it('a signed member with a fractional, negative or huge serial or expiry is forged, not thrown', () => {
+    const req = { op: 'get', path: '/nodes/n001' };
+    const r = reply(doc(), req);
+    const signed = r.signed as Record<string, unknown>;
+    for (const bad of [{ serial: 1.5 }, { serial: -1 }, { expires: 1e30 }, { expires: 2e12 + 0.5 }]) {
+      expect(() => verdict(req, { ...r, signed: { ...signed, ...bad } })).not.toThrow();
+      expect(verdict(req, { ...r, signed: { ...signed, ...bad } })).toBe('forged');
+    }
+  });
+
+  it('a path proof with more steps than the path has segments is forged, not thrown', () => {
+    const req = { op: 'get', path: '/nodes' };
+    const r = reply(doc(), req);
+    expect(verdict(req, r)).toBe('verified');
+    const proof = r.proof as { s: unknown[] };
+    const longer = { ...r, proof: { ...proof, s: [...proof.s, ['o', 2, 0, []], ['o', 2, 0, []]] } };
+    expect(() => verdict(req, longer)).not.toThrow();
+    expect(verdict(req, longer)).toBe('forged');
+  });
+});
+
+describe('strings', () => {
+  it('a lone surrogate, which reaches the client as U+FFFD, is verified as the client sees it', () => {
+    const d = doc({ odd: 'x\ud800y' });
+    (d.small as Record<string, unknown>).odd = '\udc00';
+    for (const path of ['/nodes/odd', '/small', '/small/odd']) {
+      const req = { op: 'get', path };
+      expect(verdict(req, reply(d, req)), path).toBe('verified');
+    }
+  });
+});
