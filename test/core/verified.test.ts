@@ -129,7 +129,8 @@ describe('an insider holding the HMAC key', () => {
       expect(a.kind, JSON.stringify(a)).not.toBe('no_quorum');
       check(a);
       expect(a.verified).toBe(true);
-      if (one.rewritten > 0) expect(a.forged).toBeGreaterThan(0);
+      // (A wait ends at its quorum, all: true being no wait option: the insider's reply may come after.)
+      if (one.rewritten > 0 && name !== 'wait') expect(a.forged).toBeGreaterThan(0);
       // Two insiders: no verified quorum; the client refuses and names them.
       const two = await insider(ds[1], rewrite);
       const b = await ask(client([ds[0].peer, two.peer, one.peer], publisher));
