@@ -95,6 +95,8 @@ export function loadKeyring(path: string): { keyring: Keyring; warnings: string[
   } catch (e) {
     throw new QconfError('key_file', `key file ${path}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
   }
+  // A publisher's signing key (shared/signing.ts) is 64 hex digits too, under this first line.
+  if (text.startsWith('# qconf signing key')) throw new QconfError('key_file', `key file ${path}: is a signing key (qconf keygen --signing), not a shared key: give it to --sign-key`);
   const keys = parseKeyText(text, `key file ${path}`);
   if (keys.length === 0) throw new QconfError('key_file', `key file ${path}: holds no key`);
   return { keyring: new Keyring(keys), warnings };

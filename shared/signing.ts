@@ -140,7 +140,9 @@ export function loadTrustKeys(path: string): TrustKeys {
 
 /** A signing key file: the first line is the key's 32-byte seed (64 hex digits). */
 export function loadSigningKey(path: string): SigningKey {
-  checkKeyFile(path);
+  // Whoever reads it can sign documents every trusting client accepts: refused, not warned of.
+  const { warnings } = checkKeyFile(path);
+  if (warnings.length > 0) throw new QconfError('key_file', `signing key ${path}: readable by others; run chmod 600 ${path}`);
   const lines = keyLines(path, 'signing key');
   let seed: Uint8Array;
   try {
@@ -152,9 +154,18 @@ export function loadSigningKey(path: string): SigningKey {
   return { ...publicKey(kp.publicKey), secret: kp.secretKey };
 }
 
-/** The text of a signing key file (its seed) and of its public key file. */
+/**
+ * The first line of a signing key file: its seed is 64 hex digits like a shared key, and this
+ * line keeps it from being taken for one (a keyring refuses a file that starts with it).
+ */
+export const SIGNING_KEY_HEADER = '# qconf signing key (Ed25519 seed): keep it secret';
+
+/** The text of a signing key file (its seed) and of its public key file (a trust file's line). */
 export function signingKeyText(k: SigningKey): { secret: string; public: string } {
-  return { secret: Buffer.from(k.secret.subarray(0, SEED_BYTES)).toString('hex') + '\n', public: Buffer.from(k.bytes).toString('hex') + '\n' };
+  return {
+    secret: `${SIGNING_KEY_HEADER}\n${Buffer.from(k.secret.subarray(0, SEED_BYTES)).toString('hex')}\n`,
+    public: `# qconf public key ${k.id}\n${Buffer.from(k.bytes).toString('hex')}\n`,
+  };
 }
 
 /** A document's signature member, read (undefined: unsigned; a string: why it is malformed). */

@@ -135,6 +135,16 @@ export function numberOption(p: Parsed, name: string, min: number, max?: number,
   return wholeNumber(stringOf(p, name) as string, optionName(p, name), min, max, unit);
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration option (a whole number with s, m, h or d: 90s, 12h, 30d), in milliseconds. */
+export function durationOption(p: Parsed, name: string): number {
+  const text = stringOf(p, name) as string;
+  const m = /^([0-9]{1,9})([smhd])$/.exec(text);
+  if (!m || Number(m[1]) === 0) throw usageError(`${optionName(p, name)}: ${JSON.stringify(text)} is not a duration; give a whole number above 0 with s, m, h or d (90s, 12h, 30d)`);
+  return Number(m[1]) * DURATION_UNITS[m[2]];
+}
+
 /** --coverage: undefined (the default), -1 (all), or how many daemons to ask. */
 export function coverageOption(p: Parsed): number | undefined {
   const v = stringOf(p, 'coverage');

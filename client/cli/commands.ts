@@ -9,9 +9,11 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   ping: async () => (await import('./ping.js')).pingCommand,
   stats: async () => (await import('./stats.js')).statsCommand,
   keygen: async () => (await import('./keygen.js')).keygenCommand,
+  'key-id': async () => (await import('./keygen.js')).keyIdCommand,
   wait: async () => (await import('./wait.js')).waitCommand,
   watch: async () => (await import('./watch.js')).watchCommand,
   publish: async () => (await import('./publish.js')).publishCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
   ganeti: async () => (await import('./ganeti.js')).ganetiCommand,
 };
 

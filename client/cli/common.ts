@@ -26,12 +26,17 @@ export function formatValue(v: unknown, io: Io): string {
 
 /**
  * Why a quorum was not had, once: "no quorum" with the library's count (which names the silent
- * daemons), or, when none answered, what to check. `heard`: a daemon answered something before
- * (a wait whose daemons stopped before their first reply has none to count). Returns the exit
- * code: 3, or 4 when no daemon answered at all.
+ * daemons and those whose answers failed verification), or, when none answered, what to check.
+ * `heard`: a daemon answered something before (a wait whose daemons stopped before their first
+ * reply has none to count). Returns the exit code: 3, or 4 when no daemon answered at all or
+ * every answer failed verification.
  */
-export function reportNoQuorum(r: { replies: number; error?: { message: string } }, io: Io, heard = false): number {
+export function reportNoQuorum(r: { replies: number; forged?: number; error?: { message: string } }, io: Io, heard = false): number {
   const counts = r.error?.message ?? 'too few replies';
+  if (r.replies === 0 && (r.forged ?? 0) > 0) {
+    io.err(`qconf: no verified answer: ${counts}\n`);
+    return EXIT.FAILURE;
+  }
   if (r.replies === 0 && !heard) {
     io.err(`qconf: no daemon answered: ${counts}; are they running, reachable, and using this key?\n`);
     return EXIT.FAILURE;

@@ -8,6 +8,7 @@ import { parsePeerList, type Peer } from '../../shared/peers.js';
 import { ConfdClient, type ConfdClientOptions } from '../confd-client.js';
 import { CliExit, coverageOption, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Io } from './common.js';
+import { trustFrom, type Trust } from './trust.js';
 
 const IPV4 = /^([0-9.]{7,15})(?::([0-9]{1,5}))?$/;
 
@@ -101,20 +102,24 @@ export function keyringFrom(p: Parsed, io: Io): Keyring {
   }
 }
 
-/** A client from the common flags (peers checked before the key file is read). */
-export async function makeClient(p: Parsed, io: Io, extra: Partial<ConfdClientOptions> = {}): Promise<ConfdClient> {
+/** A client from the common flags (peers checked before the key and trust files are read). */
+export async function makeClient(p: Parsed, io: Io, extra: Partial<ConfdClientOptions> = {}, trust: Trust = trustFrom(p, io)): Promise<ConfdClient> {
   const peers = await peersFrom(p, io);
   const keyring = extra.keyring ?? keyringFrom(p, io);
-  return new ConfdClient({ keyring, peers, port: portOf(p), ...extra });
+  return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, ...extra });
 }
 
-/** Run `body` with a client made from the flags, closed afterwards whatever happens. */
+/**
+ * Run `body` with a client made from the flags, closed afterwards whatever happens; with
+ * --state-file, the newest signed serial it accepted is kept.
+ */
 export async function withClient<T>(p: Parsed, io: Io, body: (client: ConfdClient) => Promise<T>): Promise<T> {
-  const client = await makeClient(p, io);
+  const trust = trustFrom(p, io);
+  const client = await makeClient(p, io, {}, trust);
   try {
     return await body(client);
   } finally {
+    trust.save(client);
     client.close();
   }
 }
-

@@ -54,7 +54,7 @@ export const pingCommand: Command = {
     operands: [],
     positionals: [0, 0],
     options: [
-      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'ask every daemon (unless --coverage is given), wait for each up to --timeout, and print the result with healthy and daemons' }),
+      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'ask every daemon (unless --coverage is given), wait for each up to --timeout, and print the result with healthy and daemons', trust: true }),
       HELP_OPTION,
     ],
     exits: queryExits('a quorum answered (with --json: whether or not healthy)'),

@@ -1,32 +1,20 @@
 // qconf publish: load a whole JSON document into an etcd prefix or file replicas and print the
 // serial the daemons will report, for `qconf wait --serial N`. For files, that serial is above
 // what the targets hold and what the daemons serve, which are asked first (or --offline).
-import { readFileSync } from 'node:fs';
 import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../../shared/etcd-connection.js';
 import { QconfError } from '../../shared/errors.js';
 import { ConfdClient } from '../confd-client.js';
 import { CliExit, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Command, type Io } from './common.js';
 import { keyringFrom, portOf, resolvePeers } from './connect.js';
+import { readDocument } from './document-file.js';
 import { askEach } from './each-daemon.js';
 import { PublishError, publishToEtcd, publishToFiles } from './publish-to.js';
+import { SIGN_OPTIONS, signerFrom } from './sign.js';
 import { EXITS, HELP_OPTION, QUERY_TIMEOUT_MS, peerOptions } from './spec.js';
 
 const ETCD_FLAGS = ETCD_CONNECTION_FLAGS.map((f) => f.name);
 const FILE_FLAGS = ['offline', 'peers', 'key-file'];
-
-function readDocument(file: string): Record<string, unknown> {
-  const name = file === '-' ? 'standard input' : file;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliExit(EXIT.FAILURE, `${name}: ${code ? `cannot be read (${code})` : `not valid JSON (${(e as Error).message})`}`);
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new CliExit(EXIT.FAILURE, `${name}: the document must be a JSON object`);
-  return doc as Record<string, unknown>;
-}
 
 function etcdConnection(p: Parsed): EtcdConnection {
   const v = (name: string) => stringOf(p, name);
@@ -88,6 +76,7 @@ export const publishCommand: Command = {
       ),
       { name: 'etcd', arg: 'ENDPOINTS', doc: 'publish to etcd instead: comma-separated http(s):// client URLs' },
       ...ETCD_CONNECTION_FLAGS,
+      ...SIGN_OPTIONS,
       HELP_OPTION,
     ],
     exits: [
@@ -112,9 +101,10 @@ export const publishCommand: Command = {
     if (wrong) throw usageError(`--${wrong} goes with ${etcd ? '--to' : '--etcd'}, not ${etcd ? '--etcd' : '--to'}`);
     // Flags first: a usage error is reported before any file is read or daemon asked.
     const conn = etcd ? etcdConnection(p) : undefined;
+    const signer = signerFrom(p);
     const doc = readDocument(p.positionals[0]);
     try {
-      const r = conn ? await publishToEtcd(conn, doc) : await publishToFiles(to, doc, () => servedSerial(p, io));
+      const r = conn ? await publishToEtcd(conn, doc, signer?.sign) : await publishToFiles(to, doc, () => servedSerial(p, io), signer?.sign);
       if (r.changed === 0) io.err('qconf: nothing changed\n');
       io.out(`${r.serial}\n`);
       return EXIT.OK;

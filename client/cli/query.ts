@@ -5,7 +5,7 @@ import { EXIT, finish, formatValue, type Command } from './common.js';
 import { queryFlags, withClient } from './connect.js';
 import { HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, peerOptions, queryExits, type OptionDef } from './spec.js';
 
-const QUERY_OPTIONS: OptionDef[] = [...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON' }), HELP_OPTION];
+const QUERY_OPTIONS: OptionDef[] = [...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON', trust: true }), HELP_OPTION];
 
 export const getCommand: Command = {
   spec: {

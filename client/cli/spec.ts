@@ -46,7 +46,23 @@ export const QUERY_TIMEOUT_MS = 5000;
 export const WAIT_TIMEOUT_MS = 60_000;
 
 /** How the daemons are reached: every command that asks them takes these. */
-export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?: boolean; json?: string }): OptionDef[] {
+/** Verified answers (docs/protocol.md): the publishers' keys, and where the newest signed serial is kept. */
+export const TRUST_OPTIONS: OptionDef[] = [
+  {
+    name: 'trust-key',
+    arg: 'FILE',
+    env: 'QCONF_TRUST_KEY',
+    doc: "accept only answers proven against a document signed by a key in FILE (publishers' public keys, one a line); a forged answer is discarded and its daemon named",
+  },
+  {
+    name: 'state-file',
+    arg: 'FILE',
+    env: 'QCONF_STATE_FILE',
+    doc: 'with --trust-key: keep the newest signed serial accepted in FILE, and accept no older one as newest after it',
+  },
+];
+
+export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?: boolean; json?: string; trust?: boolean }): OptionDef[] {
   const defs: OptionDef[] = [
     { name: 'peers', arg: 'LIST', env: 'QCONF_PEERS', doc: 'daemons to ask: host, host:port or [v6]:port, comma- or space-separated; names resolving to one address are one peer' },
     { name: 'key-file', arg: 'FILE', env: 'QCONF_KEY_FILE', doc: 'keyring file; the first key signs' },
@@ -56,6 +72,7 @@ export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?
   ];
   if (o.strict !== false) defs.push({ name: 'strict', doc: 'require a quorum of agreeing replies, not just a quorum of replies' });
   if (o.json !== undefined) defs.push({ name: 'json', doc: o.json });
+  if (o.trust === true) defs.push(...TRUST_OPTIONS);
   return defs;
 }
 
@@ -66,8 +83,11 @@ export const PATH_OPERAND: [string, string] = ['PATH', 'a JSON pointer (RFC 6901
 /** The exit codes most commands share, in words. */
 export const EXITS = {
   usage: { code: EXIT.USAGE, when: 'usage: a bad command, option, operand or value (nothing was sent)' },
-  noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones are named)' },
-  failure: { code: EXIT.FAILURE, when: 'no daemon answered, the key file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; not_ready, …)' },
+  noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones, and those whose answers failed verification, are named)' },
+  failure: {
+    code: EXIT.FAILURE,
+    when: 'no daemon answered, every answer failed verification (--trust-key), a key or trust file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; not_ready, …)',
+  },
 } satisfies Record<string, ExitDef>;
 
 /** The exit codes of a quorum query: `ok` and (when it has one) `notFound` in its own words. */

@@ -60,7 +60,7 @@ export const waitCommand: Command = {
       { name: 'absent', doc: 'until the value is gone' },
       { name: 'equals', arg: 'JSON', doc: `until the value equals JSON (a string is quoted: --equals '"node2"')` },
       { name: 'serial', arg: 'N', doc: 'until a quorum serves serial N or newer (after `qconf publish` printed N)' },
-      ...peerOptions({ timeoutMs: WAIT_TIMEOUT_MS, timeoutDoc: 'give up after MS milliseconds', strict: false, json: 'print the whole result (met, serial, replies, …) as JSON' }),
+      ...peerOptions({ timeoutMs: WAIT_TIMEOUT_MS, timeoutDoc: 'give up after MS milliseconds', strict: false, json: 'print the whole result (met, serial, replies, …) as JSON', trust: true }),
       HELP_OPTION,
     ],
     exits: [

@@ -17,7 +17,7 @@ export const watchCommand: Command = {
     operands: [PATH_OPERAND],
     positionals: [1, 1],
     options: [
-      ...peerOptions({ timeoutMs: WAIT_TIMEOUT_MS, timeoutDoc: 'how long to go on without a quorum before giving up (the loss is reported on stderr meanwhile)', strict: false }),
+      ...peerOptions({ timeoutMs: WAIT_TIMEOUT_MS, timeoutDoc: 'how long to go on without a quorum before giving up (the loss is reported on stderr meanwhile)', strict: false, trust: true }),
       HELP_OPTION,
     ],
     exits: [

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allSpecs } from '../../client/cli/commands.js';
 import { exitCodeTable } from '../../client/cli/help.js';
+import { generateSigningKey, signingKeyText } from '../../shared/signing.js';
 import { TestDaemon, runCli, startDaemons, stopAll, type CliResult } from '../../testkit/daemons.js';
 import { KEY_A, freePort, tempDir, writeKeyFile } from '../../testkit/fixtures.js';
 import { CLI_JS, ROOT } from '../../testkit/paths.js';
@@ -19,6 +20,7 @@ let ganeti: TestDaemon;
 let keyFile: string;
 let hmacKey: string;
 let dead: string[] = [];
+let signKey: string;
 
 beforeAll(async () => {
   cluster = await startDaemons(3, (i) => ({ doc: sampleDoc(5), nodeName: `x${i}` }));
@@ -28,6 +30,8 @@ beforeAll(async () => {
   writeFileSync(hmacKey, randomBytes(20).toString('hex') + '\n', { mode: 0o600 });
   ganeti = await new TestDaemon({ file: join(ROOT, 'examples/ganeti/config.data'), args: ['--ganeti-key-file', hmacKey] }).start();
   dead = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
+  signKey = join(tempDir(), 'publisher.key');
+  writeFileSync(signKey, signingKeyText(generateSigningKey()).secret, { mode: 0o600 });
 });
 
 afterAll(async () => {
@@ -113,6 +117,11 @@ const CASES: Record<string, Record<number, () => Promise<CliResult>>> = {
     2: () => runCli(['keygen', 'extra']),
     4: () => runCli(['keygen', '--out', keyFile]),
   },
+  'key-id': {
+    0: () => runCli(['key-id', keyFile, signKey]),
+    2: () => runCli(['key-id']),
+    4: () => runCli(['key-id', join(tempDir(), 'none.key')]),
+  },
   wait: {
     0: () => q(['wait', '--serial', '5'], peers()),
     1: () => q(['wait', '/cluster/master', '--equals', '"nobody"'], peers(), '1500'),
@@ -130,6 +139,11 @@ const CASES: Record<string, Record<number, () => Promise<CliResult>>> = {
     0: () => runCli(['publish', publishSource('{"a":1}'), '--to', join(tempDir(), 'c.json'), '--offline']),
     2: () => runCli(['publish', publishSource('{"a":1}')]),
     4: () => runCli(['publish', publishSource('{"a":1,"serial_no":"5"}'), '--to', join(tempDir(), 'c.json'), '--offline']),
+  },
+  sign: {
+    0: () => runCli(['sign', publishSource('{"a":1,"serial_no":2}'), '--sign-key', signKey]),
+    2: () => runCli(['sign', publishSource('{"a":1,"serial_no":2}')]),
+    4: () => runCli(['sign', publishSource('{"a":1,"serial_no":"2"}'), '--sign-key', signKey]),
   },
   ganeti: {
     0: () => ganetiQ(['cluster-master'], '127.0.0.1'),

@@ -39,7 +39,7 @@ function parse(spec: CommandSpec, args: string[], env: NodeJS.ProcessEnv = {}): 
 
 describe('help made from the tables', () => {
   it("every command's --help is its table's help, listing usage, operands, options with defaults, and exit codes", async () => {
-    expect(specs.map((s) => s.name)).toEqual(['get', 'mget', 'list', 'ping', 'stats', 'keygen', 'wait', 'watch', 'publish', 'ganeti']);
+    expect(specs.map((s) => s.name)).toEqual(['get', 'mget', 'list', 'ping', 'stats', 'keygen', 'key-id', 'wait', 'watch', 'publish', 'sign', 'ganeti']);
     for (const spec of specs) {
       const r = await runCli([spec.name, '--help']);
       expect(r.code, spec.name).toBe(0);
