@@ -22,6 +22,7 @@ export type {
   UpcallHandler,
 } from './types.js';
 export { Keyring, loadKeyring, makeKey, generateKeyText } from '../shared/keyring.js';
+export { TrustKeys, loadTrustKeys, type PublicKey } from '../shared/signing.js';
 export { QconfError, isQconfError, WIRE_ERROR_CODES, type ErrorCode, type LocalErrorCode, type WireErrorCode } from '../shared/errors.js';
 export { neededReplies } from './quorum-rule.js';
 export { parsePointer, formatPointer, escapeSegment } from '../shared/json-pointer.js';
