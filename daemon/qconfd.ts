@@ -51,6 +51,7 @@ export class Qconfd {
   private pendingSeal: PendingSeal | undefined;
   private sealing = false;
   private stopping = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private ganetiKey: Buffer | undefined;
   private readonly server: UdpServer;
   private readonly qcf1: Qcf1Service;
@@ -239,6 +240,34 @@ export class Qconfd {
       { event: 'reload', serial: snap.serial, previousSerial: r.previous?.serial ?? null, source: snap.source, trigger },
       `serving serial ${snap.serial}`,
     );
+    this.watchExpiry(snap);
+  }
+
+  /**
+   * A signed document is served after its signature expires (nothing newer came), but clients
+   * with trust keys refuse its answers: said once a day before, and once at expiry.
+   */
+  private watchExpiry(snap: Snapshot): void {
+    clearTimeout(this.expiryTimer);
+    const expires = snap.signed?.signed.expires;
+    if (expires === undefined) return;
+    const warnAt = [expires - 86_400_000, expires].filter((t) => t > Date.now());
+    const next = warnAt[0];
+    if (next === undefined) return;
+    // Timers hold at most ~24.8 days: a later time is reached in steps.
+    this.expiryTimer = setTimeout(() => {
+      if (this.replica.current !== snap) return;
+      if (Date.now() >= next) {
+        const expired = Date.now() >= expires;
+        this.log.warn(
+          { event: expired ? 'signature_expired' : 'signature_expiring', serial: snap.serial, source: snap.source, expires: new Date(expires).toISOString() },
+          expired
+            ? `the signature of serial ${snap.serial} has expired: clients with trust keys refuse its answers; publish a newly signed document`
+            : `the signature of serial ${snap.serial} expires within a day; publish a newly signed document`,
+        );
+      }
+      this.watchExpiry(snap);
+    }, Math.min(next - Date.now() + 1, 2 ** 31 - 1)).unref();
   }
 
   /** Log and count a refused document: `serial` is its own (null when unknown), `servingSerial` the one kept. */
@@ -402,6 +431,7 @@ export class Qconfd {
 
   async stop(signal: string): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.expiryTimer);
     this.notifier.stopping(`stopping (${signal}), answering held waits`);
     this.server.stopReceiving();
     this.source?.stop();

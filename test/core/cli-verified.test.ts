@@ -151,6 +151,10 @@ describe('qconf with --trust-key', () => {
     const late = await runCli(['get', '/cluster/master', ...flags(ds.map((d) => d.peer), ds[0], pub)]);
     expect(late.code, late.stderr).toBe(4);
     expect(late.stderr).toMatch(/expired/);
+    // The daemons, serving it still (nothing newer came), say so.
+    const said = Date.now() + 10_000;
+    while (!ds.every((d) => d.output.includes('"event":"signature_expired"')) && Date.now() < said) await new Promise((r) => setTimeout(r, 100));
+    for (const d of ds) expect(d.output).toContain('"event":"signature_expired"');
     // A daemon started on it refuses it (nothing to serve: not_ready).
     const d = new TestDaemon({ doc: JSON.parse(readFileSync(file, 'utf8')), args: ['--trust-key', pub], waitReady: false });
     daemons.push(await d.start());
