@@ -25,6 +25,8 @@ export interface Parsed {
   /** Where each value came from (absent: nowhere). */
   from: Record<string, Source>;
   positionals: string[];
+  /** The words after `--`, for a command whose table has `trailing` (else they are operands). */
+  trailing?: string[];
 }
 
 /** Edit distance with transpositions (optimal string alignment), for "did you mean". */
@@ -56,6 +58,10 @@ function unknownOption(arg: string, spec: CommandSpec): CliExit {
   return usageError(`unknown option ${arg.split('=')[0]} for qconf ${spec.name}${near ? `; did you mean --${near}?` : ''}`);
 }
 
+function usageLines(spec: CommandSpec): string {
+  return `usage: ${spec.usage.map((u) => `qconf ${spec.name} ${u}`).join('\n       ')}`;
+}
+
 /** Parse `args` by `spec`; `env` supplies the options' variables. */
 export function parseArgs(args: readonly string[], spec: CommandSpec, env: NodeJS.ProcessEnv): Parsed {
   const byName = new Map<string, OptionDef>();
@@ -65,10 +71,12 @@ export function parseArgs(args: readonly string[], spec: CommandSpec, env: NodeJ
   }
   const given: Record<string, string | boolean | string[]> = {};
   const positionals: string[] = [];
+  let trailing: string[] | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--') {
-      positionals.push(...args.slice(i + 1));
+      if (spec.trailing) trailing = args.slice(i + 1);
+      else positionals.push(...args.slice(i + 1));
       break;
     }
     // A lone "-" is an operand (standard input, for publish).
@@ -104,9 +112,10 @@ export function parseArgs(args: readonly string[], spec: CommandSpec, env: NodeJ
   const [min, max] = spec.positionals;
   if (positionals.length < min || positionals.length > max) {
     const what = positionals.length < min ? 'missing operand' : `unexpected operand ${JSON.stringify(positionals[max])}`;
-    throw usageError(`${what}\nusage: ${spec.usage.map((u) => `qconf ${spec.name} ${u}`).join('\n       ')}`);
+    throw usageError(`${what}\n${usageLines(spec)}`);
   }
-  return { values, from, positionals };
+  if (trailing !== undefined && trailing.length === 0) throw usageError(`nothing to run after --\n${usageLines(spec)}`);
+  return trailing === undefined ? { values, from, positionals } : { values, from, positionals, trailing };
 }
 
 /** How an option is named in a message: its flag, and its variable when the value came from there. */

@@ -11,9 +11,10 @@ function optionLine(o: OptionDef): string {
 
 export function commandHelp(spec: CommandSpec): string {
   const lines = [`Usage: ${spec.usage.map((u) => `qconf ${spec.name} ${u}`).join('\n       ')}`, '', spec.summary];
-  if (spec.operands.length > 0) {
+  const operands = spec.trailing ? [...spec.operands, spec.trailing] : spec.operands;
+  if (operands.length > 0) {
     lines.push('', 'Operands:');
-    for (const [name, doc] of spec.operands) lines.push(`  ${name.padEnd(24)} ${doc}`);
+    for (const [name, doc] of operands) lines.push(`  ${name.padEnd(24)} ${doc}`);
   }
   lines.push('', 'Options:', ...spec.options.map(optionLine), '', 'Exit codes:');
   for (const e of spec.exits) lines.push(`  ${e.code}  ${e.when}`);

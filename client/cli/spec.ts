@@ -33,6 +33,8 @@ export interface CommandSpec {
   operands: Array<[string, string]>;
   /** How many operands it takes, at least and at most. */
   positionals: [number, number];
+  /** Words after `--` taken as a command to run (its placeholder and meaning); without it they are operands. */
+  trailing?: [string, string];
   options: OptionDef[];
   exits: ExitDef[];
   examples: string[];

@@ -190,6 +190,13 @@ describe("the README's qconf examples, run as written", () => {
         const base = await Promise.all(cluster.map(async (d) => (await fetchStats(d.port)).heldWaits));
         await unblock(async () => exited || (await Promise.all(cluster.map(async (d, i) => (await fetchStats(d.port)).heldWaits > base[i]))).filter(Boolean).length >= 2);
       }
+      // `qconf watch … -- CMD` runs until stopped: stopped once CMD ran for the change.
+      if (/qconf watch .* -- /.test(ex.line)) {
+        await until(() => exited || /changed-/.test(out), 'a run of the command for the change', 60_000);
+        if (!exited) await stopProcess(child, 'SIGTERM');
+        expect(out, err).toMatch(/changed-\w+"? at serial \d+/);
+        return;
+      }
       // A loop over `qconf watch` goes on for as long as its input: stopped once it printed a change.
       if (/qconf watch .*while read/.test(ex.line)) {
         await until(() => exited || out.split('\n').filter((l) => l.startsWith('now: ')).length >= 2, 'a change printed by the loop', 60_000);
