@@ -571,7 +571,6 @@ function silentPeers(f: FanOut): string {
   return silent.length === 0 ? '' : ` (no answer from ${silent.join(', ')})`;
 }
 
-/** The daemons whose answers failed verification, and why. */
 /** verifyAnswer, with anything it throws on a malformed proof judged a forgery (never thrown into the socket's handler). */
 function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
   try {
@@ -581,6 +580,7 @@ function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdic
   }
 }
 
+/** The daemons whose answers failed verification, and why. */
 export function forgedPeers(f: FanOut): string {
   if (f.forged.size === 0) return '';
   return `; answers that failed verification: ${[...f.forged].map(([peer, why]) => `${peer} (${why})`).join(', ')}`;

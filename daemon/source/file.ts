@@ -12,7 +12,7 @@ import { readRegularFile } from './regular-file.js';
 import { Snapshot, documentSerial } from '../snapshot.js';
 
 /**
- * Documents at least this large are parsed from their bytes by json-chunked.ts (never holding
+ * Documents at least this large are parsed from their bytes by json-sliced.ts (never holding
  * the whole text as a string), and in slices once a snapshot is serving, so that a reload never
  * holds the event loop for the whole parse: answers keep flowing from the serving snapshot.
  */

@@ -1,4 +1,4 @@
-// The QCF1 reply table (daemon/reply-table.ts) against a plain Map: a hit is always the value
+// The QCF1 reply table (daemon/qcf1/reply-table.ts) against a plain Map: a hit is always the value
 // kept for exactly those bytes, the newest entries are kept, the bounds hold, and the index stays
 // consistent through evictions, collisions and growth.
 import fc from 'fast-check';
