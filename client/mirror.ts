@@ -46,6 +46,10 @@ export type MirrorEvent = MirrorChange | MirrorStatus;
 const MGET_BATCH = 64;
 /** Parsed pointers kept for `get`. */
 const POINTER_MEMO = 4096;
+/** Batches of a large subtree read at once. */
+const MGETS_IN_FLIGHT = 4;
+/** A child listed but gone by the time it was read (the parts' serials then differ: read again). */
+const ABSENT = Symbol('absent');
 /** Attempts at a consistent fill (every part read at one serial) before waiting for the next change. */
 const FILL_ATTEMPTS = 5;
 
@@ -228,26 +232,51 @@ export class Mirror<T = unknown> {
     if (names.kind !== 'ok') return names.kind === 'no_quorum' ? undefined : Promise.reject(new QconfError('protocol', `${path}: cannot list it`));
     serials.add(names.serial);
     const isArray = names.container === 'array';
-    const out: Record<string, unknown> | unknown[] = isArray ? [] : {};
-    for (let i = 0; i < names.answer.length; i += MGET_BATCH) {
-      const batch = names.answer.slice(i, i + MGET_BATCH).map((n) => `${path}/${escapeSegment(n)}`);
-      const m = await this.client.mget(batch, { timeoutMs, coverage: this.o.coverage, signal });
-      if (m.kind !== 'ok') return undefined;
-      serials.add(m.serial);
-      for (let j = 0; j < batch.length; j++) {
-        const e: MgetEntry = m.answer[j];
-        let v: unknown;
-        if (e.status === 0) v = e.answer;
-        else if (e.error?.code === 'too_large') {
-          const part = await this.read(batch[j], timeoutMs, serials);
-          if (part === undefined) return undefined;
-          v = part.value;
-        } else continue;
-        if (Array.isArray(out)) out.push(v);
-        else out[names.answer[i + j]] = v;
+    const batches: string[][] = [];
+    for (let i = 0; i < names.answer.length; i += MGET_BATCH) batches.push(names.answer.slice(i, i + MGET_BATCH));
+    // A few batches in flight at once: a large subtree is read in a few round trips, not one per batch.
+    const values: unknown[][] = new Array(batches.length);
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && next < batches.length) {
+        const b = next++;
+        const part = await this.readBatch(path, batches[b], timeoutMs, serials);
+        if (part === undefined) failed = true;
+        else values[b] = part;
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(MGETS_IN_FLIGHT, batches.length) }, worker));
+    if (failed) return undefined;
+    const out: Record<string, unknown> | unknown[] = isArray ? [] : {};
+    batches.forEach((names, b) =>
+      names.forEach((name, j) => {
+        const v = values[b][j];
+        if (v === ABSENT) return;
+        if (Array.isArray(out)) out.push(v);
+        else out[name] = v;
+      }),
+    );
     return { found: true, value: out, etag: undefined };
+  }
+
+  /** One batch of children: their values in order (ABSENT for one gone meanwhile), or undefined: no quorum. */
+  private async readBatch(path: string, names: string[], timeoutMs: number, serials: Set<number>): Promise<unknown[] | undefined> {
+    const batch = names.map((n) => `${path}/${escapeSegment(n)}`);
+    const m = await this.client.mget(batch, { timeoutMs, coverage: this.o.coverage, signal: this.ac.signal });
+    if (m.kind !== 'ok') return undefined;
+    serials.add(m.serial);
+    const out: unknown[] = [];
+    for (let j = 0; j < batch.length; j++) {
+      const e: MgetEntry = m.answer[j];
+      if (e.status === 0) out.push(e.answer);
+      else if (e.error?.code === 'too_large') {
+        const part = await this.read(batch[j], timeoutMs, serials);
+        if (part === undefined) return undefined;
+        out.push(part.value);
+      } else out.push(ABSENT);
+    }
+    return out;
   }
 
   private apply(found: boolean, next: unknown, etag: string | undefined, serial: number): void {
