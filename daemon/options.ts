@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { closest } from '../shared/closest-name.js';
 import { QconfError } from '../shared/errors.js';
 import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
@@ -144,6 +145,25 @@ export interface ParsedOptions {
   sources: Record<string, OptionSource>;
 }
 
+/** node:util's parse errors in qconf's words, with "did you mean" for a mistyped flag. */
+function usageMessage(e: Error & { code?: string }): string {
+  const flag = /'(-[^' ]+)/.exec(e.message)?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = flag === undefined ? undefined : closest(flag.replace(/^-+/, '').split('=')[0], FLAGS.map((f) => f.name));
+      return `unknown option ${flag ?? ''}${near ? `; did you mean --${near}?` : ''}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const def = FLAGS.find((f) => `--${f.name}` === flag);
+      return def?.arg ? `${flag} needs a value: ${flag} ${def.arg}` : `${flag ?? 'this option'} takes no value`;
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected operand ${/'([^']*)'/.exec(e.message)?.[1] ?? ''}: qconfd takes options only (the document is --file PATH)`;
+    default:
+      return e.message;
+  }
+}
+
 /**
  * Parse flags and QCONFD_* variables (a flag wins over its variable), collecting every bad
  * value instead of stopping at the first. Unknown flags still throw (usage).
@@ -157,7 +177,7 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     const parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
     values = parsed.values as Record<string, string | boolean | undefined>;
   } catch (e) {
-    throw new QconfError('usage', (e as Error).message);
+    throw new QconfError('usage', usageMessage(e as Error & { code?: string }));
   }
   const sources: Record<string, OptionSource> = {};
   const get = (name: string): string | undefined => {

@@ -234,9 +234,23 @@ describe('qconfd usage errors', () => {
   it('an unknown flag exits 2, with or without --check', async () => {
     const a = await check(['--file', doc, '--key-file', key, '--frobnicate']);
     expect(a.code).toBe(2);
-    expect(a.stderr).toMatch(/Unknown option '--frobnicate'/);
+    expect(a.stderr).toMatch(/unknown option --frobnicate/);
     const b = await runQconfd(['--frobnicate']);
     expect(b.code).toBe(2);
+  });
+
+  it('usage errors in qconfd\'s words: did you mean, a missing value, a value for a switch, an operand', async () => {
+    for (const [args, message] of [
+      [['--prot', '1814'], /^qconfd: unknown option --prot; did you mean --port\?$/m],
+      [['--file'], /^qconfd: --file needs a value: --file PATH$/m],
+      [['--check=yes'], /^qconfd: --check takes no value$/m],
+      [['cluster.json'], /^qconfd: unexpected operand cluster\.json: qconfd takes options only \(the document is --file PATH\)$/m],
+    ] as const) {
+      const r = await runQconfd([...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/Try 'qconfd --help'/);
+    }
   });
 
   it('without a key file, the daemon says how to make one (as --check does)', async () => {
