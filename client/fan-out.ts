@@ -181,8 +181,9 @@ export class FanOut {
     if (before !== undefined && before !== id && this.votes.get(before)?.peer.label === peer.label) this.votes.delete(before);
     this.identityOf.set(peer.label, id);
     const owner = this.votes.get(id);
-    // The same daemon reached at a second address: answered, but neither counted nor re-armed.
-    if (owner !== undefined && owner.peer.label !== peer.label) return;
+    // The same daemon reached at a second address: answered, but neither counted nor re-armed
+    // (the caller hears of it: every daemon asked may now have answered).
+    if (owner !== undefined && owner.peer.label !== peer.label) return this.notify();
     this.votes.set(id, { peer, reply, key: this.o.key(reply) });
     this.o.onReply?.(peer, reply);
     this.rearm(s, reply);
