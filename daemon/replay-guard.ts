@@ -42,6 +42,9 @@
 // expired buckets are pooled and reused. A growing bucket moves its salts to the larger table a
 // few per insert, so no request waits for a whole table to be rehashed.
 
+import { hash128 } from './salt-hash.js';
+import { Bucket, MOVE_PER_INSERT, slotOf, stillHas, word, type MovingTable } from './salt-table.js';
+
 export interface ReplayGuardOptions {
   windowMs: number;
   capacity: number;
@@ -69,180 +72,13 @@ const STEP_TOLERANCE_MS = 1000;
 /** Refused ranges kept apart; beyond, the two closest (preferably behind now) are merged. */
 const MAX_RUNS = 16;
 
-interface MovingTable {
-  keys: Int32Array;
-  used: Uint8Array;
-  slots: number;
-  mask: number;
-  /** Slots below this have moved. */
-  next: number;
-}
-
-class Bucket {
-  slots: number;
-  mask: number;
-  size = 0;
-  keys: Int32Array;
-  used: Uint8Array;
-  /**
-   * The table before the last growth, while its entries move over to `keys` a few slots per
-   * insert, in slot order (a moved slot reads as empty): a salt is in one of the two.
-   */
-  old: MovingTable | undefined;
-  /** Salts taken while stamped more than nearMs ahead. */
-  pre = 0;
-  /** Whether `pre` is part of the guard's `preLive` (the bucket is not behind the near zone). */
-  counted = true;
-  /** The least and greatest wall − monotonic offset under which salts were taken. */
-  minOff: number;
-  maxOff: number;
-  /** Position in the guard's `live` list. */
-  index = 0;
-  constructor(
-    readonly id: number,
-    slots: number,
-    keys: Int32Array,
-    used: Uint8Array,
-    off: number,
-  ) {
-    this.slots = slots;
-    this.mask = slots - 1;
-    this.keys = keys;
-    this.used = used;
-    this.minOff = off;
-    this.maxOff = off;
-  }
-}
-
-/**
- * Slots of the previous table moved per insert while a bucket grows. The move ends after
- * old slots / MOVE_PER_INSERT inserts, long before the new table (twice as large) is half full.
- */
-const MOVE_PER_INSERT = 8;
-
-// A per-process random seed for slot placement, so that nobody can aim salts at one probe chain.
-const SEED = (Math.random() * 0x1_0000_0000) | 0;
-
-function slotOf(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ SEED, 0x9e3779b1);
-  h = Math.imul(h ^ w1 ^ (h >>> 15), 0x85ebca6b);
-  h = Math.imul(h ^ w2 ^ (h >>> 13), 0xc2b2ae35);
-  h ^= w3;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-// MurmurHash3 x86_128 over UTF-16 code units (two per 32-bit block), for string salts.
-const HASH = new Int32Array(4);
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-/** Code unit i of the string `prefix ‖ s` (prefix: one code unit, or -1 for none). */
-function unitAt(prefix: number, s: string, n: number, i: number): number {
-  if (prefix < 0) return i < n ? s.charCodeAt(i) : 0;
-  if (i === 0) return prefix;
-  return i <= n ? s.charCodeAt(i - 1) : 0;
-}
-
-/** Two code units of `prefix ‖ s` from i, as one 32-bit block (zero past the end). */
-function blockAt(prefix: number, s: string, n: number, len: number, i: number): number {
-  return (i < len ? unitAt(prefix, s, n, i) : 0) | (i + 1 < len ? unitAt(prefix, s, n, i + 1) << 16 : 0);
-}
-
-/** MurmurHash3 x86_128 of the code units of `prefix ‖ s`, into HASH. */
-function hash128(prefix: number, s: string): Int32Array {
-  const c1 = 0x239b961b;
-  const c2 = 0xab0e9789;
-  const c3 = 0x38b34ae5;
-  const c4 = 0xa1e38b93;
-  let h1 = 0x5172_5a9b;
-  let h2 = 0x2b37_1f0d;
-  let h3 = 0x7c1d_4e31;
-  let h4 = 0x1f83_d9ab;
-  const n = s.length;
-  const len = prefix < 0 ? n : n + 1;
-  let i = 0;
-  for (; i + 8 <= len; i += 8) {
-    let k1 = blockAt(prefix, s, n, len, i);
-    let k2 = blockAt(prefix, s, n, len, i + 2);
-    let k3 = blockAt(prefix, s, n, len, i + 4);
-    let k4 = blockAt(prefix, s, n, len, i + 6);
-    k1 = Math.imul(rotl(Math.imul(k1, c1), 15), c2);
-    h1 ^= k1;
-    h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;
-    k2 = Math.imul(rotl(Math.imul(k2, c2), 16), c3);
-    h2 ^= k2;
-    h2 = (Math.imul(rotl(h2, 17) + h3, 5) + 0x0bcaa747) | 0;
-    k3 = Math.imul(rotl(Math.imul(k3, c3), 17), c4);
-    h3 ^= k3;
-    h3 = (Math.imul(rotl(h3, 15) + h4, 5) + 0x96cd1c35) | 0;
-    k4 = Math.imul(rotl(Math.imul(k4, c4), 18), c1);
-    h4 ^= k4;
-    h4 = (Math.imul(rotl(h4, 13) + h1, 5) + 0x32ac3b17) | 0;
-  }
-  if (i < len) {
-    // The tail (fewer than 8 code units), zero-padded.
-    h1 ^= Math.imul(rotl(Math.imul(blockAt(prefix, s, n, len, i), c1), 15), c2);
-    h2 ^= Math.imul(rotl(Math.imul(blockAt(prefix, s, n, len, i + 2), c2), 16), c3);
-    h3 ^= Math.imul(rotl(Math.imul(blockAt(prefix, s, n, len, i + 4), c3), 17), c4);
-    h4 ^= Math.imul(rotl(Math.imul(blockAt(prefix, s, n, len, i + 6), c4), 18), c1);
-  }
-  h1 ^= len;
-  h2 ^= len;
-  h3 ^= len;
-  h4 ^= len;
-  h1 = (h1 + h2 + h3 + h4) | 0;
-  h2 = (h2 + h1) | 0;
-  h3 = (h3 + h1) | 0;
-  h4 = (h4 + h1) | 0;
-  h1 = fmix(h1);
-  h2 = fmix(h2);
-  h3 = fmix(h3);
-  h4 = fmix(h4);
-  h1 = (h1 + h2 + h3 + h4) | 0;
-  h2 = (h2 + h1) | 0;
-  h3 = (h3 + h1) | 0;
-  h4 = (h4 + h1) | 0;
-  HASH[0] = h1;
-  HASH[1] = h2;
-  HASH[2] = h3;
-  HASH[3] = h4;
-  return HASH;
-}
-
-function word(b: Uint8Array, o: number): number {
-  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
-}
-
-/**
- * Whether a growing bucket's previous table still holds the salt whose slot hash is h. Slots
- * below `next` have moved (they read as empty): an entry still here lies at `next` or after,
- * on its probe chain with the moved part left out, so the probe skips that part.
- */
-function stillHas(old: MovingTable, h: number, w0: number, w1: number, w2: number, w3: number): boolean {
-  const { keys, used, next, slots } = old;
-  let i = h & old.mask;
-  if (i < next) i = next;
-  for (let n = slots - next; n > 0; n--) {
-    if (used[i] === 0) return false;
-    const k = i << 2;
-    if (keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return true;
-    if (++i === slots) i = next;
-  }
-  return false;
-}
-
 export class ReplayGuard {
   readonly windowMs: number;
   readonly capacity: number;
   readonly nearMs: number;
   private readonly bucketMs: number;
+  /** A string salt's hash (scratch, this guard's own). */
+  private readonly hash = new Int32Array(4);
   private readonly buckets = new Map<number, Bucket>();
   /** The same buckets, for scans without an iterator. */
   private readonly live: Bucket[] = [];
@@ -291,13 +127,13 @@ export class ReplayGuard {
 
   /** Check a salt and remember it if fresh. `saltKey` is any string unique per salt. */
   admit(saltKey: string, requestTimeMs: number, nowMs: number): ReplayVerdict {
-    const h = hash128(-1, saltKey);
+    const h = hash128(-1, saltKey, this.hash);
     return this.admitWords(h[0], h[1], h[2], h[3], requestTimeMs, nowMs);
   }
 
   /** admit(String.fromCharCode(prefix) + saltKey, ...) without building that string. */
   admitPrefixed(prefix: number, saltKey: string, requestTimeMs: number, nowMs: number): ReplayVerdict {
-    const h = hash128(prefix, saltKey);
+    const h = hash128(prefix, saltKey, this.hash);
     return this.admitWords(h[0], h[1], h[2], h[3], requestTimeMs, nowMs);
   }
 
