@@ -474,8 +474,8 @@ export class ConfdClient {
   }
 
   /** Each daemon's counters (`qconf stats`): ask with coverage -1 for every daemon. */
-  stats(opts?: QueryOptions<Record<string, unknown>>): Promise<QueryResult<Record<string, unknown>>> {
-    return this.query<Record<string, unknown>>({ op: 'stats' }, opts);
+  stats<A = Record<string, unknown>>(opts?: QueryOptions<A>): Promise<QueryResult<A>> {
+    return this.query<A>({ op: 'stats' }, opts);
   }
 
   /** Block until a quorum of daemons report `condition` (see wait-for.ts), or the timeout. */

@@ -25,7 +25,7 @@ describe("the README's TypeScript examples", () => {
 
   it('are there: the agent (mirror, fromEnv, dispose) and the one-off reads (typed results, signal)', () => {
     const all = blocks.map((b) => b.code).join('\n');
-    for (const used of ['client.mirror', 'fromEnv', 'await using', "case 'no_quorum'", 'signal:', 'mget', 'list', 'ping', 'waitFor', 'watch']) expect(all).toContain(used);
+    for (const used of ['client.mirror', 'fromEnv', 'await using', "case 'no_quorum'", 'signal:', 'mget', 'list', 'ping', 'stats', 'waitFor', 'watch', 'parse:']) expect(all).toContain(used);
   });
 
   it('compile with tsc --strict against the library', () => {
