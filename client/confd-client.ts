@@ -506,8 +506,8 @@ export class ConfdClient {
   /**
    * A client configured as `qconf` is: peers from QCONF_PEERS, the key file from QCONF_KEY_FILE,
    * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY (each overridden by
-   * `opts`). A world-readable key file is
-   * reported through `opts.logger`.
+   * `opts`). A key file others can read is reported through `opts.logger` (its `warn`), else as a
+   * process warning (code QCONF_KEY_FILE).
    */
   static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
     const env = opts.env ?? process.env;
@@ -518,7 +518,11 @@ export class ConfdClient {
       const keyFile = env.QCONF_KEY_FILE;
       if (!keyFile) throw new QconfError('usage', 'no key file: set QCONF_KEY_FILE (or give a keyring)');
       const loaded = loadKeyring(keyFile);
-      for (const w of loaded.warnings) opts.logger?.warn?.({ event: 'key_file_warning', keyFile }, w);
+      // Through the caller's logger, else as a process warning (printed by Node unless silenced).
+      for (const w of loaded.warnings) {
+        if (opts.logger?.warn) opts.logger.warn({ event: 'key_file_warning', keyFile }, w);
+        else process.emitWarning(w, { code: 'QCONF_KEY_FILE' });
+      }
       keyring = loaded.keyring;
     }
     const trustFile = env.QCONF_TRUST_KEY;
