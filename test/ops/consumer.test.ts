@@ -1,9 +1,10 @@
 // The package as a TypeScript program that depends on it sees it: `npm pack`, then the consumer
 // package (test/consumer/) installed in an empty directory with the tarball as its `qconf`
 // dependency. Its install holds qconf and tweetnacl alone (the daemon's peers stay out, and the
-// installed qconfd says which to add); its agent compiles with `tsc --strict` against the
-// tarball's declarations, a type error in it fails that compile, and it runs against three real
-// daemons: fromEnv, typed results narrowed by kind, parse, an aborted get, a mirror, await using.
+// installed qconfd says which to add); CommonJS requires it; its agent compiles with
+// `tsc --strict` against the tarball's declarations, a type error in it fails that compile, and
+// it runs against three real daemons: fromEnv, typed results narrowed by kind, parse, an aborted
+// get, a mirror, await using.
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +62,15 @@ describe('the packed library, installed by a program that uses it', () => {
     const r = await runCommand(process.execPath, [join(dir, 'node_modules', 'qconf', 'dist', 'daemon', 'main.js'), '--file', doc, '--key-file', key], {}, 60_000, dir);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/needs the package pino, which is not installed: npm install pino@'\^\d+\.\d+\.\d+' next to qconf/);
+  });
+
+  it('a CommonJS program requires it (engines names the Node versions whose require loads ES modules)', async () => {
+    const pkg = JSON.parse(readFileSync(join(dir, 'node_modules', 'qconf', 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('^20.19.0 || >=22.12.0');
+    const script = "const q = require('qconf'); const c = q.ConfdClient.fromEnv({ env: { QCONF_PEERS: '127.0.0.1:9' }, keyring: q.Keyring.fromStrings(['k'.repeat(32)]) }); c.close(); console.log(typeof q.ConfdClient, q.DEFAULT_PORT, q.neededReplies(3));";
+    const r = await runCommand(process.execPath, ['-e', script], {}, 60_000, dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('function 1814 2\n');
   });
 
   it('the agent compiles with tsc --strict against the tarball’s declarations', async () => {
