@@ -15,6 +15,7 @@ export class FilterCallback {
 
   constructor(private readonly next: UpcallHandler) {}
 
+  /** The upcall handler: give it as the client's `callback`, or to the combinator before this one. */
   readonly handle: UpcallHandler = (u: Upcall) => {
     if (u.type === 'expire') {
       this.best.delete(u.id);
@@ -49,22 +50,26 @@ export class CountingCallback {
 
   constructor(private readonly next: UpcallHandler) {}
 
+  /** Start counting the replies to request `id` (a `sendRequest` id); throws `usage` if it is counted already. */
   registerQuery(id: string): void {
     if (this.counts.has(id)) throw new QconfError('usage', `request ${id} is already registered`);
     this.counts.set(id, 0);
   }
 
+  /** The upcall handler: give it as the client's `callback`. */
   readonly handle: UpcallHandler = (u: Upcall) => {
     if (u.type === 'expire') this.counts.delete(u.id);
     else if (this.counts.has(u.id)) this.counts.set(u.id, (this.counts.get(u.id) ?? 0) + 1);
     this.next(u);
   };
 
+  /** Every registered request, not yet expired, has at least one reply. */
   allAnswered(): boolean {
     for (const n of this.counts.values()) if (n < 1) return false;
     return true;
   }
 
+  /** Replies to request `id` so far; undefined when it is not registered (or has expired). */
   count(id: string): number | undefined {
     return this.counts.get(id);
   }
@@ -76,6 +81,7 @@ export class StoreResultCallback {
 
   constructor(private readonly capacity = 10_000) {}
 
+  /** The upcall handler: give it to the combinator before this one, or as the client's `callback`. */
   readonly handle: UpcallHandler = (u: Upcall) => {
     if (u.type !== 'reply') return;
     this.results.delete(u.id);
@@ -83,6 +89,7 @@ export class StoreResultCallback {
     if (this.results.size > this.capacity) this.results.delete(this.results.keys().next().value as string);
   };
 
+  /** The last reply stored for request `id`: `[true, upcall]`, or `[false, undefined]` when there is none. */
   getResponse(id: string): [true, ReplyUpcall] | [false, undefined] {
     const r = this.results.get(id);
     return r ? [true, r] : [false, undefined];

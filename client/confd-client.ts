@@ -26,11 +26,17 @@ import type { Mirror, MirrorOptions } from './mirror.js';
 
 export { daemonIdentity } from './fan-out.js';
 
+/** How a client is made: the key, the daemons, and the defaults of its requests. */
 export interface ConfdClientOptions {
+  /** The shared keys requests are signed with (`loadKeyring`, `Keyring.fromStrings`). */
   keyring: Keyring;
+  /** The daemons: `host`, `host:port`, `[v6]:port`, as a list or one comma- or space-separated string. */
   peers: readonly string[] | string;
+  /** The port of peers given without one (default 1814, `DEFAULT_PORT`). */
   port?: number;
+  /** Where the client reports what a caller may want to log. */
   logger?: Logger;
+  /** Receives the upcalls of requests made with `sendRequest` (Ganeti's client shape). */
   callback?: UpcallHandler;
   /** Lifetime of a request made with sendRequest (Ganeti: 10 s). */
   expireMs?: number;
@@ -38,7 +44,10 @@ export interface ConfdClientOptions {
   retransmitMs?: number;
   /** Outstanding requests at most; beyond it sendRequest throws `busy`. */
   maxPending?: number;
-  /** Another wire protocol (tests, Ganeti's plj0). */
+  /**
+   * Another wire protocol (tests, Ganeti's plj0).
+   * @internal
+   */
   protocol?: ClientProtocol;
   /**
    * Publishers' public keys (qconf keygen --signing): every answer must be proven against a
@@ -49,22 +58,31 @@ export interface ConfdClientOptions {
   newestSerial?: number;
 }
 
+/** Options of one `sendRequest`. */
 export interface SendOptions {
+  /** How many of the peers to ask, chosen at random: default `min(peers, 6)`, -1 for all. */
   coverage?: number;
+  /** Handed back in this request's upcalls. */
   args?: unknown;
   /** Overrides expireMs for this request. */
   expireMs?: number;
   /** First retransmission delay for this request; later ones double up to maxRetransmitMs. */
   retransmitMs?: number;
+  /** The longest delay between retransmissions (default 1 s). */
   maxRetransmitMs?: number;
   /** Send to exactly these peers (no random choice, no hedging). */
   targets?: readonly Peer[];
 }
 
+/** Options of one quorum query (`get`, `mget`, `list`, `ping`, `stats`, `query`). */
 export interface QueryOptions<T = unknown> {
+  /** How many of the peers to ask, chosen at random: default `min(peers, 6)`, -1 for all. */
   coverage?: number;
+  /** Answer only when `needed` replies agree (not merely the newest of `needed` replies). */
   strict?: boolean;
+  /** Give up after this long (default 5 s): the result is then `no_quorum`. */
   timeoutMs?: number;
+  /** First retransmission delay to daemons that have not answered (default 200 ms, doubling to 1 s). */
   retransmitMs?: number;
   /** Wait for every daemon asked (until the timeout) instead of stopping at the quorum. */
   all?: boolean;
@@ -74,7 +92,10 @@ export interface QueryOptions<T = unknown> {
   parse?: (v: unknown) => T;
 }
 
-/** How the quorum engine is asked for a fan-out (the parts a wait sets itself). */
+/**
+ * How the quorum engine is asked for a fan-out (the parts a wait sets itself).
+ * @internal
+ */
 export interface FanOutRequest {
   /** The request as upcalls report it (a wait's differs per daemon in its etag). */
   describe: Request;
@@ -130,6 +151,11 @@ export function shuffled<T>(items: readonly T[]): T[] {
   return a;
 }
 
+/**
+ * A client of a qconfd cluster: every call asks several daemons and answers with what a quorum
+ * of them agrees on. Make one with `new ConfdClient({keyring, peers})` or `ConfdClient.fromEnv()`,
+ * keep it for the life of the program, and close it (or `await using` it) at the end.
+ */
 export class ConfdClient {
   private peers: Peer[];
   private readonly port: number;
@@ -189,10 +215,12 @@ export class ConfdClient {
     this.transport.reset();
   }
 
+  /** The peers requests go to. */
   get peerList(): readonly Peer[] {
     return this.peers;
   }
 
+  /** Replace (or, with undefined, remove) the handler of `sendRequest`'s upcalls. */
   setCallback(cb: UpcallHandler | undefined): void {
     this.callback = cb;
   }
@@ -200,6 +228,7 @@ export class ConfdClient {
   /**
    * Fan a request out to `coverage` random peers (or exactly `targets`): the quorum engine that
    * every call goes through. The caller watches `votes` and finishes it.
+   * @internal
    */
   fanOut(o: FanOutRequest): FanOut {
     if (this.closed) throw new QconfError('closed', 'client is closed');
@@ -315,7 +344,16 @@ export class ConfdClient {
    * One request to one peer, retransmitted (fresh salt each time) until it answers or
    * `timeoutMs` passes; resolves with the reply or undefined. `cancel` ends it early.
    */
-  requestOne(peer: Peer, request: Request, opts: { timeoutMs: number; retransmitMs?: number; maxRetransmitMs?: number }): { id: string; reply: Promise<Reply | undefined> } {
+  requestOne(
+    peer: Peer,
+    request: Request,
+    opts: { timeoutMs: number; retransmitMs?: number; maxRetransmitMs?: number },
+  ): {
+    /** The request's id, for `cancel`. */
+    id: string;
+    /** The daemon's reply, or undefined when none came in time. */
+    reply: Promise<Reply | undefined>;
+  } {
     const f = this.fanOut({
       describe: request,
       targets: [peer],
@@ -341,7 +379,17 @@ export class ConfdClient {
    * Wait until `needed` peers replied to request `id`, extending its expiry by `timeoutMs`
    * (as Ganeti's WaitForReply does). An unknown or expired id gives {timedOut: true, 0, 0}.
    */
-  waitForReply(id: string, timeoutMs = DEFAULT_EXPIRE_MS): Promise<{ timedOut: boolean; sent: number; received: number }> {
+  waitForReply(
+    id: string,
+    timeoutMs = DEFAULT_EXPIRE_MS,
+  ): Promise<{
+    /** Fewer than `needed` daemons replied. */
+    timedOut: boolean;
+    /** Daemons the request was sent to. */
+    sent: number;
+    /** Daemons that replied. */
+    received: number;
+  }> {
     const f = this.pending.get(id);
     if (!f) return Promise.resolve({ timedOut: true, sent: 0, received: 0 });
     f.expiry += timeoutMs;
@@ -362,6 +410,7 @@ export class ConfdClient {
    * A call's promise, settled by the watcher `make` returns (run after every reply and at the
    * end), rejected by the signal's abort (with its reason) or by close() (a QconfError
    * `closed`): never left pending, never rejected unhandled by the client itself.
+   * @internal
    */
   settle<T>(f: FanOut, signal: AbortSignal | undefined, make: (resolve: (v: T) => void) => () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -396,7 +445,10 @@ export class ConfdClient {
     });
   }
 
-  /** What a result says of verification: whether answers were proven, and which were forged. */
+  /**
+   * What a result says of verification: whether answers were proven, and which were forged.
+   * @internal
+   */
   trustOf(f: FanOut): { verified: boolean; forged: ReadonlyMap<string, string> } {
     return { verified: this.sigs !== undefined && this.protocol.documentSerials, forged: f.forged };
   }
@@ -457,18 +509,22 @@ export class ConfdClient {
     });
   }
 
+  /** The value at `path` (a JSON pointer) that a quorum agrees on; `kind` says whether there is one. */
   get<A = unknown>(path: string, opts?: QueryOptions<A>): Promise<QueryResult<A>> {
     return this.query<A>({ op: 'get', path }, opts);
   }
 
+  /** The values at several paths, read at one serial: one entry per path, in order. */
   mget(paths: string[], opts?: QueryOptions<MgetEntry[]>): Promise<QueryResult<MgetEntry[]>> {
     return this.query<MgetEntry[]>({ op: 'mget', paths }, opts);
   }
 
+  /** The sorted child keys of the object or array at `path`; with `depth` > 1, relative pointers down to that depth. */
   list(path: string, depth = 1, opts?: QueryOptions<string[]>): Promise<QueryResult<string[]>> {
     return this.query<string[]>({ op: 'list', path, depth }, opts);
   }
 
+  /** The daemons' state (node, serial, source, readiness); ask with coverage -1 for every daemon. */
   ping(opts?: QueryOptions<PingAnswer>): Promise<QueryResult<PingAnswer>> {
     return this.query<PingAnswer>({ op: 'ping' }, opts);
   }
@@ -557,6 +613,7 @@ export class ConfdClient {
 
 /** `await using client = new ConfdClient(...)` closes it at the end of the block. */
 export interface ConfdClient {
+  /** Closes the client (`close()`), for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) {

@@ -21,11 +21,11 @@ export type {
   Upcall,
   UpcallHandler,
 } from './types.js';
-export { Keyring, loadKeyring, makeKey, generateKeyText } from '../shared/keyring.js';
+export { Keyring, loadKeyring, makeKey, generateKeyText, type Key } from '../shared/keyring.js';
 export { TrustKeys, loadTrustKeys, type PublicKey } from '../shared/signing.js';
 export { QconfError, isQconfError, WIRE_ERROR_CODES, type ErrorCode, type LocalErrorCode, type WireErrorCode } from '../shared/errors.js';
 export { neededReplies } from './quorum-rule.js';
-export { parsePointer, formatPointer, escapeSegment } from '../shared/json-pointer.js';
+export { parsePointer, formatPointer, escapeSegment, type PointerParse } from '../shared/json-pointer.js';
 export { parsePeer, parsePeerList, DEFAULT_PORT, type Peer } from '../shared/peers.js';
 export { etagOf, canonicalJson } from '../shared/canonical-json.js';
 export { QUERY_CHANNEL, type QueryTrace } from './tracing.js';

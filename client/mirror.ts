@@ -9,6 +9,7 @@ import { escapeSegment, parsePointer, resolveSegments } from '../shared/json-poi
 import type { ConfdClient } from './confd-client.js';
 import type { MgetEntry } from './types.js';
 
+/** Options of `client.mirror(prefix, options)`. */
 export interface MirrorOptions<T = unknown> {
   /** No quorum for longer than this makes the mirror `stale` (default 15 s). */
   maxStalenessMs?: number;
@@ -17,6 +18,7 @@ export interface MirrorOptions<T = unknown> {
    * the mirror is current when nothing changes, so `ageMs` stays below about this.
    */
   holdMs?: number;
+  /** How many of the peers each read and wait asks: default `min(peers, 6)`, -1 for all. */
   coverage?: number;
   /** Give up the first fill after this long (default 10 s; `ready` then rejects). */
   timeoutMs?: number;
@@ -26,20 +28,27 @@ export interface MirrorOptions<T = unknown> {
 
 /** A change at one path (relative pointer below the mirror's prefix; "" is the whole subtree). */
 export interface MirrorChange {
+  /** Tells the events apart. */
   type: 'change';
   /** Paths whose value changed, most specific first found (a parent path implies its children). */
   paths: string[];
+  /** The serial the mirror holds now. */
   serial: number;
 }
 
 /** The mirror lost its quorum (`quorum: false`, it serves what it has) or found it again. */
 export interface MirrorStatus {
+  /** Tells the events apart. */
   type: 'status';
+  /** Whether a quorum answers now. */
   quorum: boolean;
+  /** The mirror's `stale`: no quorum for longer than `maxStalenessMs`. */
   stale: boolean;
+  /** The mirror's `ageMs`: since a quorum last confirmed it current. */
   ageMs: number;
 }
 
+/** What a mirror announces: a change, or news of its quorum. */
 export type MirrorEvent = MirrorChange | MirrorStatus;
 
 /** How large a subtree one `mget` fetches at once when it does not fit in one reply. */
@@ -53,7 +62,12 @@ const ABSENT = Symbol('absent');
 /** Attempts at a consistent fill (every part read at one serial) before waiting for the next change. */
 const FILL_ATTEMPTS = 5;
 
+/**
+ * A subtree kept in memory (`client.mirror(prefix)`): `get` reads it with no I/O; `on('change')`
+ * and `changes()` announce what changed. Close it (or `await using` it) when done.
+ */
 export class Mirror<T = unknown> {
+  /** The subtree's JSON pointer. */
   readonly prefix: string;
   private readonly segments: string[];
   private value: unknown = undefined;
@@ -68,6 +82,7 @@ export class Mirror<T = unknown> {
   private readonly events = new EventEmitter<{ change: [MirrorChange]; status: [MirrorStatus] }>();
   private readonly waiting = new Set<(e: MirrorEvent | undefined) => void>();
   private readonly queue: MirrorEvent[] = [];
+  /** Settles with the first fill: rejects with `no_quorum` when no quorum answered in `timeoutMs`. */
   readonly ready: Promise<void>;
 
   constructor(
@@ -121,13 +136,16 @@ export class Mirror<T = unknown> {
     return this.present ? (this.value as T) : undefined;
   }
 
+  /** Calls `listener` with each change, synchronously, once the mirror holds it. */
   on(event: 'change', listener: (e: MirrorChange) => void): this;
+  /** Calls `listener` when the quorum is lost or found again. */
   on(event: 'status', listener: (e: MirrorStatus) => void): this;
   on(event: 'change' | 'status', listener: (e: never) => void): this {
     this.events.on(event, listener as (e: MirrorEvent) => void);
     return this;
   }
 
+  /** Removes a listener `on` added. */
   off(event: 'change' | 'status', listener: (e: never) => void): this {
     this.events.off(event, listener as (e: MirrorEvent) => void);
     return this;
@@ -142,6 +160,7 @@ export class Mirror<T = unknown> {
     }
   }
 
+  /** Stops following the cluster (the held wait is abandoned) and ends `changes()`; `get` keeps answering from what it has. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -150,6 +169,7 @@ export class Mirror<T = unknown> {
     this.waiting.clear();
   }
 
+  /** Closes the mirror (`close()`), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
   }

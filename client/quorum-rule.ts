@@ -1,4 +1,6 @@
 // The quorum rule (Ganeti's confd client's _NeededReplies), coverage, and choosing the winner.
+
+/** Replies that make a quorum of `n` daemons asked: 1→1, 2→2, 3→2, 4→3, 5→3, 6→4, 7→4 (Ganeti's rule). */
 export function neededReplies(n: number): number {
   if (n < 3) return n;
   if (n < 5) return n - 1;

@@ -6,19 +6,25 @@ import { performance } from 'node:perf_hooks';
 
 /** The context object each event of `qconf:query` carries; the outcome fields are set at the end. */
 export interface QueryTrace {
+  /** The request's op (`get`, `mget`, `list`, `ping`, `stats`, `wait`). */
   op: string;
+  /** The path asked about, when the op has one. */
   path?: string;
   /** Peers the client knows (it asks `coverage` of them). */
   peers: number;
-  /** Daemons asked (hedging included), and how many replied. */
+  /** Daemons asked (hedging included). */
   sent?: number;
+  /** Daemons that replied. */
   replies?: number;
+  /** The serial of the result. */
   serial?: number;
   /** The result's kind (ok, not_found, no_quorum, error), or `aborted`, `closed`, `failed`. */
   outcome?: string;
+  /** From the call to its end, in milliseconds. */
   durationMs?: number;
 }
 
+/** The name of the tracing channel every query and wait is traced on (`diagnostics_channel.tracingChannel`). */
 export const QUERY_CHANNEL = 'qconf:query';
 const channel = tracingChannel<unknown, QueryTrace>(QUERY_CHANNEL);
 

@@ -11,20 +11,46 @@ import type { FanOut, Vote } from './fan-out.js';
 import { buildResult } from './results.js';
 import type { QueryResult, Reply, Request } from './types.js';
 
+/** What `waitFor` waits for: a quorum of daemons reporting it. */
 export type WaitCondition =
-  /**
-   * Changed from the value with this etag (undefined: changed from absent, i.e. appeared);
-   * `afterSerial`: only replicas newer than that count.
-   */
-  | { path: string; changedFrom: string | undefined; afterSerial?: number }
-  | { path: string; exists: true }
-  | { path: string; absent: true }
-  | { path: string; equals: unknown }
-  | { minSerial: number; path?: string };
+  | {
+      /** The value watched (a JSON pointer). */
+      path: string;
+      /** Changed from the value with this etag (undefined: changed from absent, i.e. appeared). */
+      changedFrom: string | undefined;
+      /** Only replicas newer than this serial count (the serial the etag was read at). */
+      afterSerial?: number;
+    }
+  | {
+      /** The value watched (a JSON pointer). */
+      path: string;
+      /** There is a value at the path. */
+      exists: true;
+    }
+  | {
+      /** The value watched (a JSON pointer). */
+      path: string;
+      /** There is no value at the path. */
+      absent: true;
+    }
+  | {
+      /** The value watched (a JSON pointer). */
+      path: string;
+      /** The value at the path equals this one (as JSON). */
+      equals: unknown;
+    }
+  | {
+      /** The daemons serve this serial or a newer one. */
+      minSerial: number;
+      /** The value the result answers with (default `/serial_no`). */
+      path?: string;
+    };
 
+/** Options of one `waitFor`. */
 export interface WaitOptions<T = unknown> {
   /** Overall deadline (default 60 s). */
   timeoutMs?: number;
+  /** How many of the peers to ask, chosen at random: default `min(peers, 6)`, -1 for all. */
   coverage?: number;
   /** How long each daemon may hold one request (the daemon caps it too; default 25 s). */
   holdMs?: number;
@@ -186,10 +212,15 @@ function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, p
 
 /** A new value of the watched path, agreed by a quorum. */
 export interface ChangeEvent<A = unknown> {
+  /** Tells the events apart. */
   type: 'change';
+  /** The serial the new value was read at. */
   serial: number;
+  /** Whether there is a value at the path now. */
   exists: boolean;
+  /** The new value (when it exists). */
   value?: A;
+  /** The new value's etag ("" when there is none). */
   etag: string;
 }
 
@@ -198,16 +229,22 @@ export interface ChangeEvent<A = unknown> {
  * trying) or found again (`quorum: true`), and how long it has been since it was last had.
  */
 export interface StatusEvent {
+  /** Tells the events apart. */
   type: 'status';
+  /** Whether a quorum answers now. */
   quorum: boolean;
   /** Milliseconds since a quorum last answered (0 when it just came back). */
   sinceQuorumMs: number;
+  /** Daemons that answered the last check. */
   replies: number;
+  /** Replies a quorum needs. */
   needed: number;
 }
 
+/** What `watch` yields: a new value, or news of the quorum. */
 export type WatchEvent<A = unknown> = ChangeEvent<A> | StatusEvent;
 
+/** Options of one `watch`: those of `waitFor` (each wait's), without an overall deadline. */
 export interface WatchOptions<T = unknown> extends Omit<WaitOptions<T>, 'timeoutMs'> {
   /**
    * How often the watch checks that a quorum still answers when nothing changes (default

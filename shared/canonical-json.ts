@@ -1,5 +1,7 @@
 // One spelling per JSON value: object keys sorted by code unit, no whitespace. Replicas that hold
 // equal values produce equal bytes, so etags and answer comparisons agree across daemons.
+
+/** The one JSON spelling of `value`: object keys sorted by code unit, no whitespace. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     const s = JSON.stringify(value);

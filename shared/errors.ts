@@ -2,6 +2,7 @@
 
 /** Error codes a daemon sends in a reply (protocol.md, "Reply body"). */
 export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry'] as const;
+/** An error code a daemon sends. */
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
 
 /** Local failures: files, flags, the network, quorum. */
@@ -18,10 +19,12 @@ export type LocalErrorCode =
   /** The daemon's port cannot be bound (in use, or not allowed). */
   | 'bind';
 
+/** Every error code: a daemon's or a local one. */
 export type ErrorCode = WireErrorCode | LocalErrorCode;
 
 /** Every error qconf throws: a code to branch on, and a message that says what to do. */
 export class QconfError extends Error {
+  /** What went wrong, to branch on. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -1,7 +1,21 @@
 // RFC 6901 JSON pointers: parsing, formatting and resolution over plain JSON values.
 
-export type PointerParse = { ok: true; segments: string[] } | { ok: false; message: string };
+/** A parsed pointer: its unescaped segments, or why it is not a pointer. */
+export type PointerParse =
+  | {
+      /** It is a pointer. */
+      ok: true;
+      /** Its reference tokens, unescaped ("" is the whole document: no segment). */
+      segments: string[];
+    }
+  | {
+      /** It is not a pointer. */
+      ok: false;
+      /** Why not. */
+      message: string;
+    };
 
+/** Parse an RFC 6901 JSON pointer ("" or "/a/b", with `~0` for `~` and `~1` for `/`). */
 export function parsePointer(pointer: string): PointerParse {
   if (pointer === '') return { ok: true, segments: [] };
   if (pointer[0] !== '/') return { ok: false, message: `pointer must be empty or start with "/": ${JSON.stringify(pointer)}` };
@@ -20,10 +34,12 @@ export function parsePointer(pointer: string): PointerParse {
   return { ok: true, segments };
 }
 
+/** One segment as a pointer spells it: `~` as `~0`, `/` as `~1`. */
 export function escapeSegment(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/** The pointer to these segments (escaped; none gives ""). */
 export function formatPointer(segments: readonly string[]): string {
   let out = '';
   for (const s of segments) out += '/' + escapeSegment(s);

@@ -6,20 +6,26 @@ import { QconfError } from './errors.js';
 
 export const MIN_KEY_BYTES = 16;
 
+/** One shared key of a keyring. */
 export interface Key {
+  /** The secret: the key line's UTF-8 bytes. */
   readonly bytes: Buffer;
   /** First 4 bytes of SHA-256 of the key, as an unsigned integer. */
   readonly id: number;
+  /** `id` as 8 hex digits, as requests carry it and `qconf key-id` prints it. */
   readonly idHex: string;
 }
 
+/** A key from its bytes (a key line's UTF-8 bytes), with its id. */
 export function makeKey(bytes: Buffer): Key {
   const id = createHash('sha256').update(bytes).digest().readUInt32BE(0);
   return { bytes, id, idHex: id.toString(16).padStart(8, '0') };
 }
 
+/** The shared keys of a key file: the first signs requests, any of them verifies replies. */
 export class Keyring {
   private readonly ids: Map<number, Key>;
+  /** The keys, in the file's order. */
   readonly keys: readonly Key[];
 
   constructor(keys: readonly Key[]) {
@@ -30,14 +36,17 @@ export class Keyring {
     for (const k of keys) if (!this.ids.has(k.id)) this.ids.set(k.id, k);
   }
 
+  /** The key requests are signed with (the first). */
   get signer(): Key {
     return this.keys[0];
   }
 
+  /** The key with this id (the earliest of two that share one), or undefined. */
   byId(id: number): Key | undefined {
     return this.ids.get(id);
   }
 
+  /** A keyring of these keys, each spelt as a key file's line (the first signs). */
   static fromStrings(lines: readonly string[]): Keyring {
     return new Keyring(lines.map((l) => makeKey(Buffer.from(l, 'utf8'))));
   }
@@ -87,7 +96,16 @@ export function checkKeyFile(path: string, o: { secret?: boolean } = {}): KeyFil
   return { warnings };
 }
 
-export function loadKeyring(path: string): { keyring: Keyring; warnings: string[] } {
+/**
+ * Read a key file (`qconf keygen`): one key per line, `#` comments. Throws a QconfError `key_file`
+ * when it cannot be used; a world-readable file is a warning, for the caller to report.
+ */
+export function loadKeyring(path: string): {
+  /** Its keys. */
+  keyring: Keyring;
+  /** What to tell the operator (a key file others can read). */
+  warnings: string[];
+} {
   const { warnings } = checkKeyFile(path);
   let text: string;
   try {

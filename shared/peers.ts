@@ -2,10 +2,14 @@
 import { isIP } from 'node:net';
 import { QconfError } from './errors.js';
 
+/** qconfd's port unless configured otherwise. */
 export const DEFAULT_PORT = 1814;
 
+/** A daemon's address, parsed. */
 export interface Peer {
+  /** An IPv4 or IPv6 address (no brackets), or a host name. */
   host: string;
+  /** The UDP port. */
   port: number;
   /** 4, 6, or 0 for a host name to be resolved. */
   family: 0 | 4 | 6;
@@ -24,6 +28,7 @@ export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Parse `host`, `host:port`, `[v6]:port` or a bare IPv6 literal; throws a QconfError `usage` when it is none. */
 export function parsePeer(spec: string, defaultPort = DEFAULT_PORT): Peer {
   const s = spec.trim();
   if (s === '') throw new QconfError('usage', 'empty peer address');

@@ -28,7 +28,9 @@ const SIGNATURE_BYTES = 64;
 export const SIGNATURE_MEMBER = 'qconf_signature';
 const STATEMENT_TAG = Buffer.from('qconf signed document v1\0', 'ascii');
 
+/** A publisher's Ed25519 public key (a line of a trust file). */
 export interface PublicKey {
+  /** The 32 bytes of the key. */
   readonly bytes: Uint8Array;
   /** First 4 bytes of SHA-256 of the public key, hex (as HMAC keys' ids). */
   readonly id: string;
@@ -88,12 +90,18 @@ export function sign(key: SigningKey, root: Uint8Array, serial: number, expires:
 /** The public keys a client or daemon trusts, by id. */
 export class TrustKeys {
   private readonly byId = new Map<string, PublicKey>();
-  constructor(readonly keys: readonly PublicKey[]) {
+  constructor(
+    /** The keys, in the order given. */
+    readonly keys: readonly PublicKey[],
+  ) {
     if (keys.length === 0) throw new QconfError('key_file', 'a trust file needs at least one public key');
     for (const k of keys) this.byId.set(k.id, k);
   }
 
-  /** Why `s` over `root` is not to be trusted at `now`, or undefined when it is. */
+  /**
+   * Why `s` over `root` is not to be trusted at `now`, or undefined when it is.
+   * @internal
+   */
   check(s: SignedRoot, now = Date.now()): string | undefined {
     const k = this.byId.get(s.key);
     if (k === undefined) return `signed by key ${s.key}, which is not trusted`;
@@ -103,6 +111,7 @@ export class TrustKeys {
     return undefined;
   }
 
+  /** Trust these public keys, 64 hex digits each (a trust file's lines); throws `key_file` on any other. */
   static fromHex(lines: readonly string[]): TrustKeys {
     return new TrustKeys(lines.map((l) => publicKey(hexKey(l, PUBLIC_KEY_BYTES, 'public key'))));
   }

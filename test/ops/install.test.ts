@@ -1,6 +1,6 @@
-// `npm pack` → `npm install -g` into a temporary prefix: qconfd and qconf land on the PATH and
-// work together; the unit files and bash completion ship in the package; completion works
-// against the installed programs; `qconf ping --json` reports every daemon for monitoring.
+// `npm pack` → `npm install -g` into a temporary prefix, pino beside it: qconfd and qconf land on
+// the PATH and work together; the unit files and bash completion ship in the package; completion
+// works against the installed programs; `qconf ping --json` reports every daemon for monitoring.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,9 +32,11 @@ beforeAll(async () => {
   const tarball = join(out, info.filename);
   packed = info.files.map((f) => f.path);
   prefix = join(out, 'prefix');
+  // As the README installs a daemon: pino (an optional peer dependency) beside qconf.
+  const pino = `pino@${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies.pino}`;
   const inst = await runCommand(
     existsSync(NPM) ? NPM : 'npm',
-    ['install', '-g', '--prefix', prefix, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball],
+    ['install', '-g', '--prefix', prefix, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball, pino],
     {},
     300_000,
     out,
@@ -46,7 +48,7 @@ beforeAll(async () => {
 
 describe('npm pack and install', () => {
   it('puts qconfd and qconf on the PATH', async () => {
-    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual(['qconf', 'qconfd']);
+    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual(['pino', 'qconf', 'qconfd']);
     const v1 = await runCommand('qconfd', ['--version'], { PATH });
     const v2 = await runCommand('qconf', ['--version'], { PATH });
     expect(v1.code).toBe(0);
