@@ -41,15 +41,18 @@ export const mgetCommand: Command = {
     const f = queryFlags(p);
     return withClient(p, io, async (client) => {
       let missing = false;
+      let forbidden = false;
       const code = finish(await client.mget(paths, f), f.json, io, (a) => {
         (a as MgetEntry[]).forEach((e, i) => {
           if (e.status === 0) return io.out(JSON.stringify(e.answer) + '\n');
           missing = true;
+          // A path outside the key's scope is no missing value: the key may not read it.
+          if (e.error?.code === 'forbidden') forbidden = true;
           io.err(`qconf: ${p.positionals[i]}: ${e.error?.code ?? 'error'}: ${e.error?.message ?? ''}\n`);
           io.out('null\n');
         });
       });
-      return code === EXIT.OK && missing ? EXIT.NOT_FOUND : code;
+      return code !== EXIT.OK ? code : forbidden ? EXIT.FAILURE : missing ? EXIT.NOT_FOUND : code;
     });
   },
 };
