@@ -10,9 +10,9 @@ import { scopedSnapshot } from './scope-filter.js';
  * A context for a key of `scope`: unchanged for full access; otherwise answered from the scope's
  * view of the snapshot (no signature, so no proofs), checking paths and ops against it.
  */
-export function scopedContext(ctx: QueryContext, scope: Scope | undefined, keyId: string | undefined): QueryContext {
+export function scopedContext(ctx: QueryContext, scope: Scope | undefined): QueryContext {
   if (scope === undefined || scope.full) return ctx;
-  return { ...ctx, snapshot: ctx.snapshot === null ? null : scopedSnapshot(ctx.snapshot, scope), scope, keyId };
+  return { ...ctx, snapshot: ctx.snapshot === null ? null : scopedSnapshot(ctx.snapshot, scope), scope };
 }
 
 /** Whether a reply is `forbidden`, or an mget answer with a `forbidden` entry. */

@@ -63,8 +63,6 @@ export interface QueryContext extends Identity {
    * the scope's filtered view, and paths and ops outside it are `forbidden`.
    */
   scope?: Scope;
-  /** The requesting key's id, for `forbidden` messages. */
-  keyId?: string;
 }
 
 /** A validated `wait` request; the server holds it until `evaluateWait` says it is met. */
@@ -88,8 +86,8 @@ export function errorBody(who: Identity, code: WireErrorCode, message: string, s
  * The message of `forbidden`: the key and what it asked for, nothing about the document (a path
  * outside the scope is forbidden whether or not it exists).
  */
-function forbiddenMessage(ctx: QueryContext, path: string): string {
-  return `key ${ctx.keyId ?? '?'} may not read ${JSON.stringify(path)}`;
+function forbiddenMessage(path: string): string {
+  return `${JSON.stringify(path)} is outside this key's scope`;
 }
 
 /** Whether the request's scope keeps it from `segments`. */
@@ -176,7 +174,7 @@ function notFound(ctx: QueryContext, path: string, segments: readonly string[], 
 function handleGet(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
   const p = pathArg(req);
   if (!p.ok) return errorBody(ctx, 'bad_argument', p.message, snap.serial);
-  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(ctx, p.value.path), snap.serial);
+  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(p.value.path), snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
   if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
   return valueBody(ctx, p.value.path, p.value.segments, value);
@@ -197,7 +195,7 @@ function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
       continue;
     }
     if (outOfScope(ctx, p.value.segments)) {
-      answer.push({ status: 1, error: { code: 'forbidden', message: forbiddenMessage(ctx, path) } });
+      answer.push({ status: 1, error: { code: 'forbidden', message: forbiddenMessage(path) } });
       continue;
     }
     const value = resolveSegments(snap.doc, p.value.segments);
@@ -276,7 +274,7 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   if (!d.ok) return errorBody(ctx, 'bad_argument', d.message, snap.serial);
   const depth = d.value ?? 1;
   if (depth < 1 || depth > MAX_LIST_DEPTH) return errorBody(ctx, 'bad_argument', `depth must be 1 to ${MAX_LIST_DEPTH}`, snap.serial);
-  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(ctx, p.value.path), snap.serial);
+  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(p.value.path), snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
   if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
   if (value === null || typeof value !== 'object') {
@@ -391,7 +389,7 @@ export function handleQuery(ctx: QueryContext, req: Record<string, unknown>, wai
 function answerQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs: number): Outcome {
   const op = req.op;
   if (ctx.scope !== undefined && typeof op === 'string' && KNOWN_OPS.has(op) && !ctx.scope.allowsOp(op)) {
-    const body = errorBody(ctx, 'forbidden', `key ${ctx.keyId ?? '?'} may not use ${JSON.stringify(op)}`, ctx.snapshot?.serial ?? 0);
+    const body = errorBody(ctx, 'forbidden', `this key may not use the op ${JSON.stringify(op)}`, ctx.snapshot?.serial ?? 0);
     return { kind: 'reply', body, cacheable: op === 'get' || op === 'mget' || op === 'list' };
   }
   if (op === 'ping') return { kind: 'reply', body: okBody(ctx, pingAnswer(ctx)), cacheable: false };
@@ -399,7 +397,7 @@ function answerQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs:
   if (op === 'wait') {
     const w = parseWait(req, waitCapMs);
     if (!w.ok) return { kind: 'reply', body: errorBody(ctx, 'bad_argument', w.message, ctx.snapshot?.serial ?? 0), cacheable: false };
-    if (outOfScope(ctx, w.value.segments)) return { kind: 'reply', body: errorBody(ctx, 'forbidden', forbiddenMessage(ctx, w.value.path), ctx.snapshot?.serial ?? 0), cacheable: false };
+    if (outOfScope(ctx, w.value.segments)) return { kind: 'reply', body: errorBody(ctx, 'forbidden', forbiddenMessage(w.value.path), ctx.snapshot?.serial ?? 0), cacheable: false };
     return { kind: 'wait', spec: ctx.scope === undefined ? w.value : { ...w.value, scope: ctx.scope } };
   }
   const snap = ctx.snapshot;

@@ -157,7 +157,7 @@ export class Qcf1Service {
 
   /** The context of a request: the serving snapshot, or a scoped key's view of it. */
   private context(access?: KeyAccess, scope = access?.scope): QueryContext {
-    return scopedContext(this.plainContext(), scope, access?.keyId);
+    return scopedContext(this.plainContext(), scope);
   }
 
   private plainContext(): QueryContext {
