@@ -77,7 +77,7 @@ export function scopedSection(ctx: RunContext): Section {
         const flooding = ctx.lg2.run(flood);
         await sleep(500);
         const [measured, f] = await Promise.all([ctx.lg.run(steady), flooding]);
-        progress(`  scoped: full-access key at ${STEADY_QPS}/s under the flood, round ${round}/${floodRounds}: ${fmtInt(measured.qps)} q/s, p99 ${fmt(measured.latencyMs.p99, 3)} ms; the flood got ${fmtInt(f.qps)} answers/s of ${fmtInt(f.sent / (f.windowMs / 1000))} sent/s`);
+        progress(`  scoped: full-access key at ${STEADY_QPS}/s under the flood, round ${round}/${floodRounds}: ${fmtInt(measured.qps)} q/s, p99 ${fmt(measured.latencyMs.p99, 3)} ms, daemon CPU ${fmt(measured.daemonCpuPct, 0)}%, other processes ${fmt(measured.otherCpuPct, 0)}% (the flood's generator among them); the flood got ${fmtInt(f.qps)} answers/s of ${fmtInt(f.sent / (f.windowMs / 1000))} sent/s`);
         res.flooded.push(measured);
         res.flood.push(f);
       }
@@ -110,10 +110,10 @@ export function scopedSection(ctx: RunContext): Section {
       `A key limited to ${FLOOD_RATE} requests/s floods with 64 requests in flight while the full-access key asks at a steady`,
       `${fmtInt(STEADY_QPS)} queries/s (8 in flight); the same steady load without the flood is the reference.`,
       '',
-      '| full-access key at 2,000 q/s | p50 ms | p99 ms | p99.9 ms |',
-      '|---|---:|---:|---:|',
-      `| no flood | ${fmt(idle.latencyMs.p50, 3)} | ${fmt(idle.latencyMs.p99, 3)} | ${fmt(idle.latencyMs.p999, 3)} |`,
-      `| under the flood | ${fmt(flooded.latencyMs.p50, 3)} | ${fmt(flooded.latencyMs.p99, 3)} | ${fmt(flooded.latencyMs.p999, 3)} |`,
+      "| full-access key at 2,000 q/s | p50 ms | p99 ms | p99.9 ms | daemon CPU % | other processes' CPU % (the flood's generator included) |",
+      '|---|---:|---:|---:|---:|---:|',
+      `| no flood | ${fmt(idle.latencyMs.p50, 3)} | ${fmt(idle.latencyMs.p99, 3)} | ${fmt(idle.latencyMs.p999, 3)} | ${fmt(idle.daemonCpuPct, 0)} | ${fmt(idle.otherCpuPct, 0)} |`,
+      `| under the flood | ${fmt(flooded.latencyMs.p50, 3)} | ${fmt(flooded.latencyMs.p99, 3)} | ${fmt(flooded.latencyMs.p999, 3)} | ${fmt(flooded.daemonCpuPct, 0)} | ${fmt(flooded.otherCpuPct, 0)} |`,
       '',
       `p99 under the flood against no flood: **${ratio(flooded.latencyMs.p99, idle.latencyMs.p99)}**. The flooding key got ${fmtInt(flood.qps)} answers/s`,
       `(its rate is ${FLOOD_RATE}/s; one \`busy\` a second is among them) of ${fmtInt(flood.sent / (flood.windowMs / 1000))} requests/s sent.`,
