@@ -151,6 +151,12 @@ describe('the command line', () => {
     expect(m.code).toBe(4);
     expect(m.stdout).toBe('"hello"\nnull\n');
     expect(m.stderr).toContain(`/secret: forbidden: key ${B}`);
+    // A wait or a watch of a path outside the scope ends at once: no answer would differ later.
+    for (const args of [['wait', '/secret', '--exists'], ['wait', '/secret', '--changed'], ['watch', '/secret']]) {
+      const w = await runCli([...args, '--timeout', '20000'], env);
+      expect(w.code, args.join(' ')).toBe(4);
+      expect(w.stderr).toContain(`forbidden: key ${B}: "/secret"`);
+    }
     // stats needs the op (or full access): it tells of every key's traffic.
     const s = await runCli(['stats', '--json'], env);
     expect(s.code, s.stdout + s.stderr).toBe(4);
