@@ -13,6 +13,8 @@
 //   reload      the longest gap in replies while the largest documents are replaced
 //   client      quorum queries to 5 daemons (idle, under load) and `qconf get` wall time
 //   mirror      client.mirror() reads per second (and datagrams per read), publish → visible
+//   scoped      --access-file: scoped against full-access point lookups, and a key's p99
+//               latency while a rate-limited key floods
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -37,9 +39,10 @@ import { ganetiSection } from './sections/ganeti.js';
 import { mirrorSection } from './sections/mirror.js';
 import { genericSection } from './sections/generic.js';
 import { reloadSection } from './sections/reload.js';
+import { scopedSection } from './sections/scoped.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {

@@ -5,6 +5,7 @@
 // into an async iterator of changes, and says when the quorum is lost and found again.
 import { randomBytes } from 'node:crypto';
 import { etagOf } from '../shared/etag.js';
+import { QconfError } from '../shared/errors.js';
 import type { Peer } from '../shared/peers.js';
 import { forgedPeers, type ConfdClient } from './confd-client.js';
 import type { FanOut, Vote } from './fan-out.js';
@@ -118,6 +119,11 @@ function transient(r: Reply): boolean {
   return r.status !== 0 && (r.error?.code === 'busy' || r.error?.code === 'not_ready' || r.error?.code === 'internal');
 }
 
+/** A reply that no wait can outlast: the key may not read the path (or use `wait`). */
+function refused(r: Reply): boolean {
+  return r.status !== 0 && r.error?.code === 'forbidden';
+}
+
 export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions<A> = {}): Promise<WaitResult<A>> {
   opts.signal?.throwIfAborted();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -148,6 +154,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   };
   const rearm = (peer: Peer, r: Reply): number | undefined => {
     if (transient(r)) return TRANSIENT_RETRY_MS;
+    if (refused(r)) return undefined;
     if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === (cond.changedFrom ?? ABSENT_ETAG)) baseline = Math.max(baseline, r.serial);
     if ('minSerial' in cond && conditionMet(cond, r)) return undefined;
     // Re-arm from what this daemon holds now: the next change wakes it.
@@ -174,6 +181,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
       if (f.done) return resolve();
       baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
       if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
+      if ([...f.votes.values()].filter((v) => refused(v.reply)).length >= f.needed) resolve();
     });
   } finally {
     clearTimeout(grace);
@@ -204,6 +212,10 @@ function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, p
         : `the condition was not met by ${f.needed} daemons before the timeout`,
     parse,
   });
+  const refusal = votes.find((v) => refused(v.reply));
+  if (!met && refusal !== undefined && votes.filter((v) => refused(v.reply)).length >= f.needed) {
+    return { ...result, kind: 'error', error: refusal.reply.error as { code: string; message: string }, met };
+  }
   if (!met && reachable >= f.needed) {
     return { ...result, kind: 'error', error: { code: 'timeout', message: result.error?.message ?? '' }, met };
   }
@@ -273,6 +285,8 @@ export async function* watch<A = unknown>(client: ConfdClient, path: string, opt
       yield ev;
       continue;
     }
+    // The key may not read the path: no later answer will differ.
+    if (!r.met && r.kind === 'error' && r.error.code === 'forbidden') throw new QconfError('forbidden', r.error.message);
     lastQuorumAt = Date.now();
     if (lost) {
       lost = false;

@@ -18,6 +18,9 @@ import { GanetiLoadError, buildGanetiView } from './ganeti/view.js';
 import { KEY_FILE_REQUIRED, type DaemonOptions, type ParsedOptions } from './options.js';
 import { udpPortHolder } from './port-holder.js';
 import { redactDocumentMessage } from './redact.js';
+import { readAccessFile } from './access/access-file.js';
+import { AccessPolicy } from './access/policy.js';
+import { Stats } from './stats.js';
 
 export interface CheckReport {
   /** What was checked and found good, one line each. */
@@ -105,6 +108,19 @@ function checkKeys(parsed: ParsedOptions, r: CheckReport): void {
       const code = (e as NodeJS.ErrnoException).code;
       r.problems.push(e instanceof QconfError ? e.message : `Ganeti key file ${o.ganetiKeyFile}: cannot be read (${code ?? (e as Error).message})`);
     }
+  }
+}
+
+/** The access file: valid as a whole, or the member at fault named. */
+function checkAccess(parsed: ParsedOptions, r: CheckReport): void {
+  const path = parsed.opts.accessFile;
+  if (path === undefined) return;
+  try {
+    const policy = new AccessPolicy(readAccessFile(path), new Stats());
+    r.ok.push(`access file ${path}${from(parsed, 'access-file')}: ${policy.file.keys.size} keys named, ${policy.scopes.length} distinct scopes`);
+    for (const line of policy.describe()) r.ok.push(`  access ${line}`);
+  } catch (e) {
+    r.problems.push((e as Error).message);
   }
 }
 
@@ -214,6 +230,7 @@ export async function runCheck(parsed: ParsedOptions): Promise<CheckReport> {
   const shown = good.filter(([name]) => !parsed.invalid.has(name)).map(([, text]) => text);
   if (shown.length > 0) r.ok.push(`options: ${shown.join(', ')}`);
   checkKeys(parsed, r);
+  checkAccess(parsed, r);
   await checkSource(o, r);
   await checkPorts(parsed, r);
   return r;

@@ -139,6 +139,22 @@ export class Metrics {
     counter('qconfd_internal_errors_total', 'Unexpected errors caught at an entry point (a datagram, a timer, a source event); the daemon kept serving', [], (c, s) => c.inc(s.internalErrors));
     counter('qconfd_replies_withheld_total', 'Replies larger than their request, to an address not validated, with no room for retry either', [], (c, s) => c.inc(s.withheld));
     counter('qconfd_waits_busy_total', 'Wait requests refused with busy (held-wait limits reached)', [], (c, s) => c.inc(s.waitsBusy));
+    // Per key (with --access-file): labels are the file's key ids and "default", nothing else.
+    counter('qconfd_key_requests_total', 'Authenticated requests per key (the access file names keys by id; the rest are "default")', ['key'], (c, s) => {
+      for (const [key, k] of Object.entries(s.keys ?? {})) c.inc({ key }, k.requests);
+    });
+    counter('qconfd_key_replies_total', 'Replies per key and status', ['key', 'status'], (c, s) => {
+      for (const [key, k] of Object.entries(s.keys ?? {})) for (const [status, n] of Object.entries(k.replies)) c.inc({ key, status }, n);
+    });
+    counter('qconfd_key_forbidden_total', 'Replies per key that are (or hold an mget entry) forbidden: outside the key\'s scope', ['key'], (c, s) => {
+      for (const [key, k] of Object.entries(s.keys ?? {})) c.inc({ key }, k.forbidden);
+    });
+    counter('qconfd_key_rate_limited_total', 'Requests per key over its rate (told busy at most once a second, the rest dropped)', ['key'], (c, s) => {
+      for (const [key, k] of Object.entries(s.keys ?? {})) c.inc({ key }, k.rateLimited);
+    });
+    counter('qconfd_access_reloads_total', 'Access files accepted (at start, on SIGHUP, on change)', [], (c, s) => {
+      if (s.accessReloads !== undefined) c.inc(s.accessReloads);
+    });
     gauge('qconfd_held_waits', 'Wait requests being held now', [], (g, s) => g.set(s.heldWaits));
     gauge('qconfd_replica_ready', '1 when a snapshot is being served, 0 while answering not_ready', [], (g, s) => g.set(s.replica.ready ? 1 : 0));
     gauge('qconfd_replica_serial', 'Serial of the snapshot being served (0 when none)', [], (g, s) => g.set(s.replica.serial));

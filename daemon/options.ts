@@ -22,6 +22,8 @@ export interface DaemonOptions {
   maxWaits: number;
   maxWaitsPerSource: number;
   maxWaitsPerKey: number;
+  /** Per-key scopes, ops and rates (--access-file); without it every key has full access. */
+  accessFile?: string;
   /** Public keys of the publishers documents must be signed by (--trust-key). */
   trustKeyFile?: string;
   /** ADDR:PORT pairs clients may also reach this daemon at (`to` of their requests). */
@@ -58,6 +60,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'file', arg: 'PATH', doc: 'the JSON document to serve (top-level serial_no required); reloaded on change and on SIGHUP' },
   { name: 'key-file', arg: 'PATH', doc: 'QCF1 keyring: one key per line, the first signs; must not be group/world-writable' },
   { name: 'trust-key', arg: 'PATH', doc: "publishers' Ed25519 public keys (qconf keygen --signing): only documents signed by one of them are served, with proofs for clients to check" },
+  { name: 'access-file', arg: 'PATH', doc: 'per-key access (JSON): the paths and ops each key id may use, its rate, whether it must seal; reloaded on change and on SIGHUP', dflt: 'every key has full access' },
   { name: 'ganeti-key-file', arg: 'PATH', doc: "also answer Ganeti's confd protocol (plj0), with this raw hmac.key" },
   { name: 'etcd', arg: 'ENDPOINTS', doc: 'mirror an etcd prefix instead of a file: comma-separated http(s):// client URLs' },
   ...ETCD_CONNECTION_FLAGS,
@@ -248,6 +251,7 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     keyFile: get('key-file'),
     ganetiKeyFile: get('ganeti-key-file'),
     trustKeyFile: get('trust-key'),
+    accessFile: get('access-file'),
     etcd,
     cacheDir: get('cache-dir'),
     port: int('port', String(DEFAULT_PORT), 0, 65535, DEFAULT_PORT),

@@ -20,6 +20,7 @@ import { refusalReason } from './source/file.js';
 import { loadPeer } from '../shared/peer-packages.js';
 import { KEY_FILE_REQUIRED, type DaemonOptions } from './options.js';
 import { Qcf1Service } from './qcf1/service.js';
+import { AccessControl } from './access/access-control.js';
 import { redactDocumentMessage } from './redact.js';
 import { ReplayGuard } from './replay-guard.js';
 import { Replica } from './replica.js';
@@ -53,6 +54,8 @@ export class Qconfd {
   private stopping = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   private ganetiKey: Buffer | undefined;
+  /** The access file's policy (--access-file); undefined: every key has full access. */
+  private readonly access: AccessControl | undefined;
   private readonly server: UdpServer;
   private readonly qcf1: Qcf1Service;
   /** The `to` values naming this daemon, known once the socket is bound. */
@@ -82,6 +85,7 @@ export class Qconfd {
     this.keyring = this.readKeys();
     this.trust = this.readTrust();
     this.ganetiKey = this.readGanetiKey();
+    this.access = opts.accessFile === undefined ? undefined : this.readAccess(opts.accessFile);
     this.server = new UdpServer(this.stats, (err) => this.internalError('udp', err));
     const replay = new ReplayGuard({
       windowMs: opts.maxSkewMs,
@@ -109,6 +113,7 @@ export class Qconfd {
       send: (b, to) => this.server.send(b, to),
       debug: (f, m) => log.debug(f, m),
       onError: (e) => this.internalError('qcf1', e),
+      access: this.access === undefined ? undefined : () => this.access?.policy,
     });
     this.qcf1 = qcf1;
     this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, protocol: 'qcf1', handler: (m, r) => qcf1.handle(m, r) });
@@ -169,6 +174,19 @@ export class Qconfd {
   /** The publishers' public keys documents must be signed with (--trust-key), if any. */
   private readTrust(): TrustKeys | undefined {
     return this.opts.trustKeyFile === undefined ? undefined : loadTrustKeys(this.opts.trustKeyFile);
+  }
+
+  /** The access file at start: one that is refused stops the start (nothing to fall back on). */
+  private readAccess(path: string): AccessControl {
+    return new AccessControl(path, this.stats, {
+      loaded: (policy, trigger) =>
+        this.log.info(
+          { event: 'access_reloaded', source: 'access_file', trigger, keys: policy.file.keys.size, scopes: policy.scopes.length },
+          `access file ${path}: ${policy.file.keys.size} keys named, ${policy.scopes.length} distinct scopes`,
+        ),
+      refused: (message, trigger) =>
+        this.log.error({ event: 'refused', reason: 'access_file', source: 'access_file', trigger }, `access file refused, the last good one stays: ${message}`),
+    });
   }
 
   private readKeys(): Keyring {
@@ -309,6 +327,7 @@ export class Qconfd {
       this.log.info({ event: 'metrics_listen', address: m.address, port: m.port }, `metrics at http://${m.address.includes(':') ? `[${m.address}]` : m.address}:${m.port}/metrics`);
     }
     this.stopDropLog = startDropSummary(this.stats, this.log);
+    this.access?.watch();
     this.log.info(
       {
         event: 'start',
@@ -348,6 +367,7 @@ export class Qconfd {
       this.stats.refusal('key_file');
       this.log.error({ event: 'refused', reason: 'key_file', source: 'key_file', trigger: 'sighup', serial }, `key file refused, old keys kept: ${(e as Error).message}`);
     }
+    this.access?.reload('sighup');
     await this.source?.reload('sighup', true);
     await this.etcd?.refresh();
   }
@@ -436,6 +456,7 @@ export class Qconfd {
     this.server.stopReceiving();
     this.source?.stop();
     this.etcd?.stop();
+    this.access?.stop();
     this.cache?.flush();
     this.stopDropLog?.();
     this.qcf1.waits.releaseAll();

@@ -37,6 +37,7 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
   'bad_body',
   'wrong_destination',
   'internal',
+  'rate_limited',
 ];
 
 /** Upper bounds (milliseconds) of the reply latency histogram's buckets; +Inf is implied. */
@@ -68,6 +69,17 @@ export interface Gauges {
   };
 }
 
+/** One key's traffic (--access-file): by the key id the file names, or "default" for the rest. */
+export interface KeyCounters {
+  /** Authenticated requests signed by the key (rate-limited ones included). */
+  requests: number;
+  replies: Record<StatusName, number>;
+  /** Error replies `forbidden` (a path or op outside the key's scope; mget entries included). */
+  forbidden: number;
+  /** Requests over the key's rate (told `busy` at most once a second, the rest dropped). */
+  rateLimited: number;
+}
+
 export interface StatsReport {
   uptimeMs: number;
   received: number;
@@ -97,6 +109,10 @@ export interface StatsReport {
   /** Unexpected errors caught in a replica source's callbacks (the last good replica kept serving). */
   internalErrors: number;
   replica: Gauges['replica'] & { ageMs: number; lastContactAgeMs: number | null };
+  /** Per key (with an access file): labels are its key ids and "default". */
+  keys?: Record<string, KeyCounters>;
+  /** Access files accepted (at start and on reloads), when one is used. */
+  accessReloads?: number;
   /** Present when latency is measured (the metrics endpoint is on). */
   latency?: Partial<Record<Protocol, LatencyHistogram & { bucketsMs: readonly number[] }>>;
 }
@@ -130,6 +146,30 @@ export class Stats {
   readonly latency: Record<Protocol, LatencyHistogram> = { qcf1: newHistogram(), plj0: newHistogram() };
   /** Supplied by the daemon: live gauges read at report time. */
   gauges: (() => Gauges) | undefined;
+  /** Per-key counters, by label; undefined until an access file is used. */
+  keys: Map<string, KeyCounters> | undefined;
+  accessReloads = 0;
+
+  /** The counters of a key label (made on first use). */
+  keyCounters(label: string): KeyCounters {
+    const keys = (this.keys ??= new Map());
+    let c = keys.get(label);
+    if (c === undefined) keys.set(label, (c = { requests: 0, replies: { ok: 0, error: 0, not_implemented: 0 }, forbidden: 0, rateLimited: 0 }));
+    return c;
+  }
+
+  /** Keep only these labels' counters (an access file was loaded: the rest are no longer keys). */
+  keepKeyLabels(labels: readonly string[]): void {
+    const keep = new Set(labels);
+    for (const l of keep) this.keyCounters(l);
+    for (const l of [...(this.keys?.keys() ?? [])]) if (!keep.has(l)) this.keys?.delete(l);
+  }
+
+  /** A reply to a key's request: its status, and whether it (or an mget entry of it) was `forbidden`. */
+  keyReply(c: KeyCounters, status: number, forbidden: number): void {
+    c.replies[statusName(status)]++;
+    c.forbidden += forbidden;
+  }
 
   drop(reason: DropReason | string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
@@ -204,6 +244,10 @@ export class Stats {
         lastContactAgeMs: replica.lastContact > 0 ? Math.max(0, now - replica.lastContact) : null,
       },
     };
+    if (this.keys !== undefined) {
+      out.keys = Object.fromEntries(this.keys);
+      out.accessReloads = this.accessReloads;
+    }
     if (this.timing) {
       out.latency = {};
       for (const p of ['qcf1', 'plj0'] as const) out.latency[p] = { bucketsMs: LATENCY_BUCKETS_MS, ...this.latency[p] };

@@ -1,7 +1,7 @@
 // Typed error values shared by the daemon, the library and the CLI.
 
 /** Error codes a daemon sends in a reply (protocol.md, "Reply body"). */
-export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry'] as const;
+export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry', 'forbidden'] as const;
 /** An error code a daemon sends. */
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
 
@@ -16,6 +16,8 @@ export type LocalErrorCode =
   | 'closed'
   | 'protocol'
   | 'invalid_answer'
+  /** The daemon's access file (--access-file) is invalid. */
+  | 'access_file'
   /** The daemon's port cannot be bound (in use, or not allowed). */
   | 'bind';
 

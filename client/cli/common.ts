@@ -11,6 +11,8 @@ export interface Io {
   err: (s: string) => void;
   env: NodeJS.ProcessEnv;
   isTty: boolean;
+  /** The id of the key requests are signed with, once a client is made (for `forbidden` messages). */
+  keyId?: string;
 }
 
 /** A qconf command: its table (operands, options, exit codes) and what it runs. */
@@ -45,6 +47,11 @@ export function reportNoQuorum(r: { replies: number; forged?: number; error?: { 
   return EXIT.NO_QUORUM;
 }
 
+/** An error answer as printed: a `forbidden` one names the key that was refused. */
+export function errorText(e: { code: string; message: string }, io: Io): string {
+  return e.code === 'forbidden' && io.keyId !== undefined ? `forbidden: key ${io.keyId}: ${e.message}` : `${e.code}: ${e.message}`;
+}
+
 /**
  * Turn a quorum result into an exit code, printing the answer (or the whole result with
  * --json). `print` renders a successful answer.
@@ -54,7 +61,7 @@ export function finish(result: QueryResult, json: boolean, io: Io, print: (answe
   if (json) io.out(JSON.stringify(result) + '\n');
   if (result.kind === 'no_quorum') return reportNoQuorum(result, io);
   if (result.kind !== 'ok') {
-    io.err(`qconf: ${result.error.code}: ${result.error.message}\n`);
+    io.err(`qconf: ${errorText(result.error, io)}\n`);
     return result.kind === 'not_found' ? EXIT.NOT_FOUND : EXIT.FAILURE;
   }
   if (!json) print(result.answer);

@@ -106,6 +106,7 @@ export function keyringFrom(p: Parsed, io: Io): Keyring {
 export async function makeClient(p: Parsed, io: Io, extra: Partial<ConfdClientOptions> = {}, trust: Trust = trustFrom(p, io)): Promise<ConfdClient> {
   const peers = await peersFrom(p, io);
   const keyring = extra.keyring ?? keyringFrom(p, io);
+  io.keyId = keyring.signer.idHex;
   return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, ...extra });
 }
 

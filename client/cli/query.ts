@@ -1,7 +1,7 @@
 // qconf get, mget and list: quorum reads of values and of keys.
 import type { MgetEntry } from '../types.js';
 import { numberOption, pathOperand } from './args.js';
-import { EXIT, finish, formatValue, type Command } from './common.js';
+import { EXIT, errorText, finish, formatValue, type Command } from './common.js';
 import { queryFlags, withClient } from './connect.js';
 import { HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, peerOptions, queryExits, type OptionDef } from './spec.js';
 
@@ -41,15 +41,18 @@ export const mgetCommand: Command = {
     const f = queryFlags(p);
     return withClient(p, io, async (client) => {
       let missing = false;
+      let forbidden = false;
       const code = finish(await client.mget(paths, f), f.json, io, (a) => {
         (a as MgetEntry[]).forEach((e, i) => {
           if (e.status === 0) return io.out(JSON.stringify(e.answer) + '\n');
           missing = true;
-          io.err(`qconf: ${p.positionals[i]}: ${e.error?.code ?? 'error'}: ${e.error?.message ?? ''}\n`);
+          // A path outside the key's scope is no missing value: the key may not read it.
+          if (e.error?.code === 'forbidden') forbidden = true;
+          io.err(`qconf: ${p.positionals[i]}: ${errorText(e.error ?? { code: 'error', message: '' }, io)}\n`);
           io.out('null\n');
         });
       });
-      return code === EXIT.OK && missing ? EXIT.NOT_FOUND : code;
+      return code !== EXIT.OK ? code : forbidden ? EXIT.FAILURE : missing ? EXIT.NOT_FOUND : code;
     });
   },
 };

@@ -3,7 +3,7 @@
 import type { ConfdClient } from '../confd-client.js';
 import type { WaitCondition } from '../wait-for.js';
 import { numberOption, pathOperand, usageError, wholeNumber, type Parsed } from './args.js';
-import { EXIT, formatValue, reportNoQuorum, type Command, type Io } from './common.js';
+import { EXIT, errorText, formatValue, reportNoQuorum, type Command, type Io } from './common.js';
 import { queryFlags, withClient, type QueryFlags } from './connect.js';
 import { EXITS, HELP_OPTION, PATH_OPERAND, QUERY_TIMEOUT_MS, WAIT_TIMEOUT_MS, peerOptions } from './spec.js';
 
@@ -41,7 +41,7 @@ async function changedFrom(client: ConfdClient, path: string, f: QueryFlags, io:
   const now = await client.get(path, { coverage: f.coverage, timeoutMs: f.timeoutMs });
   if (now.kind === 'no_quorum') return reportNoQuorum(now, io);
   if (now.kind === 'error') {
-    io.err(`qconf: ${now.error.code}: ${now.error.message}\n`);
+    io.err(`qconf: ${errorText(now.error, io)}\n`);
     return EXIT.FAILURE;
   }
   return { path, changedFrom: now.kind === 'ok' ? (now.etag ?? '') : '', afterSerial: now.serial };
@@ -96,6 +96,10 @@ export const waitCommand: Command = {
       if (f.json) io.out(JSON.stringify(r) + '\n');
       if (!r.met) {
         if (r.kind === 'no_quorum') return reportNoQuorum(r, io, await heard);
+        if (r.kind === 'error' && r.error.code === 'forbidden') {
+          io.err(`qconf: ${errorText(r.error, io)}\n`);
+          return EXIT.FAILURE;
+        }
         io.err(`qconf: timed out after ${timeoutMs} ms: a quorum (${r.needed} daemons) was reachable but did not meet the condition\n`);
         return EXIT.NOT_FOUND;
       }

@@ -3,7 +3,8 @@
 // end (exit 3, or 4 if no daemon ever answered) after --timeout without a quorum. A signal, or a
 // closed stdout (main.ts), ends it quietly.
 import { numberOption, pathOperand, usageError } from './args.js';
-import { EXIT, type Command } from './common.js';
+import { EXIT, errorText, type Command } from './common.js';
+import { isQconfError } from '../../shared/errors.js';
 import { queryFlags, withClient } from './connect.js';
 import { EXITS, HELP_OPTION, PATH_OPERAND, WAIT_TIMEOUT_MS, peerOptions } from './spec.js';
 import { CommandRunner } from './watch-runner.js';
@@ -102,6 +103,10 @@ export const watchCommand: Command = {
       } catch (e) {
         // Interrupted: a watch ends when told to.
         if (ac.signal.aborted) return commandFailed ? EXIT.FAILURE : EXIT.OK;
+        if (isQconfError(e, 'forbidden')) {
+          io.err(`qconf: ${errorText({ code: e.code, message: e.message }, io)}\n`);
+          return EXIT.FAILURE;
+        }
         throw e;
       } finally {
         process.off('SIGINT', stop);

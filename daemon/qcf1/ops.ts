@@ -13,6 +13,7 @@ import { RawMsgpack, packBounded, type EncodeFailure } from '../../shared/msgpac
 import { HEADER_LEN, MAX_REPLY_BYTES } from '../../shared/qcf1.js';
 import { listProofToWire, pathProofToWire } from '../../shared/commitment-proof.js';
 import type { Snapshot } from '../snapshot.js';
+import type { Scope } from '../access/scope.js';
 
 export const MAX_MGET_PATHS = 64;
 export const MAX_LIST_DEPTH = 16;
@@ -57,6 +58,11 @@ export interface QueryContext extends Identity {
   lastContact: number;
   now: number;
   stats: () => Record<string, unknown>;
+  /**
+   * The requesting key's scope (--access-file), when it is not full access: `snapshot` is then
+   * the scope's filtered view, and paths and ops outside it are `forbidden`.
+   */
+  scope?: Scope;
 }
 
 /** A validated `wait` request; the server holds it until `evaluateWait` says it is met. */
@@ -66,12 +72,27 @@ export interface WaitSpec {
   etag?: string;
   minSerial?: number;
   timeoutMs: number;
+  /** The scope it is evaluated in (its key's, when not full access): on the filtered view. */
+  scope?: Scope;
 }
 
 export type Outcome = { kind: 'reply'; body: ReplyBody; cacheable: boolean } | { kind: 'wait'; spec: WaitSpec };
 
 export function errorBody(who: Identity, code: WireErrorCode, message: string, serial = 0, status = 1): ReplyBody {
   return { status, serial, node: who.node, instance: who.instance, error: { code, message } };
+}
+
+/**
+ * The message of `forbidden`: the key and what it asked for, nothing about the document (a path
+ * outside the scope is forbidden whether or not it exists).
+ */
+function forbiddenMessage(path: string): string {
+  return `${JSON.stringify(path)} is outside this key's scope`;
+}
+
+/** Whether the request's scope keeps it from `segments`. */
+function outOfScope(ctx: QueryContext, segments: readonly string[]): boolean {
+  return ctx.scope !== undefined && !ctx.scope.allows(segments);
 }
 
 /** An mget entry with its proof (from a signed document). */
@@ -153,6 +174,7 @@ function notFound(ctx: QueryContext, path: string, segments: readonly string[], 
 function handleGet(ctx: QueryContext, snap: Snapshot, req: Record<string, unknown>): ReplyBody {
   const p = pathArg(req);
   if (!p.ok) return errorBody(ctx, 'bad_argument', p.message, snap.serial);
+  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(p.value.path), snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
   if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
   return valueBody(ctx, p.value.path, p.value.segments, value);
@@ -170,6 +192,10 @@ function handleMget(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
     const p = pathArg({ path });
     if (!p.ok) {
       answer.push({ status: 1, error: { code: 'bad_argument', message: p.message } });
+      continue;
+    }
+    if (outOfScope(ctx, p.value.segments)) {
+      answer.push({ status: 1, error: { code: 'forbidden', message: forbiddenMessage(path) } });
       continue;
     }
     const value = resolveSegments(snap.doc, p.value.segments);
@@ -248,6 +274,7 @@ function handleList(ctx: QueryContext, snap: Snapshot, req: Record<string, unkno
   if (!d.ok) return errorBody(ctx, 'bad_argument', d.message, snap.serial);
   const depth = d.value ?? 1;
   if (depth < 1 || depth > MAX_LIST_DEPTH) return errorBody(ctx, 'bad_argument', `depth must be 1 to ${MAX_LIST_DEPTH}`, snap.serial);
+  if (outOfScope(ctx, p.value.segments)) return errorBody(ctx, 'forbidden', forbiddenMessage(p.value.path), snap.serial);
   const value = resolveSegments(snap.doc, p.value.segments);
   if (value === undefined) return notFound(ctx, p.value.path, p.value.segments, snap.serial);
   if (value === null || typeof value !== 'object') {
@@ -351,6 +378,8 @@ export function attest(ctx: QueryContext, body: ReplyBody): ReplyBody {
   return body;
 }
 
+const KNOWN_OPS: ReadonlySet<string> = new Set(['ping', 'get', 'mget', 'list', 'wait', 'stats']);
+
 export function handleQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs: number): Outcome {
   const out = answerQuery(ctx, req, waitCapMs);
   if (out.kind === 'reply') attest(ctx, out.body);
@@ -359,12 +388,17 @@ export function handleQuery(ctx: QueryContext, req: Record<string, unknown>, wai
 
 function answerQuery(ctx: QueryContext, req: Record<string, unknown>, waitCapMs: number): Outcome {
   const op = req.op;
+  if (ctx.scope !== undefined && typeof op === 'string' && KNOWN_OPS.has(op) && !ctx.scope.allowsOp(op)) {
+    const body = errorBody(ctx, 'forbidden', `this key may not use the op ${JSON.stringify(op)}`, ctx.snapshot?.serial ?? 0);
+    return { kind: 'reply', body, cacheable: op === 'get' || op === 'mget' || op === 'list' };
+  }
   if (op === 'ping') return { kind: 'reply', body: okBody(ctx, pingAnswer(ctx)), cacheable: false };
   if (op === 'stats') return { kind: 'reply', body: okBody(ctx, ctx.stats()), cacheable: false };
   if (op === 'wait') {
     const w = parseWait(req, waitCapMs);
     if (!w.ok) return { kind: 'reply', body: errorBody(ctx, 'bad_argument', w.message, ctx.snapshot?.serial ?? 0), cacheable: false };
-    return { kind: 'wait', spec: w.value };
+    if (outOfScope(ctx, w.value.segments)) return { kind: 'reply', body: errorBody(ctx, 'forbidden', forbiddenMessage(w.value.path), ctx.snapshot?.serial ?? 0), cacheable: false };
+    return { kind: 'wait', spec: ctx.scope === undefined ? w.value : { ...w.value, scope: ctx.scope } };
   }
   const snap = ctx.snapshot;
   if (op !== 'get' && op !== 'mget' && op !== 'list') {

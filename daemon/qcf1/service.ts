@@ -19,6 +19,8 @@ import type { Snapshot } from '../snapshot.js';
 import type { ReplayGuard } from '../replay-guard.js';
 import type { Stats } from '../stats.js';
 import { WaitRegistry, type EncodedReply, type WaitLimits } from './waits.js';
+import type { AccessPolicy, KeyAccess } from '../access/policy.js';
+import { ScopedTables, forbiddenIn, scopedContext } from '../access/request-scope.js';
 
 export interface Qcf1Deps {
   keyring: () => Keyring;
@@ -37,6 +39,8 @@ export interface Qcf1Deps {
   debug: (fields: Record<string, unknown>, msg: string) => void;
   /** An unexpected error (a bug): logged by the caller; the request was answered `internal`. */
   onError: (err: unknown) => void;
+  /** The access policy in force (--access-file); undefined: every key has full access. */
+  access?: () => AccessPolicy | undefined;
 }
 
 /** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
@@ -72,8 +76,10 @@ interface CachedEncoded extends EncodedReply {
  * and the status with the error code's index in WIRE_ERROR_CODES + 1 (0: none) above it.
  */
 function statusMeta(e: EncodedReply): number {
-  return e.status | ((e.code === undefined ? 0 : WIRE_ERROR_CODES.indexOf(e.code as (typeof WIRE_ERROR_CODES)[number]) + 1) << 2);
+  return e.status | ((e.code === undefined ? 0 : WIRE_ERROR_CODES.indexOf(e.code as (typeof WIRE_ERROR_CODES)[number]) + 1) << 2) | (e.forbidden === true ? FORBIDDEN_META : 0);
 }
+/** In a reply's second meta byte: it (or an mget entry of it) is `forbidden`. */
+const FORBIDDEN_META = 0x80;
 
 /**
  * The request keys each cacheable op reads. Only a body with no other key is cached by its
@@ -116,6 +122,8 @@ interface Requester {
   /** Whether the source address is validated (docs/protocol.md, "Address validation"). */
   validated: boolean;
   op: string;
+  /** The signing key's access (with an access file). */
+  access?: KeyAccess;
 }
 
 /**
@@ -128,12 +136,13 @@ const BY_REQUEST_BYTES = 16 * 1024 * 1024;
 
 export class Qcf1Service {
   /** The serving snapshot and its replies by request bytes (made when it starts serving). */
-  private serving: { snapshot: Snapshot; table: ReplyTable } | undefined;
+  private serving: { snapshot: Snapshot; table: ReplyTable; scoped: ScopedTables } | undefined;
   private readonly byRequest = new SnapshotCaches<CachedEncoded>(BY_REQUEST_BYTES);
   readonly waits: WaitRegistry;
 
   constructor(private readonly d: Qcf1Deps) {
-    const serve = (snapshot: Snapshot) => (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }) });
+    const serve = (snapshot: Snapshot) =>
+      (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }), scoped: new ScopedTables(TABLE_BYTES, REPLY_CACHE_ENTRIES) });
     if (d.replica.current) serve(d.replica.current);
     d.replica.on('change', (snap) => {
       serve(snap);
@@ -146,7 +155,12 @@ export class Qcf1Service {
     });
   }
 
-  private context(): QueryContext {
+  /** The context of a request: the serving snapshot, or a scoped key's view of it. */
+  private context(access?: KeyAccess, scope = access?.scope): QueryContext {
+    return scopedContext(this.plainContext(), scope);
+  }
+
+  private plainContext(): QueryContext {
     const d = this.d;
     return {
       node: d.identity.node,
@@ -163,7 +177,7 @@ export class Qcf1Service {
   /** The final encoding of a reply body: a body too large for a datagram becomes `too_large`. */
   private encode(body: ReplyBody): EncodedReply {
     const bytes = packBounded(body, MAX_BODY_BYTES);
-    if (typeof bytes !== 'string') return { body: bytes, status: body.status, code: body.error?.code };
+    if (typeof bytes !== 'string') return { body: bytes, status: body.status, code: body.error?.code, forbidden: forbiddenIn(body) };
     const tooLarge = errorBody(this.d.identity, 'too_large', `the reply needs more than the ${MAX_BODY_BYTES} bytes a datagram has room for`, body.serial);
     return { body: packBounded(tooLarge, MAX_BODY_BYTES) as Buffer, status: 1, code: 'too_large' };
   }
@@ -176,6 +190,7 @@ export class Qcf1Service {
   private send(e: EncodedReply, r: Requester): void {
     if (HEADER_LEN + e.body.length > r.requestBytes && !r.validated) return this.retry(r, 'the answer is larger than the request');
     this.d.stats.reply(e.status, e.code, 'qcf1', r.op);
+    if (r.access !== undefined) this.d.stats.keyReply(r.access.counters, e.status, e.forbidden === true ? 1 : 0);
     this.d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, e.body), r.rinfo);
   }
 
@@ -193,6 +208,7 @@ export class Qcf1Service {
       return;
     }
     d.stats.reply(1, 'retry', 'qcf1', r.op);
+    if (r.access !== undefined) d.stats.keyReply(r.access.counters, 1, 0);
     d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, bytes), r.rinfo);
   }
 
@@ -218,6 +234,10 @@ export class Qcf1Service {
     if (Math.abs(timeMs - now) > d.maxSkewMs) return d.stats.drop('skew');
     const verdict = d.replay.admitBytes(msg, SALT_OFFSET, timeMs, now);
     if (verdict !== 'fresh') return d.stats.drop(verdict === 'replay' ? 'replay' : 'replay_overflow');
+    // The key's access: over its rate, a request is dropped, or (once a second) told `busy`.
+    const access = d.access?.()?.forKey(key);
+    const rate = access?.admit();
+    if (rate === 'drop') return d.stats.drop('rate_limited');
 
     // The hot path: a request whose bytes were answered before on this snapshot (its `to` was
     // checked then). A reply larger than the request needs a validated address: checked here;
@@ -225,16 +245,19 @@ export class Qcf1Service {
     const serving = this.serving;
     const current = serving?.snapshot ?? null;
     let table: ReplyTable | undefined;
-    if (serving !== undefined && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
-      table = serving.table;
-      if (table.get(msg, HEADER_LEN, msg.length)) {
+    if (serving !== undefined && rate !== 'busy' && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
+      // Replies are kept per scope: a scoped key never gets a reply made for another scope.
+      table = access === undefined || access.scope.full ? serving.table : serving.scoped.of(access.scope);
+      if (table !== undefined && table.get(msg, HEADER_LEN, msg.length)) {
         const end = table.valueEnd;
         const start = table.valueStart;
         if (HEADER_LEN + end - start <= msg.length || d.validation.isValidated(rinfo.address)) {
           const op = OPS[table.meta0];
           const m = table.meta1;
           d.stats.request('qcf1', op);
-          d.stats.reply(m & 3, m >> 2 === 0 ? undefined : WIRE_ERROR_CODES[(m >> 2) - 1], 'qcf1', op);
+          const code = (m >> 2) & 0x1f;
+          d.stats.reply(m & 3, code === 0 ? undefined : WIRE_ERROR_CODES[code - 1], 'qcf1', op);
+          if (access !== undefined) d.stats.keyReply(access.counters, m & 3, m & FORBIDDEN_META ? 1 : 0);
           d.send(frame(KIND_REPLY, key, now, msg, SALT_OFFSET, table.valueBuf.subarray(start, end)), rinfo);
           return;
         }
@@ -251,7 +274,8 @@ export class Qcf1Service {
       const validated = (cookie instanceof Uint8Array && d.validation.accept(rinfo.address, cookie)) || d.validation.isValidated(rinfo.address);
       const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
       d.stats.request('qcf1', op);
-      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op };
+      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, access };
+      if (rate === 'busy') return this.send(this.encode(errorBody(d.identity, 'busy', `key ${key.idHex} is over its request rate`, current?.serial ?? 0)), r);
       this.answer(req, msg, r, table, current, now);
     } catch (e) {
       this.internal(e, r);
@@ -260,11 +284,11 @@ export class Qcf1Service {
 
   private answer(req: Record<string, unknown>, msg: Buffer, r: Requester, table: ReplyTable | undefined, current: Snapshot | null, now: number): void {
     const d = this.d;
-    const ctx = this.context();
+    const snap = d.replica.current;
+    const ctx = this.context(r.access);
     const out = handleQuery(ctx, req, d.waitCapMs);
     if (out.kind === 'wait') return this.wait(req, out.spec, r, now);
     const body = out.body;
-    const snap = ctx.snapshot;
     if (out.cacheable && snap) {
       if (table !== undefined && snap === current && onlyKeys(req, BODY_KEYS[r.op])) {
         const e = this.encode(body);
@@ -273,7 +297,7 @@ export class Qcf1Service {
       }
       const ck = cacheKey(req);
       if (ck !== undefined) {
-        const cache = this.byRequest.of(snap, 'qcf1');
+        const cache = this.byRequest.of(snap, ctx.scope === undefined ? 'qcf1' : `qcf1 ${ctx.scope.id}`);
         let e = cache.get(ck);
         if (e === undefined) {
           const fresh = this.encode(body);
@@ -313,7 +337,7 @@ export class Qcf1Service {
 
   /** The reply to a wait on the serving snapshot, if it holds (or `timedOut`); its etag in steps. */
   private *waitAnswer(spec: WaitSpec, timedOut: boolean): Generator<void, EncodedReply | null> {
-    const ctx = this.context();
+    const ctx = this.context(undefined, spec.scope);
     const snap = ctx.snapshot;
     const value = snap === null ? undefined : resolveSegments(snap.doc, spec.segments);
     const etag = value === undefined ? '' : yield* etagSteps(value);

@@ -11,6 +11,8 @@ export interface EncodedReply {
   body: Buffer;
   status: number;
   code: string | undefined;
+  /** It (or an mget entry of it) is the error `forbidden` (counted per key). */
+  forbidden?: boolean;
 }
 
 export interface HeldWait {
@@ -69,7 +71,8 @@ const STEPS_AT_ARRIVAL = 16;
 const SLICE_MS = 4;
 
 function groupKey(spec: WaitSpec): string {
-  return `${spec.minSerial ?? ''}\u0000${spec.etag ?? '\u0001'}\u0000${spec.path}`;
+  // Waits of different scopes are evaluated on different views: never one group.
+  return `${spec.minSerial ?? ''}\u0000${spec.etag ?? '\u0001'}\u0000${spec.scope?.id ?? ''}\u0000${spec.path}`;
 }
 
 function runAtOnce<T>(gen: Generator<void, T>): T {
