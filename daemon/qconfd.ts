@@ -179,11 +179,14 @@ export class Qconfd {
   /** The access file at start: one that is refused stops the start (nothing to fall back on). */
   private readAccess(path: string): AccessControl {
     return new AccessControl(path, this.stats, {
-      loaded: (policy, trigger) =>
+      loaded: (policy, trigger) => {
         this.log.info(
           { event: 'access_reloaded', source: 'access_file', trigger, keys: policy.file.keys.size, scopes: policy.scopes.length },
           `access file ${path}: ${policy.file.keys.size} keys named, ${policy.scopes.length} distinct scopes`,
-        ),
+        );
+        // Not yet there at start (the file is read first); held waits then are none.
+        (this.qcf1 as Qcf1Service | undefined)?.accessChanged();
+      },
       refused: (message, trigger) =>
         this.log.error({ event: 'refused', reason: 'access_file', source: 'access_file', trigger }, `access file refused, the last good one stays: ${message}`),
     });

@@ -86,7 +86,7 @@ export function errorBody(who: Identity, code: WireErrorCode, message: string, s
  * The message of `forbidden`: the key and what it asked for, nothing about the document (a path
  * outside the scope is forbidden whether or not it exists).
  */
-function forbiddenMessage(path: string): string {
+export function forbiddenMessage(path: string): string {
   return `${JSON.stringify(path)} is outside this key's scope`;
 }
 

@@ -10,7 +10,7 @@ import type { Key, Keyring } from '../../shared/keyring.js';
 import { packBounded } from '../../shared/msgpack-encode.js';
 import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, SALT_LEN, SALT_OFFSET, decodeBody, frame, timeOf, verifyKey } from '../../shared/qcf1.js';
 import type { AddressValidation } from '../address-validation.js';
-import { MAX_BODY_BYTES, errorBody, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './ops.js';
+import { MAX_BODY_BYTES, errorBody, forbiddenMessage, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './ops.js';
 import type { OwnAddresses } from '../own-addresses.js';
 import type { Replica } from '../replica.js';
 import { ReplyTable } from './reply-table.js';
@@ -18,7 +18,9 @@ import { REPLY_CACHE_ENTRIES, SnapshotCaches } from '../reply-cache.js';
 import type { Snapshot } from '../snapshot.js';
 import type { ReplayGuard } from '../replay-guard.js';
 import type { Stats } from '../stats.js';
-import { WaitRegistry, type EncodedReply, type WaitLimits } from './waits.js';
+import { WaitRegistry, type EncodedReply, type HeldWait, type WaitLimits } from './waits.js';
+import type { Scope } from '../access/scope.js';
+import { drain } from '../slices.js';
 import type { AccessPolicy, KeyAccess } from '../access/policy.js';
 import { ScopedTables, forbiddenIn, scopedContext } from '../access/request-scope.js';
 
@@ -333,6 +335,34 @@ export class Qcf1Service {
       return this.send(this.encode(errorBody(d.identity, 'busy', 'too many held waits', d.replica.current?.serial ?? 0)), r);
     }
     this.send(result, r);
+  }
+
+  /**
+   * The access file changed: a held wait whose key's scope is no longer the one it was taken in
+   * ends now, answered in the key's new scope as it stands (or `forbidden`, now out of it), so
+   * that no answer reaches a key in a scope it has lost. The client asks again if it still waits.
+   */
+  accessChanged(): void {
+    const policy = this.d.access?.();
+    if (policy === undefined) return;
+    const keyring = this.d.keyring();
+    const scopeNow = (w: HeldWait) => {
+      const key = keyring.byId(w.keyId);
+      return key === undefined ? undefined : policy.forKey(key).scope;
+    };
+    const idOf = (scope: Scope | undefined) => (scope === undefined || scope.full ? '' : scope.id);
+    this.waits.endWhere(
+      (w) => {
+        const now = scopeNow(w);
+        return now === undefined || idOf(now) !== idOf(w.spec.scope);
+      },
+      (w) => {
+        const now = scopeNow(w);
+        const serial = this.d.replica.current?.serial ?? 0;
+        if (now === undefined || !now.allowsOp('wait') || !now.allows(w.spec.segments)) return this.encode(errorBody(this.d.identity, 'forbidden', forbiddenMessage(w.spec.path), serial));
+        return drain(this.waitAnswer({ ...w.spec, scope: now.full ? undefined : now }, true));
+      },
+    );
   }
 
   /** The reply to a wait on the serving snapshot, if it holds (or `timedOut`); its etag in steps. */

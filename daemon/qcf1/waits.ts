@@ -3,7 +3,7 @@
 // all in slices of a few milliseconds, so neither many waits nor a large value hold a reload or
 // other requests. Bounded in total, per source address and per key; woken by replica swaps (never
 // by polling) and by their own deadline; all answered at shutdown.
-import { runSliced } from '../slices.js';
+import { drain, runSliced } from '../slices.js';
 import type { WaitSpec } from './ops.js';
 
 /** A reply ready to frame (the body is encoded once per group and snapshot). */
@@ -73,13 +73,6 @@ const SLICE_MS = 4;
 function groupKey(spec: WaitSpec): string {
   // Waits of different scopes are evaluated on different views: never one group.
   return `${spec.minSerial ?? ''}\u0000${spec.etag ?? '\u0001'}\u0000${spec.scope?.id ?? ''}\u0000${spec.path}`;
-}
-
-function runAtOnce<T>(gen: Generator<void, T>): T {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-  }
 }
 
 export class WaitRegistry {
@@ -166,7 +159,7 @@ export class WaitRegistry {
   /** The deadline passed: answer with the state as it stands. */
   private expire(w: Held): void {
     this.release(w);
-    this.deliver(w, () => runAtOnce(this.answerer.answer(w.spec, true)));
+    this.deliver(w, () => drain(this.answerer.answer(w.spec, true)));
   }
 
   private deliver(w: Held, reply: () => EncodedReply | null): void {
@@ -223,6 +216,17 @@ export class WaitRegistry {
           }
         }
         yield;
+      }
+    }
+  }
+
+  /** End the held waits `ends` picks now, each answered by `answer` (null: none). */
+  endWhere(ends: (w: HeldWait) => boolean, answer: (w: HeldWait) => EncodedReply | null): void {
+    for (const g of [...this.groups.values()]) {
+      for (const w of [...g.members]) {
+        if (!ends(w)) continue;
+        this.release(w);
+        this.deliver(w, () => answer(w));
       }
     }
   }

@@ -73,6 +73,56 @@ describe('reloading the access file', () => {
     expect((await get(d, '/services/web')).answer).toEqual({ port: 80 });
   });
 
+  it('a held wait ends when its key\'s scope changes: asked again in a scope that still holds its path, forbidden in one that does not', async () => {
+    let from = d.output.length;
+    writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/public', '/services/web'] } } });
+    await d.waitForLog((l) => l.event === 'access_reloaded' && l.trigger === 'change', 30_000, from);
+    const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_B]), peers: [d.peer] });
+    try {
+      const held = async (n: number) => {
+        const end = Date.now() + 30_000;
+        while ((await fetchStats(d.port)).heldWaits !== n) {
+          if (Date.now() > end) throw new Error(`never ${n} held waits`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      // Wait replies the daemon has sent (of any status).
+      const waitReplies = async () => Object.values((await fetchStats(d.port)).answered.qcf1?.wait ?? {}).reduce((a, b) => a + b, 0);
+      let outcome: string | undefined;
+      const waiting = c
+        .waitFor({ path: '/services/web', equals: { port: 81 } }, { timeoutMs: 120_000 })
+        .then((r) => (outcome = r.kind === 'error' ? r.error.code : r.kind))
+        .catch((e: unknown) => (outcome = String(e)));
+      await held(1);
+      let replies = await waitReplies();
+      // A wider scope: the wait is answered in it at once (not met), and the client holds it again.
+      from = d.output.length;
+      writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/public', '/services/web', '/secret'] } } });
+      await d.waitForLog((l) => l.event === 'access_reloaded' && l.trigger === 'change', 30_000, from);
+      // Answered at the reload (its hold would have lasted --max-wait, 30 s).
+      expect(await waitReplies()).toBeGreaterThan(replies);
+      await held(1);
+      expect(outcome).toBeUndefined();
+      replies = await waitReplies();
+      // A scope without the path: forbidden now, not when the hold would have ended.
+      from = d.output.length;
+      writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/public', '/services/web'] } } });
+      await d.waitForLog((l) => l.event === 'access_reloaded' && l.trigger === 'change', 30_000, from);
+      await held(1);
+      replies = await waitReplies();
+      from = d.output.length;
+      writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/public'] } } });
+      await d.waitForLog((l) => l.event === 'access_reloaded' && l.trigger === 'change', 30_000, from);
+      expect(await waitReplies()).toBeGreaterThan(replies);
+      await waiting;
+      expect(outcome).toBe('forbidden');
+    } finally {
+      c.close();
+      writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/public', '/services/web'] } } });
+      await d.waitForLog((l) => l.event === 'access_reloaded', 30_000, d.output.length - 1).catch(() => undefined);
+    }
+  });
+
   it('refuses an invalid file as a whole: the last good policy stays, the refusal logged and counted', async () => {
     const before = await fetchStats(d.port);
     const from = d.output.length;
