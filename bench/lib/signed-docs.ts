@@ -6,36 +6,28 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcf1ClientProtocol } from '../../client/protocol.js';
 import type { Reply, Request } from '../../client/types.js';
-import * as commitmentTree from '../../daemon/commitment-tree.js';
+import { CommitmentTree } from '../../daemon/commitment-tree.js';
 import { Keyring } from '../../shared/keyring.js';
 import { packBody } from '../../shared/msgpack-encode.js';
-import { generateSigningKey, signDocument, signingKeyText, type SigningKey } from '../../shared/signing.js';
+import { generateSigningKey, loadTrustKeys, signDocument, signingKeyText, type SigningKey, type TrustKeys } from '../../shared/signing.js';
 
-/** The part of a commitment tree the benchmarks use. */
-interface Commitment {
-  readonly root: Buffer;
+/** The commitment of `doc`, built at once (the daemon builds the same in slices). */
+export function commitmentOf(doc: unknown): CommitmentTree {
+  return CommitmentTree.of(doc);
 }
 
-/**
- * The commitment of `doc`, built at once: with `CommitmentTree.of` where the tree is built in
- * steps, with its constructor where it is built in one go.
- */
-const Tree = commitmentTree.CommitmentTree as unknown as { of?: (doc: unknown) => Commitment; new (doc: unknown): Commitment };
-export function commitmentOf(doc: unknown): Commitment {
-  return typeof Tree.of === 'function' ? Tree.of(doc) : new Tree(doc);
-}
-
-/** A publisher: its signing key and the trust file (its public key) daemons are given. */
+/** A publisher: its signing key, the trust file (its public key) daemons are given, and the same keys as a client holds them. */
 export interface Publisher {
   key: SigningKey;
   trustFile: string;
+  trust: TrustKeys;
 }
 
 export function newPublisher(dir: string): Publisher {
   const key = generateSigningKey();
   const trustFile = join(dir, 'publisher.pub');
   writeFileSync(trustFile, signingKeyText(key).public, { mode: 0o644 });
-  return { key, trustFile };
+  return { key, trustFile, trust: loadTrustKeys(trustFile) };
 }
 
 /**
