@@ -15,6 +15,8 @@
 //   mirror      client.mirror() reads per second (and datagrams per read), publish → visible
 //   scoped      --access-file: scoped against full-access point lookups, and a key's p99
 //               latency while a rate-limited key floods
+//   signed      signed documents against the same unsigned: point lookups, proof bytes, the
+//               commitment's build time against the load time, a reload's gap, client checks
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -40,9 +42,10 @@ import { mirrorSection } from './sections/mirror.js';
 import { genericSection } from './sections/generic.js';
 import { reloadSection } from './sections/reload.js';
 import { scopedSection } from './sections/scoped.js';
+import { signedSection } from './sections/signed.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped', 'signed'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx), signedSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {

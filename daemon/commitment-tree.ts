@@ -15,6 +15,7 @@ import {
 } from '../shared/commitment.js';
 import type { ListProof, PathProof, PathStep } from '../shared/commitment-proof.js';
 import { drain } from './slices.js';
+import { sortedIndices } from './sort-steps.js';
 
 /** A large container: its entries' keys (objects, sorted), and its tree, level by level. */
 interface Tree {
@@ -46,22 +47,6 @@ function at(list: Buffer, i: number): Buffer {
 
 function countOf(list: Buffer): number {
   return list.length / HASH_BYTES;
-}
-
-function levelsOf(leaves: Buffer): Buffer[] {
-  const levels = [leaves];
-  let cur = leaves;
-  let m = countOf(cur);
-  while (m > 1) {
-    const half = m >> 1;
-    const next = Buffer.allocUnsafe((half + (m & 1)) * HASH_BYTES);
-    for (let i = 0; i < half; i++) next.set(nodeHash(at(cur, 2 * i), at(cur, 2 * i + 1)), i * HASH_BYTES);
-    if (m & 1) next.set(at(cur, m - 1), half * HASH_BYTES);
-    levels.push(next);
-    cur = next;
-    m = countOf(cur);
-  }
-  return levels;
 }
 
 function rootOf(levels: Buffer[]): Buffer {
@@ -123,22 +108,43 @@ class Builder {
     }
     if (isWhole(values, units)) return { values, units, hash: undefined };
     // Large: a tree over the entries, objects' keys sorted.
-    const order = isArray ? undefined : (keys as string[]).map((k, i) => [k, i] as const).sort((a, b) => byCodeUnit(a[0], b[0]));
+    const order = isArray ? undefined : yield* sortedIndices(keys as string[], byCodeUnit, VALUES_PER_STEP);
+    const sortedKeys = order && Array.from(order, (i) => (keys as string[])[i]);
     const children = Buffer.allocUnsafe(n * HASH_BYTES);
     const leaves = Buffer.allocUnsafe(n * HASH_BYTES);
     for (let j = 0; j < n; j++) {
-      const i = order ? order[j][1] : j;
-      const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[order?.[j][0] as string];
+      const i = order ? order[j] : j;
+      const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[(sortedKeys as string[])[j]];
       const h = counted[i].hash ?? wholeHash(child);
       children.set(h, j * HASH_BYTES);
-      leaves.set(leafHash(order ? objectEntry(order[j][0], h) : h), j * HASH_BYTES);
+      leaves.set(leafHash(sortedKeys ? objectEntry(sortedKeys[j], h) : h), j * HASH_BYTES);
       // A small value's hash is its JSON text's: bounded, but many of them are work too.
       if (++this.work % VALUES_PER_STEP === 0) yield;
     }
-    const levels = levelsOf(leaves);
+    const levels = yield* this.levelsOf(leaves);
     const hash = containerHash(isArray, n, rootOf(levels));
-    this.trees.set(v as object, { isArray, keys: order?.map((o) => o[0]), levels, children, n, hash });
+    this.trees.set(v as object, { isArray, keys: sortedKeys, levels, children, n, hash });
     return { values, units, hash };
+  }
+
+  /** A tree's levels above its leaves, in steps too: a large container's are as many hashes again. */
+  private *levelsOf(leaves: Buffer): Generator<void, Buffer[]> {
+    const levels = [leaves];
+    let cur = leaves;
+    let m = countOf(cur);
+    while (m > 1) {
+      const half = m >> 1;
+      const next = Buffer.allocUnsafe((half + (m & 1)) * HASH_BYTES);
+      for (let i = 0; i < half; i++) {
+        next.set(nodeHash(at(cur, 2 * i), at(cur, 2 * i + 1)), i * HASH_BYTES);
+        if (++this.work % VALUES_PER_STEP === 0) yield;
+      }
+      if (m & 1) next.set(at(cur, m - 1), half * HASH_BYTES);
+      levels.push(next);
+      cur = next;
+      m = countOf(cur);
+    }
+    return levels;
   }
 }
 

@@ -121,13 +121,42 @@ export function isWhole(values: number, stringUnits: number): boolean {
 export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
+ * The counts of a value's subtree (values, itself included, and code units of keys and
+ * strings) if it is small enough to be hashed whole, else undefined: the walk stops as soon as
+ * either count is over, so deciding costs a bounded number of values.
+ */
+function smallCounts(value: unknown): { values: number; units: number } | undefined {
+  const c = { values: 0, units: 0 };
+  return countWithin(value, c) && isWhole(c.values, c.units) ? c : undefined;
+}
+
+function countWithin(v: unknown, c: { values: number; units: number }): boolean {
+  c.values++;
+  if (typeof v === 'string') c.units += v.length;
+  if (c.values > WHOLE_VALUES || c.units > WHOLE_STRING_UNITS) return false;
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (!countWithin(x, c)) return false;
+    return true;
+  }
+  for (const k of Object.keys(v)) {
+    c.units += k.length;
+    if (!countWithin((v as Record<string, unknown>)[k], c)) return false;
+  }
+  return true;
+}
+
+/**
  * The hash of a value under the rules above, computed from the value alone (a client checks an
- * answer with it). Returns the counts too, for the caller's own decision one level up.
+ * answer with it). Returns the counts too, for the caller's own decision one level up. A small
+ * container is hashed whole without hashing what is in it: a client's answers are mostly such.
  */
 export function valueHash(value: unknown): { hash: Buffer; values: number; units: number } {
   if (value === null || typeof value !== 'object') {
     return { hash: wholeHash(value), values: 1, units: typeof value === 'string' ? value.length : 0 };
   }
+  const small = smallCounts(value);
+  if (small) return { hash: wholeHash(value), ...small };
   const isArray = Array.isArray(value);
   const keys = isArray ? undefined : Object.keys(value).sort(byCodeUnit);
   const n = isArray ? (value as unknown[]).length : (keys as string[]).length;
@@ -142,7 +171,7 @@ export function valueHash(value: unknown): { hash: Buffer; values: number; units
     units += h.units + (k?.length ?? 0);
     children[i] = h.hash;
   }
-  if (isWhole(values, units)) return { hash: wholeHash(value), values, units };
+  // Larger than whole in its counts (smallCounts said so): a tree over its entries.
   const leaves = children.map((c, i) => leafHash(isArray ? c : objectEntry((keys as string[])[i], c)));
   return { hash: containerHash(isArray, n, treeRoot(leaves)), values, units };
 }

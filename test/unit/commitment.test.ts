@@ -77,6 +77,16 @@ describe('proofs', () => {
     );
   });
 
+  it('the daemon and the client split whole from tree at the same counts (128 values, 4,096 code units)', () => {
+    // Containers just under, at and just over each limit, nested one level down too.
+    const byValues = (n: number) => Array.from({ length: n - 1 }, (_, i) => i);
+    const byUnits = (u: number) => ({ [`k`]: 'x'.repeat(u - 1) });
+    const cases: unknown[] = [];
+    for (const n of [127, 128, 129, 130]) cases.push(byValues(n), { inner: byValues(n - 1) }, [byValues(n - 1)]);
+    for (const u of [4095, 4096, 4097]) cases.push(byUnits(u), { a: byUnits(u - 1) }, ['y'.repeat(u)]);
+    for (const d of cases) expect(Buffer.compare(CommitmentTree.of(d).root, valueHash(d).hash), JSON.stringify(d).slice(0, 60)).toBe(0);
+  });
+
   it('prove every value at every path, and nothing else', () => {
     fc.assert(
       fc.property(doc, fc.jsonValue({ maxDepth: 1 }), (d, other) => {
