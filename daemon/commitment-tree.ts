@@ -10,7 +10,8 @@ import {
   isWhole,
   leafHash,
   nodeHash,
-  objectEntry,
+  objectLeafHash,
+  smallCounts,
   wholeHash,
 } from '../shared/commitment.js';
 import type { ListProof, PathProof, PathStep } from '../shared/commitment-proof.js';
@@ -99,12 +100,17 @@ class Builder {
     for (let i = 0; i < n; i++) {
       const k = keys?.[i];
       const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[k as string];
-      // Scalars inline: a generator per leaf value would cost more than the counting.
-      const c = child !== null && typeof child === 'object' ? yield* this.count(child) : scalar(child);
+      // Scalars and small containers counted at once (most of a document): a generator per
+      // value would cost more than the counting. Only a large container is counted in steps.
+      const c = child !== null && typeof child === 'object' ? (smallCounted(child) ?? (yield* this.count(child))) : scalar(child);
       counted[i] = c;
       values += c.values;
       units += c.units + (k?.length ?? 0);
-      if (++this.work % VALUES_PER_STEP === 0) yield;
+      this.work += c.values;
+      if (this.work >= VALUES_PER_STEP) {
+        this.work = 0;
+        yield;
+      }
     }
     if (isWhole(values, units)) return { values, units, hash: undefined };
     // Large: a tree over the entries, objects' keys sorted.
@@ -117,7 +123,7 @@ class Builder {
       const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[(sortedKeys as string[])[j]];
       const h = counted[i].hash ?? wholeHash(child);
       children.set(h, j * HASH_BYTES);
-      leaves.set(leafHash(sortedKeys ? objectEntry(sortedKeys[j], h) : h), j * HASH_BYTES);
+      leaves.set(sortedKeys ? objectLeafHash(sortedKeys[j], h) : leafHash(h), j * HASH_BYTES);
       // A small value's hash is its JSON text's: bounded, but many of them are work too.
       if (++this.work % VALUES_PER_STEP === 0) yield;
     }
@@ -146,6 +152,12 @@ class Builder {
     }
     return levels;
   }
+}
+
+/** A small container's counts (it is hashed whole), or undefined when it is large. */
+function smallCounted(v: object): Counted | undefined {
+  const c = smallCounts(v);
+  return c === undefined ? undefined : { values: c.values, units: c.units, hash: undefined };
 }
 
 function scalar(v: unknown): Counted {

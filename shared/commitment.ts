@@ -14,6 +14,7 @@ const MTH_LEAF = 0x00;
 const MTH_NODE = 0x01;
 const VALUE = 0x02;
 const CONTAINER = 0x03;
+const VALUE_PREFIX = String.fromCharCode(VALUE);
 
 /**
  * A container at most this large (values in its subtree, itself included) and with at most
@@ -41,7 +42,8 @@ const LONE_SURROGATE = /(?<=(?:^|[^\\])(?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
 export function wholeHash(value: unknown): Buffer {
   let text = JSON.stringify(value) ?? 'null';
   if (text.includes('\\ud')) text = text.replace(LONE_SURROGATE, '\ufffd');
-  return sha256(Buffer.from([VALUE]), Buffer.from(text, 'utf8'));
+  // The VALUE byte is U+0002 in UTF-8: one string, hashed as its UTF-8 bytes (well-formed now).
+  return hash('sha256', VALUE_PREFIX + text, 'buffer');
 }
 
 /** The data of an object entry in its container's tree: key length (u32), key (UTF-8), child hash. */
@@ -55,11 +57,31 @@ export function objectEntry(key: string, child: Uint8Array): Buffer {
 }
 
 export function leafHash(entry: Uint8Array): Buffer {
-  return sha256(Buffer.from([MTH_LEAF]), entry);
+  const b = Buffer.allocUnsafe(1 + entry.length);
+  b[0] = MTH_LEAF;
+  b.set(entry, 1);
+  return hash('sha256', b, 'buffer');
 }
 
+/** leafHash(objectEntry(key, child)), in one buffer. */
+export function objectLeafHash(key: string, child: Uint8Array): Buffer {
+  const klen = Buffer.byteLength(key, 'utf8');
+  const b = Buffer.allocUnsafe(5 + klen + HASH_BYTES);
+  b[0] = MTH_LEAF;
+  b.writeUInt32BE(klen, 1);
+  b.write(key, 5, 'utf8');
+  b.set(child, 5 + klen);
+  return hash('sha256', b, 'buffer');
+}
+
+/** One node's input, reused: hash() reads it before returning. */
+const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_BYTES, MTH_NODE);
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return sha256(Buffer.from([MTH_NODE]), left, right);
+  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return sha256(Buffer.from([MTH_NODE]), left, right);
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 1 + HASH_BYTES);
+  return hash('sha256', NODE_INPUT, 'buffer');
 }
 
 /** The hash of a container that is a tree: its kind, its entry count and its tree's root. */
@@ -125,7 +147,7 @@ export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b 
  * strings) if it is small enough to be hashed whole, else undefined: the walk stops as soon as
  * either count is over, so deciding costs a bounded number of values.
  */
-function smallCounts(value: unknown): { values: number; units: number } | undefined {
+export function smallCounts(value: unknown): { values: number; units: number } | undefined {
   const c = { values: 0, units: 0 };
   return countWithin(value, c) && isWhole(c.values, c.units) ? c : undefined;
 }
