@@ -47,6 +47,11 @@ export interface ConfdClientOptions {
   trustKeys?: TrustKeys;
   /** The newest serial already returned elsewhere (e.g. by an earlier run): none older is returned. */
   newestSerial?: number;
+  /**
+   * Seal request and reply bodies (docs/protocol.md, "Sealed traffic"): paths and values are
+   * encrypted on the wire, and only sealed replies are accepted. QCF1 only.
+   */
+  seal?: boolean;
 }
 
 export interface SendOptions {
@@ -167,7 +172,8 @@ export class ConfdClient {
     this.peers = peerList(opts.peers, this.port);
     if (this.peers.length === 0) throw new QconfError('usage', 'peer list is empty');
     const keyring = opts.keyring;
-    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring);
+    if (opts.seal === true && opts.protocol !== undefined) throw new QconfError('usage', 'seal: only QCF1 bodies are sealed; a client given another protocol cannot seal');
+    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring, Date.now, undefined, opts.seal === true);
     this.callback = opts.callback;
     this.logger = opts.logger;
     this.expireMs = opts.expireMs ?? DEFAULT_EXPIRE_MS;
@@ -505,8 +511,8 @@ export class ConfdClient {
 
   /**
    * A client configured as `qconf` is: peers from QCONF_PEERS, the key file from QCONF_KEY_FILE,
-   * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY (each overridden by
-   * `opts`). A world-readable key file is
+   * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY, sealing from
+   * QCONF_SEAL (`1`, `true` or `yes`; `0`, `false` or `no`) (each overridden by `opts`). A world-readable key file is
    * reported through `opts.logger`.
    */
   static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
@@ -528,7 +534,8 @@ export class ConfdClient {
       port = Number(env.QCONF_PORT);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
     }
-    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys });
+    const seal = opts.seal ?? (env.QCONF_SEAL === undefined ? undefined : sealSetting(env.QCONF_SEAL, 'QCONF_SEAL'));
+    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys, seal });
   }
 
   /** Number of outstanding requests (for tests and monitoring). */
@@ -558,6 +565,14 @@ export interface ConfdClient {
 ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) {
   this.close();
 };
+
+/** A yes/no setting (QCONF_SEAL): 1, true, yes or 0, false, no (any case; empty is no). */
+export function sealSetting(text: string, name: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (t === '1' || t === 'true' || t === 'yes') return true;
+  if (t === '' || t === '0' || t === 'false' || t === 'no') return false;
+  throw new QconfError('usage', `${name}: ${JSON.stringify(text)} is neither yes (1, true, yes) nor no (0, false, no)`);
+}
 
 function maxSerial(votes: readonly { reply: Reply }[]): number {
   let m = 0;

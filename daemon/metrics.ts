@@ -139,6 +139,9 @@ export class Metrics {
     counter('qconfd_internal_errors_total', 'Unexpected errors caught at an entry point (a datagram, a timer, a source event); the daemon kept serving', [], (c, s) => c.inc(s.internalErrors));
     counter('qconfd_replies_withheld_total', 'Replies larger than their request, to an address not validated, with no room for retry either', [], (c, s) => c.inc(s.withheld));
     counter('qconfd_waits_busy_total', 'Wait requests refused with busy (held-wait limits reached)', [], (c, s) => c.inc(s.waitsBusy));
+    counter('qconfd_sealed_requests_total', 'Sealed QCF1 requests opened (their bodies encrypted on the wire)', [], (c, s) => c.inc(s.sealed.requests));
+    counter('qconfd_sealed_replies_total', 'Sealed QCF1 replies sent', [], (c, s) => c.inc(s.sealed.replies));
+    counter('qconfd_seal_open_failures_total', 'Sealed requests with an authentic MAC whose box did not open (dropped, reason bad_box)', [], (c, s) => c.inc(s.sealed.openFailures));
     gauge('qconfd_held_waits', 'Wait requests being held now', [], (g, s) => g.set(s.heldWaits));
     gauge('qconfd_replica_ready', '1 when a snapshot is being served, 0 while answering not_ready', [], (g, s) => g.set(s.replica.ready ? 1 : 0));
     gauge('qconfd_replica_serial', 'Serial of the snapshot being served (0 when none)', [], (g, s) => g.set(s.replica.serial));

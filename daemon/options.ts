@@ -34,6 +34,8 @@ export interface DaemonOptions {
   cacheDir?: string;
   /** --metrics-listen: serve Prometheus metrics over HTTP here (off when undefined). */
   metricsListen?: { host: string; port: number };
+  /** --require-seal: every key must seal its QCF1 requests (docs/protocol.md, "Sealed traffic"). */
+  requireSeal: boolean;
   /** --check: validate everything and exit instead of serving. */
   check: boolean;
   help: boolean;
@@ -72,6 +74,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
   { name: 'max-waits-per-key', arg: 'N', doc: 'held waits per client key', dflt: '5000' },
   { name: 'max-document-bytes', arg: 'N', doc: 'refuse a larger document file (or etcd replica); the last good one keeps serving', dflt: String(DEFAULT_MAX_DOCUMENT_BYTES) },
+  { name: 'require-seal', doc: 'answer unsealed QCF1 requests with the error seal_required: every client must seal (qconf --seal); QCONFD_REQUIRE_SEAL=1 too' },
   { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
   { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
@@ -223,6 +226,13 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
       if (get(f) !== undefined) problem(f, `--${f}: only meaningful with --etcd`);
     }
   }
+  let requireSeal = values['require-seal'] === true;
+  const requireSealEnv = env[envName('require-seal')];
+  if (!requireSeal && requireSealEnv !== undefined) {
+    const t = requireSealEnv.trim().toLowerCase();
+    if (t === '1' || t === 'true' || t === 'yes') requireSeal = true;
+    else if (!['', '0', 'false', 'no'].includes(t)) problems.push(`--require-seal (from ${envName('require-seal')}): ${JSON.stringify(requireSealEnv)} is neither yes (1, true, yes) nor no (0, false, no)`);
+  }
   const opts: DaemonOptions = {
     file: get('file'),
     keyFile: get('key-file'),
@@ -243,6 +253,7 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     maxDocumentBytes: int('max-document-bytes', String(DEFAULT_MAX_DOCUMENT_BYTES), 1, MAX_DOCUMENT_BYTES_LIMIT, DEFAULT_MAX_DOCUMENT_BYTES),
     metricsListen: metricsText === undefined ? undefined : attempt('metrics-listen', undefined, () => parseListen(metricsText)),
     logLevel,
+    requireSeal,
     check: values.check === true,
     help: values.help === true,
     version: values.version === true,

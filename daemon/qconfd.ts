@@ -109,6 +109,8 @@ export class Qconfd {
       send: (b, to) => this.server.send(b, to),
       debug: (f, m) => log.debug(f, m),
       onError: (e) => this.internalError('qcf1', e),
+      // Daemon-wide for now; a per-key access policy can answer per key here.
+      sealRequired: opts.requireSeal ? () => true : undefined,
     });
     this.qcf1 = qcf1;
     this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, protocol: 'qcf1', handler: (m, r) => qcf1.handle(m, r) });

@@ -7,6 +7,9 @@ import type { Key, Keyring } from './keyring.js';
 export const QCF1_MAGIC = Buffer.from('QCF1', 'ascii');
 export const KIND_REQUEST = 1;
 export const KIND_REPLY = 2;
+/** A request or reply whose body is sealed (shared/seal.ts; protocol.md, "Sealed traffic"). */
+export const KIND_SEALED_REQUEST = 3;
+export const KIND_SEALED_REPLY = 4;
 export const HEADER_LEN = 68;
 export const SALT_LEN = 16;
 /** Where the salt lies in a datagram (after magic, kind, reserved bytes, keyId and time). */
@@ -30,6 +33,8 @@ export type DropReason =
   | 'replay'
   | 'replay_overflow'
   | 'bad_body'
+  /** A sealed body under an authentic MAC that does not open. */
+  | 'bad_box'
   | 'wrong_destination';
 
 export interface Header {

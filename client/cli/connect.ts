@@ -5,7 +5,7 @@ import { isIPv4 } from 'node:net';
 import { QconfError } from '../../shared/errors.js';
 import { Keyring, loadKeyring } from '../../shared/keyring.js';
 import { parsePeerList, type Peer } from '../../shared/peers.js';
-import { ConfdClient, type ConfdClientOptions } from '../confd-client.js';
+import { ConfdClient, sealSetting, type ConfdClientOptions } from '../confd-client.js';
 import { CliExit, coverageOption, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Io } from './common.js';
 import { trustFrom, type Trust } from './trust.js';
@@ -102,11 +102,23 @@ export function keyringFrom(p: Parsed, io: Io): Keyring {
   }
 }
 
+/** --seal (or QCONF_SEAL): whether bodies are sealed; a variable that says neither yes nor no is a usage error. */
+export function sealFrom(p: Parsed): boolean {
+  const v = p.values.seal;
+  if (v === undefined || v === true) return v === true;
+  try {
+    return sealSetting(String(v), '--seal (from QCONF_SEAL)');
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
+}
+
 /** A client from the common flags (peers checked before the key and trust files are read). */
 export async function makeClient(p: Parsed, io: Io, extra: Partial<ConfdClientOptions> = {}, trust: Trust = trustFrom(p, io)): Promise<ConfdClient> {
+  const seal = sealFrom(p);
   const peers = await peersFrom(p, io);
   const keyring = extra.keyring ?? keyringFrom(p, io);
-  return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, ...extra });
+  return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, seal, ...extra });
 }
 
 /**
