@@ -12,6 +12,7 @@
 //               and ganeti-confd, with load time and RSS
 //   reload      the longest gap in replies while the largest documents are replaced
 //   client      quorum queries to 5 daemons (idle, under load) and `qconf get` wall time
+//   sealed      QCF1 point lookups sealed against the same in clear, on one daemon, alternating
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -35,9 +36,10 @@ import { clientSection } from './sections/client.js';
 import { ganetiSection } from './sections/ganeti.js';
 import { genericSection } from './sections/generic.js';
 import { reloadSection } from './sections/reload.js';
+import { sealedSection } from './sections/sealed.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'sealed'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), sealedSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {
