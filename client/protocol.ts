@@ -2,7 +2,7 @@
 // datagram back into (salt, normalised reply) — or nothing, if it is not an authentic reply.
 import { randomFillSync } from 'node:crypto';
 import type { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, frameInPlace, verifyDatagram } from '../shared/qcf1-frame.js';
 import { SEAL_OVERHEAD, openBody, sealBody, sealKeys } from '../shared/seal.js';
 import { packBody } from '../shared/msgpack-encode.js';
 import { unpackBody } from '../shared/msgpack-decode.js';
@@ -94,7 +94,7 @@ export class Qcf1ClientProtocol implements ClientProtocol {
     if (!this.seal) return frame(KIND_REQUEST, key, this.clock(), saltBytes, 0, padded(this.codec.pack(body), t.padTo - HEADER_LEN));
     // The plaintext is padded so that the sealed datagram is padTo bytes, as an unsealed one is.
     const plain = padded(this.codec.pack(body), t.padTo - HEADER_LEN - SEAL_OVERHEAD);
-    return frame(KIND_SEALED_REQUEST, key, this.clock(), saltBytes, 0, sealBody(sealKeys(key).request, plain, 0, plain.length));
+    return frameInPlace(sealBody(sealKeys(key).request, plain, 0, plain.length, HEADER_LEN), KIND_SEALED_REQUEST, key, this.clock(), saltBytes, 0);
   }
 
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {

@@ -4,7 +4,7 @@
 // bytes, the same decoder); a reply to a sealed request is sealed on its way out. Whether a key
 // must seal is a policy the daemon is given (`SealPolicy`); by default no key must.
 import type { Key } from '../../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame } from '../../shared/qcf1-frame.js';
+import { HEADER_LEN, KIND_REPLY, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, frameInPlace } from '../../shared/qcf1-frame.js';
 import { SEAL_OVERHEAD, openBody, sealBody, sealKeys } from '../../shared/seal.js';
 import type { Stats } from '../stats.js';
 
@@ -43,5 +43,5 @@ export function replyBytes(bodyBytes: number, sealed: boolean): number {
 export function replyDatagram(sealed: boolean, key: Key, timeMs: number, salt: Uint8Array, saltOff: number, body: Uint8Array, start: number, end: number, stats: Stats): Buffer {
   if (!sealed) return frame(KIND_REPLY, key, timeMs, salt, saltOff, start === 0 && end === body.length ? body : body.subarray(start, end));
   stats.sealed.replies++;
-  return frame(KIND_SEALED_REPLY, key, timeMs, salt, saltOff, sealBody(sealKeys(key).reply, body, start, end));
+  return frameInPlace(sealBody(sealKeys(key).reply, body, start, end, HEADER_LEN), KIND_SEALED_REPLY, key, timeMs, salt, saltOff);
 }

@@ -6,6 +6,7 @@
 // are dropped, counted, and never crash it.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { packBody } from '../../shared/msgpack-encode.js';
 import { HEADER_LEN, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame } from '../../shared/qcf1-frame.js';
@@ -107,6 +108,20 @@ describe('sealed traffic through the library', () => {
     expect((await c.list('/secrets')).answer).toEqual(['other', PATH_MARK]);
     expect(kinds()).toEqual(new Set([`toDaemon:${KIND_REQUEST}`, 'toClient:2']));
     expect(leaks().sort()).toEqual([PATH_MARK, VALUE_MARK].sort());
+  });
+
+  it('ConfdClient.fromEnv seals with QCONF_SEAL=1, and refuses a value that is neither yes nor no', async () => {
+    wire.length = 0;
+    const env = { QCONF_PEERS: peers.join(','), QCONF_KEY_FILE: keyFile };
+    const c = ConfdClient.fromEnv({ env: { ...env, QCONF_SEAL: '1' } });
+    try {
+      expect((await c.get(SECRET)).answer).toBe(VALUE_MARK);
+    } finally {
+      c.close();
+    }
+    expect(kinds()).toEqual(new Set([`toDaemon:${KIND_SEALED_REQUEST}`, `toClient:${KIND_SEALED_REPLY}`]));
+    expect(leaks()).toEqual([]);
+    expect(() => ConfdClient.fromEnv({ env: { ...env, QCONF_SEAL: 'sometimes' } })).toThrow(/QCONF_SEAL/);
   });
 
   it('counts sealed requests and replies in stats', async () => {
