@@ -51,6 +51,8 @@ export type OptionSource = 'flag' | 'env' | 'default';
 interface FlagSpec {
   name: string;
   arg?: string;
+  /** A flag without a value that is also read from its variable, as yes (1, true, yes) or no (0, false, no). */
+  fromEnv?: boolean;
   doc: string;
   dflt?: string;
 }
@@ -74,7 +76,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
   { name: 'max-waits-per-key', arg: 'N', doc: 'held waits per client key', dflt: '5000' },
   { name: 'max-document-bytes', arg: 'N', doc: 'refuse a larger document file (or etcd replica); the last good one keeps serving', dflt: String(DEFAULT_MAX_DOCUMENT_BYTES) },
-  { name: 'require-seal', doc: 'answer unsealed QCF1 requests with the error seal_required: every client must seal (qconf --seal); QCONFD_REQUIRE_SEAL=1 too' },
+  { name: 'require-seal', fromEnv: true, doc: 'answer unsealed QCF1 requests with the error seal_required: every client must seal (qconf --seal); QCONFD_REQUIRE_SEAL=1 too' },
   { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
   { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
@@ -226,13 +228,20 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
       if (get(f) !== undefined) problem(f, `--${f}: only meaningful with --etcd`);
     }
   }
-  let requireSeal = values['require-seal'] === true;
-  const requireSealEnv = env[envName('require-seal')];
-  if (!requireSeal && requireSealEnv !== undefined) {
-    const t = requireSealEnv.trim().toLowerCase();
-    if (t === '1' || t === 'true' || t === 'yes') requireSeal = true;
-    else if (!['', '0', 'false', 'no'].includes(t)) problems.push(`--require-seal (from ${envName('require-seal')}): ${JSON.stringify(requireSealEnv)} is neither yes (1, true, yes) nor no (0, false, no)`);
-  }
+  /** A flag without a value: given, or its variable saying yes. */
+  const yes = (name: string): boolean => {
+    if (values[name] === true) {
+      sources[name] = 'flag';
+      return true;
+    }
+    const e = env[envName(name)];
+    const t = e?.trim().toLowerCase() ?? '';
+    sources[name] = t === '' ? 'default' : 'env';
+    if (t === '1' || t === 'true' || t === 'yes') return true;
+    if (t !== '' && t !== '0' && t !== 'false' && t !== 'no') problem(name, `--${name}: ${JSON.stringify(e)} is neither yes (1, true, yes) nor no (0, false, no)`);
+    return false;
+  };
+  const requireSeal = yes('require-seal');
   const opts: DaemonOptions = {
     file: get('file'),
     keyFile: get('key-file'),
