@@ -5,17 +5,20 @@
 // unsealed requests with `seal_required`; forged, tampered, truncated or foreign sealed frames
 // are dropped, counted, and never crash it.
 import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { packBody } from '../../shared/msgpack-encode.js';
+import { unpackBody } from '../../shared/msgpack-decode.js';
 import { HEADER_LEN, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame } from '../../shared/qcf1-frame.js';
-import { sealBody, sealKeys } from '../../shared/seal.js';
+import { openBody, sealBody, sealKeys } from '../../shared/seal.js';
 import { runCli, type TestDaemon } from '../../testkit/daemons.js';
 import { KEY_A, KEY_B, writeKeyFile, tempDir } from '../../testkit/fixtures.js';
 import { RawClient, dropDelta, fetchStats } from '../support/raw-client.js';
 import { sampleDoc } from '../support/sample-doc.js';
 import { trackAll } from '../support/tracked.js';
+import { until } from '../support/until.js';
 
 const owned = trackAll();
 
@@ -104,8 +107,9 @@ describe('sealed traffic through the library', () => {
   it('in clear, the same queries show the path and the value on the wire', async () => {
     wire.length = 0;
     const c = owned.client(peers);
-    expect((await c.get(SECRET)).answer).toBe(VALUE_MARK);
-    expect((await c.list('/secrets')).answer).toEqual(['other', PATH_MARK]);
+    // Every daemon's reply waited for: none arrives after the test.
+    expect((await c.get(SECRET, { all: true })).answer).toBe(VALUE_MARK);
+    expect((await c.list('/secrets', 1, { all: true })).answer).toEqual(['other', PATH_MARK]);
     expect(kinds()).toEqual(new Set([`toDaemon:${KIND_REQUEST}`, 'toClient:2']));
     expect(leaks().sort()).toEqual([PATH_MARK, VALUE_MARK].sort());
   });
@@ -236,6 +240,39 @@ describe('bad sealed frames', () => {
       expect((await owned.client([d.peer]).get(SECRET)).answer).toBe(VALUE_MARK);
     } finally {
       raw.close();
+    }
+  });
+
+  it('from an address not validated, a sealed reply is never larger than its request: a sealed retry, then the answer', async () => {
+    const d = daemons[1];
+    // From an address of its own (127.0.0.1 is validated by the clients above).
+    const sock = dgram.createSocket('udp4');
+    owned.sockets.push(sock);
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.7', () => r()));
+    const exchange = async (q: Buffer): Promise<Buffer> => {
+      got.length = 0;
+      sock.send(q, d.port, '127.0.0.1');
+      await until(() => got.length > 0, 'a reply', 5000);
+      return got[0];
+    };
+    {
+      // For the whole document, padded only as far as a retry needs: the answer is larger.
+      const small = packBody({ op: 'get', path: '', to: `127.0.0.1:${d.port}`, pad: Buffer.alloc(150) });
+      const q = sealedFrame(seal(small));
+      const r = await exchange(q);
+      expect(r[4]).toBe(KIND_SEALED_REPLY);
+      expect(r.length).toBeLessThanOrEqual(q.length);
+      const opened = openBody(sealKeys(key).reply, r, HEADER_LEN, r.length);
+      const body = unpackBody(opened as Buffer) as { error: { code: string }; cookie: Buffer };
+      expect(body.error.code).toBe('retry');
+      // With the cookie, the address is validated and the whole document comes, sealed.
+      const again = packBody({ op: 'get', path: '', to: `127.0.0.1:${d.port}`, cookie: body.cookie });
+      const a = await exchange(sealedFrame(seal(again)));
+      const answer = unpackBody(openBody(sealKeys(key).reply, a, HEADER_LEN, a.length) as Buffer) as { answer: unknown };
+      expect(answer.answer).toEqual(doc(serial));
+      expect(a.includes(VALUE_MARK)).toBe(false);
     }
   });
 
