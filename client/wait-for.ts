@@ -77,7 +77,7 @@ function initialEtag(c: WaitCondition): string | undefined {
  * value has not "changed", only one newer than that baseline has.
  */
 export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, baseline = -1): boolean {
-  if ('minSerial' in c) return r.serial >= c.minSerial;
+  if ('minSerial' in c) return r.serial >= c.minSerial && !refused(r);
   // A value too large for a reply still exists, and its etag still tells a change.
   const found = r.status === 0 || (r.error?.code === 'too_large' && r.etag !== undefined && r.etag !== ABSENT_ETAG);
   const missing = r.status !== 0 && r.error?.code === 'not_found';
@@ -85,6 +85,14 @@ export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, bas
   if ('exists' in c) return found;
   if ('absent' in c) return missing;
   return found && r.etag === equalsTag;
+}
+
+/**
+ * A refusal no repetition changes (the key must seal its requests): it meets no condition, the
+ * daemon is not asked again, and a quorum of refusals ends the wait with that error.
+ */
+function refused(r: Reply): boolean {
+  return r.status !== 0 && r.error?.code === 'seal_required';
 }
 
 /** Replies that end a daemon's hold without telling anything about the condition. */
@@ -122,6 +130,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   };
   const rearm = (peer: Peer, r: Reply): number | undefined => {
     if (transient(r)) return TRANSIENT_RETRY_MS;
+    if (refused(r)) return undefined;
     if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === (cond.changedFrom ?? ABSENT_ETAG)) baseline = Math.max(baseline, r.serial);
     if ('minSerial' in cond && conditionMet(cond, r)) return undefined;
     // Re-arm from what this daemon holds now: the next change wakes it.
@@ -148,6 +157,7 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
       if (f.done) return resolve();
       baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
       if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
+      if ([...f.votes.values()].filter((v) => refused(v.reply)).length >= f.needed) resolve();
     });
   } finally {
     clearTimeout(grace);
@@ -178,6 +188,8 @@ function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, p
         : `the condition was not met by ${f.needed} daemons before the timeout`,
     parse,
   });
+  const refusal = votes.find((v) => refused(v.reply))?.reply.error;
+  if (!met && refusal !== undefined && votes.filter((v) => refused(v.reply)).length >= f.needed) return { ...result, kind: 'error', error: refusal, met };
   if (!met && reachable >= f.needed) {
     return { ...result, kind: 'error', error: { code: 'timeout', message: result.error?.message ?? '' }, met };
   }

@@ -96,6 +96,11 @@ export const waitCommand: Command = {
       if (f.json) io.out(JSON.stringify(r) + '\n');
       if (!r.met) {
         if (r.kind === 'no_quorum') return reportNoQuorum(r, io, await heard);
+        // Refused (seal_required): no wait of this client can be met.
+        if (r.kind === 'error' && r.error.code !== 'timeout') {
+          io.err(`qconf: ${r.error.code}: ${r.error.message}\n`);
+          return EXIT.FAILURE;
+        }
         io.err(`qconf: timed out after ${timeoutMs} ms: a quorum (${r.needed} daemons) was reachable but did not meet the condition\n`);
         return EXIT.NOT_FOUND;
       }

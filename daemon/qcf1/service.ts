@@ -271,7 +271,8 @@ export class Qcf1Service {
       const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
       d.stats.request('qcf1', op);
       r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, sealed };
-      if (refuse) return this.send(this.encode(errorBody(d.identity, 'seal_required', 'requests with this key must be sealed: repeat it sealed (qconf --seal, or seal: true in the library)', d.replica.current?.serial ?? 0)), r);
+      // Nothing from the document, not even its serial.
+      if (refuse) return this.send(this.encode(errorBody(d.identity, 'seal_required', 'requests with this key must be sealed: repeat it sealed (qconf --seal, or seal: true in the library)', 0)), r);
       this.answer(req, body, r, table, current, now);
     } catch (e) {
       this.internal(e, r);

@@ -186,6 +186,17 @@ describe('a daemon that requires sealing', () => {
     expect([sealed.kind, sealed.answer]).toEqual(['ok', VALUE_MARK]);
   });
 
+  it('a wait in clear ends at once with seal_required (no request storm), through the library and qconf', async () => {
+    const c = owned.client([strict.peer]);
+    const w = await c.waitFor({ minSerial: 1 }, { timeoutMs: 20_000 });
+    expect([w.met, w.kind, w.error?.code]).toEqual([false, 'error', 'seal_required']);
+    const cli = await runCli(['wait', '--serial', '1', '--timeout', '20000', '--peers', strict.peer, '--key-file', keyFile]);
+    expect(cli.code).toBe(4);
+    expect(cli.stderr).toContain('seal_required');
+    const sealed = await runCli(['wait', '--serial', '1', '--seal', '--peers', strict.peer, '--key-file', keyFile]);
+    expect([sealed.code, sealed.stdout]).toEqual([0, '1\n']);
+  });
+
   it('qconf without --seal exits 4 naming seal_required; with --seal it answers', async () => {
     const clear = await runCli(['get', SECRET, '--peers', strict.peer, '--key-file', keyFile]);
     expect(clear.code).toBe(4);

@@ -58,7 +58,7 @@ describe('the sealRequired hook', () => {
     for (let i = 0; i < 2; i++) {
       const r = ask(keyB, false, get);
       expect(r.kind).toBe(KIND_REPLY);
-      expect(r.body).toMatchObject({ status: 1, serial: 4, error: { code: 'seal_required' } });
+      expect(r.body).toMatchObject({ status: 1, serial: 0, error: { code: 'seal_required' } });
       expect(r.body.answer).toBeUndefined();
     }
     for (const key of [keyA, keyB]) expect(ask(key, true, get)).toEqual({ kind: KIND_SEALED_REPLY, body: expect.objectContaining({ status: 0, answer: 'secret' }) });
