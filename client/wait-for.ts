@@ -4,6 +4,7 @@
 // counting daemons, the result) is the quorum engine's, as for queries. `watch` chains waits
 // into an async iterator of changes, and says when the quorum is lost and found again.
 import { randomBytes } from 'node:crypto';
+import { QconfError } from '../shared/errors.js';
 import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
 import { forgedPeers, type ConfdClient } from './confd-client.js';
@@ -253,6 +254,8 @@ export async function* watch<A = unknown>(client: ConfdClient, path: string, opt
       lost = false;
       yield { type: 'status', quorum: true, sinceQuorumMs: 0, replies: r.replies, needed: r.needed };
     }
+    // Refused (the key must seal): no later wait would be answered either.
+    if (!r.met && r.kind === 'error' && r.error.code === 'seal_required') throw new QconfError('seal_required', `${r.error.code}: ${r.error.message}`);
     if (!r.met) continue;
     const nextEtag = r.etag ?? ABSENT_ETAG;
     if (nextEtag === etag || r.serial < lastSerial) continue;

@@ -24,7 +24,7 @@ export const watchCommand: Command = {
       { code: EXIT.OK, when: 'stopped by SIGINT or SIGTERM, or its output was closed (`| head -1`)' },
       EXITS.usage,
       { code: EXIT.NO_QUORUM, when: 'no quorum for --timeout ms (loss and return of the quorum are reported on stderr as they happen)' },
-      { code: EXIT.FAILURE, when: 'no daemon answered for --timeout ms, or the key file was refused' },
+      { code: EXIT.FAILURE, when: 'no daemon answered for --timeout ms, the key file was refused, or the daemons refuse unsealed requests (seal_required: give --seal)' },
     ],
     examples: ['qconf watch /cluster/master', 'qconf watch /nodes/node3 | while read -r line; do ...; done', 'qconf watch /cluster/master | head -1    # the current value, then exit 0'],
   },

@@ -197,6 +197,16 @@ describe('a daemon that requires sealing', () => {
     expect([sealed.code, sealed.stdout]).toEqual([0, '1\n']);
   });
 
+  it('a watch in clear ends with seal_required (exit 4) instead of asking again and again', async () => {
+    const c = owned.client([strict.peer]);
+    await expect(async () => {
+      for await (const ev of c.watch(SECRET, { checkEveryMs: 20_000 })) void ev;
+    }).rejects.toThrow(/seal_required/);
+    const cli = await runCli(['watch', SECRET, '--timeout', '20000', '--peers', strict.peer, '--key-file', keyFile]);
+    expect(cli.code).toBe(4);
+    expect(cli.stderr).toContain('seal_required');
+  });
+
   it('qconf without --seal exits 4 naming seal_required; with --seal it answers', async () => {
     const clear = await runCli(['get', SECRET, '--peers', strict.peer, '--key-file', keyFile]);
     expect(clear.code).toBe(4);
