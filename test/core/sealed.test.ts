@@ -197,6 +197,16 @@ describe('a daemon that requires sealing', () => {
     expect([sealed.code, sealed.stdout]).toEqual([0, '1\n']);
   });
 
+  it('a mirror in clear is refused with seal_required; sealed, it mirrors', async () => {
+    await expect(owned.client([strict.peer]).mirror('/secrets', { timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'seal_required' });
+    const m = await owned.client([strict.peer], { seal: true }).mirror('/secrets', { timeoutMs: 10_000 });
+    try {
+      expect(m.get(`/${PATH_MARK}`)).toBe(VALUE_MARK);
+    } finally {
+      m.close();
+    }
+  });
+
   it('a watch in clear ends with seal_required (exit 4) instead of asking again and again', async () => {
     const c = owned.client([strict.peer]);
     await expect(async () => {
