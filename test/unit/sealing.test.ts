@@ -2,6 +2,7 @@
 // key (what a per-key access policy plugs into), and is asked before the reply table, so a
 // refused key is never answered from a reply another key's request put there; sealed replies
 // fit a datagram, whatever the answer's size.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Replica } from '../../daemon/replica.js';
 import { Snapshot } from '../../daemon/snapshot.js';
@@ -104,3 +105,25 @@ describe('sealed replies', () => {
     expect([...statuses].sort()).toEqual([0, 1]);
   });
 });
+
+describe('sealed requests whose box does not open', () => {
+  it('any bytes under an authentic MAC: dropped (bad_box), counted, never answered, never thrown', () => {
+    const replica = new Replica();
+    replica.offer(new Snapshot({ doc: { serial_no: 1, v: 1 }, serial: 1, source: 'file' }));
+    const sent: Buffer[] = [];
+    const stats = new Stats();
+    const svc = qcf1Service({ keyring, replica, stats, send: (b) => sent.push(b) });
+    let n = 0;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 3000 }), fc.constantFrom(keyA, keyB), (junk, key) => {
+        svc.handle(frame(KIND_SEALED_REQUEST, key, Date.now(), randomBytes(16), 0, junk), CLIENT);
+        n++;
+      }),
+      { numRuns: 500 },
+    );
+    expect(sent).toEqual([]);
+    expect(stats.drops.bad_box).toBe(n);
+    expect(stats.sealed).toEqual({ requests: 0, replies: 0, openFailures: n });
+  });
+});
+
