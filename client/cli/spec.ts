@@ -66,7 +66,7 @@ export const TRUST_OPTIONS: OptionDef[] = [
 export const SEAL_OPTION: OptionDef = {
   name: 'seal',
   env: 'QCONF_SEAL',
-  doc: 'encrypt request and reply bodies (XSalsa20-Poly1305, key derived from the HMAC key): paths and values do not appear on the wire; a daemon may require it (error seal_required); QCONF_SEAL=1 turns it on',
+  doc: 'encrypt request and reply bodies (XSalsa20-Poly1305, key derived from the HMAC key): paths and values do not appear on the wire; a daemon may require it (error seal_required); the variable takes 1 or 0 (true, yes; false, no)',
 };
 
 export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?: boolean; json?: string; trust?: boolean; seal?: boolean }): OptionDef[] {
