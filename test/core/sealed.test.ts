@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
+import { valueHash } from '../../shared/commitment.js';
 import { Keyring } from '../../shared/keyring.js';
+import { TrustKeys, generateSigningKey, signDocument } from '../../shared/signing.js';
 import { packBody } from '../../shared/msgpack-encode.js';
 import { unpackBody } from '../../shared/msgpack-decode.js';
 import { HEADER_LEN, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame } from '../../shared/qcf1-frame.js';
@@ -126,6 +128,17 @@ describe('sealed traffic through the library', () => {
     expect(kinds()).toEqual(new Set([`toDaemon:${KIND_SEALED_REQUEST}`, `toClient:${KIND_SEALED_REPLY}`]));
     expect(leaks()).toEqual([]);
     expect(() => ConfdClient.fromEnv({ env: { ...env, QCONF_SEAL: 'sometimes' } })).toThrow(/QCONF_SEAL/);
+  });
+
+  it('verified answers work sealed: the signature and proofs travel inside the box', async () => {
+    const publisher = generateSigningKey();
+    const signed = signDocument(doc(9), publisher, (v) => valueHash(v).hash);
+    const d = await owned.daemon({ doc: signed, nodeName: 'signed' });
+    const c = owned.client([d.peer], { seal: true, trustKeys: TrustKeys.fromHex([Buffer.from(publisher.bytes).toString('hex')]) });
+    const r = await c.get(SECRET);
+    expect([r.kind, r.answer, r.verified, r.forged]).toEqual(['ok', VALUE_MARK, true, 0]);
+    const l = await c.list('/secrets');
+    expect([l.answer, l.verified]).toEqual([['other', PATH_MARK], true]);
   });
 
   it('counts sealed requests and replies in stats', async () => {
