@@ -9,6 +9,7 @@ import { formatDestination } from '../shared/destination.js';
 import { QconfError } from '../shared/errors.js';
 import { loadKeyring, type Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
+import { YES_NO_WORDS, yesNo } from '../shared/yes-no.js';
 import { AddressProof } from './address-proof.js';
 import { PROVEN_OPS, SignatureCache, verifyAnswer, type Verdict } from './verify-answer.js';
 import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
@@ -534,7 +535,8 @@ export class ConfdClient {
       port = Number(env.QCONF_PORT);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
     }
-    const seal = opts.seal ?? (env.QCONF_SEAL === undefined ? undefined : sealSetting(env.QCONF_SEAL, 'QCONF_SEAL'));
+    const seal = opts.seal ?? (env.QCONF_SEAL === undefined ? undefined : yesNo(env.QCONF_SEAL));
+    if (seal === undefined && env.QCONF_SEAL !== undefined) throw new QconfError('usage', `QCONF_SEAL: ${JSON.stringify(env.QCONF_SEAL)} is neither ${YES_NO_WORDS}`);
     return new ConfdClient({ ...opts, peers, keyring, port, trustKeys, seal });
   }
 
@@ -565,14 +567,6 @@ export interface ConfdClient {
 ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) {
   this.close();
 };
-
-/** A yes/no setting (QCONF_SEAL): 1, true, yes or 0, false, no (any case; empty is no). */
-export function sealSetting(text: string, name: string): boolean {
-  const t = text.trim().toLowerCase();
-  if (t === '1' || t === 'true' || t === 'yes') return true;
-  if (t === '' || t === '0' || t === 'false' || t === 'no') return false;
-  throw new QconfError('usage', `${name}: ${JSON.stringify(text)} is neither yes (1, true, yes) nor no (0, false, no)`);
-}
 
 function maxSerial(votes: readonly { reply: Reply }[]): number {
   let m = 0;

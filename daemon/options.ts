@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { QconfError } from '../shared/errors.js';
 import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
+import { YES_NO_WORDS, yesNo } from '../shared/yes-no.js';
 import { canonicalTo } from './own-addresses.js';
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './source/document-limits.js';
 
@@ -234,12 +235,11 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
       sources[name] = 'flag';
       return true;
     }
-    const e = env[envName(name)];
-    const t = e?.trim().toLowerCase() ?? '';
-    sources[name] = t === '' ? 'default' : 'env';
-    if (t === '1' || t === 'true' || t === 'yes') return true;
-    if (t !== '' && t !== '0' && t !== 'false' && t !== 'no') problem(name, `--${name}: ${JSON.stringify(e)} is neither yes (1, true, yes) nor no (0, false, no)`);
-    return false;
+    const e = env[envName(name)] ?? '';
+    sources[name] = e.trim() === '' ? 'default' : 'env';
+    const yes = yesNo(e);
+    if (yes === undefined) problem(name, `--${name}: ${JSON.stringify(e)} is neither ${YES_NO_WORDS}`);
+    return yes === true;
   };
   const requireSeal = yes('require-seal');
   const opts: DaemonOptions = {

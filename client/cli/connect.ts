@@ -5,7 +5,8 @@ import { isIPv4 } from 'node:net';
 import { QconfError } from '../../shared/errors.js';
 import { Keyring, loadKeyring } from '../../shared/keyring.js';
 import { parsePeerList, type Peer } from '../../shared/peers.js';
-import { ConfdClient, sealSetting, type ConfdClientOptions } from '../confd-client.js';
+import { ConfdClient, type ConfdClientOptions } from '../confd-client.js';
+import { YES_NO_WORDS, yesNo } from '../../shared/yes-no.js';
 import { CliExit, coverageOption, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Io } from './common.js';
 import { trustFrom, type Trust } from './trust.js';
@@ -106,11 +107,9 @@ export function keyringFrom(p: Parsed, io: Io): Keyring {
 export function sealFrom(p: Parsed): boolean {
   const v = p.values.seal;
   if (v === undefined || v === true) return v === true;
-  try {
-    return sealSetting(String(v), '--seal (from QCONF_SEAL)');
-  } catch (e) {
-    throw usageError((e as Error).message);
-  }
+  const yes = yesNo(String(v));
+  if (yes === undefined) throw usageError(`--seal (from QCONF_SEAL): ${JSON.stringify(v)} is neither ${YES_NO_WORDS}`);
+  return yes;
 }
 
 /** A client from the common flags (peers checked before the key and trust files are read). */
