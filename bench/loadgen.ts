@@ -18,7 +18,8 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { decodeReplyDatagram } from '../shared/plj0/client-codec.js';
 import { Keyring } from '../shared/keyring.js';
-import { KIND_REPLY, KIND_REQUEST, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, SALT_OFFSET, decodeBody, frame, packBody, verifyDatagram } from '../shared/qcf1.js';
+import { openBody, sealKeys } from '../shared/seal.js';
 import { cpuMs, machineCpuMs, rssMB } from '../testkit/proc-stats.js';
 import { percentiles, type Job, type LoadResult } from './lib/load-job.js';
 import { destination, generatePlj0, generateQcf1, indexOf } from './lib/requests.js';
@@ -153,8 +154,9 @@ export async function runJob(job: Job): Promise<LoadResult> {
 
   const sample = (msg: Buffer, tWin: number): void => {
     if (job.kind === 'qcf1' && keyring) {
-      const v = verifyDatagram(msg, keyring, KIND_REPLY);
-      const body = v.ok ? decodeBody(msg) : undefined;
+      const v = verifyDatagram(msg, keyring, job.seal ? KIND_SEALED_REPLY : KIND_REPLY);
+      const plain = !v.ok ? undefined : job.seal ? openBody(sealKeys(v.key).reply, msg, HEADER_LEN, msg.length, HEADER_LEN) : msg;
+      const body = plain && decodeBody(plain);
       if (!body) {
         badReplies++;
         return;

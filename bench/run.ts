@@ -17,6 +17,7 @@
 //               latency while a rate-limited key floods
 //   signed      signed documents against the same unsigned: point lookups, proof bytes, the
 //               commitment's build time against the load time, a reload's gap, client checks
+//   sealed      QCF1 point lookups sealed against the same in clear, on one daemon, alternating
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -43,9 +44,10 @@ import { genericSection } from './sections/generic.js';
 import { reloadSection } from './sections/reload.js';
 import { scopedSection } from './sections/scoped.js';
 import { signedSection } from './sections/signed.js';
+import { sealedSection } from './sections/sealed.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped', 'signed'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped', 'signed', 'sealed'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx), signedSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx), signedSection(ctx), sealedSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {

@@ -9,6 +9,7 @@ import { formatDestination } from '../shared/destination.js';
 import { QconfError } from '../shared/errors.js';
 import { loadKeyring, type Keyring } from '../shared/keyring.js';
 import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
+import { YES_NO_WORDS, yesNo } from '../shared/yes-no.js';
 import { AddressProof } from './address-proof.js';
 import { PROVEN_OPS, SignatureCache, verifyAnswer, type Verdict } from './verify-answer.js';
 import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
@@ -56,6 +57,11 @@ export interface ConfdClientOptions {
   trustKeys?: TrustKeys;
   /** The newest serial already returned elsewhere (e.g. by an earlier run): none older is returned. */
   newestSerial?: number;
+  /**
+   * Seal request and reply bodies (docs/protocol.md, "Sealed traffic"): paths and values are
+   * encrypted on the wire, and only sealed replies are accepted. QCF1 only.
+   */
+  seal?: boolean;
 }
 
 /** Options of one `sendRequest`. */
@@ -193,7 +199,8 @@ export class ConfdClient {
     this.peers = peerList(opts.peers, this.port);
     if (this.peers.length === 0) throw new QconfError('usage', 'peer list is empty');
     const keyring = opts.keyring;
-    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring);
+    if (opts.seal === true && opts.protocol !== undefined) throw new QconfError('usage', 'seal: only QCF1 bodies are sealed; a client given another protocol cannot seal');
+    this.protocol = opts.protocol ?? new Qcf1ClientProtocol(() => keyring, Date.now, undefined, opts.seal === true);
     this.callback = opts.callback;
     this.logger = opts.logger;
     this.expireMs = opts.expireMs ?? DEFAULT_EXPIRE_MS;
@@ -561,9 +568,10 @@ export class ConfdClient {
 
   /**
    * A client configured as `qconf` is: peers from QCONF_PEERS, the key file from QCONF_KEY_FILE,
-   * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY (each overridden by
-   * `opts`). A key file others can read is reported through `opts.logger` (its `warn`), else as a
-   * process warning (code QCONF_KEY_FILE).
+   * the default port from QCONF_PORT, publishers' keys from QCONF_TRUST_KEY, sealing from
+   * QCONF_SEAL (`1`, `true` or `yes`; `0`, `false` or `no`) (each overridden by `opts`). A key
+   * file others can read is reported through `opts.logger` (its `warn`), else as a process
+   * warning (code QCONF_KEY_FILE).
    */
   static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
     const env = opts.env ?? process.env;
@@ -588,7 +596,9 @@ export class ConfdClient {
       port = Number(env.QCONF_PORT);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
     }
-    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys });
+    const seal = opts.seal ?? (env.QCONF_SEAL === undefined ? undefined : yesNo(env.QCONF_SEAL));
+    if (seal === undefined && env.QCONF_SEAL !== undefined) throw new QconfError('usage', `QCONF_SEAL: ${JSON.stringify(env.QCONF_SEAL)} is neither ${YES_NO_WORDS}`);
+    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys, seal });
   }
 
   /** Number of outstanding requests (for tests and monitoring). */

@@ -4,7 +4,8 @@
 // (stale-if-error), says so (`stale`, `ageMs`, a status event), and catches up when the quorum is
 // back. Changes are announced per path, as events and as an async iterator.
 import { EventEmitter } from 'node:events';
-import { QconfError } from '../shared/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QconfError, isQconfError } from '../shared/errors.js';
 import { escapeSegment, parsePointer, resolveSegments } from '../shared/json-pointer.js';
 import type { ConfdClient } from './confd-client.js';
 import type { MgetEntry } from './types.js';
@@ -207,6 +208,14 @@ export class Mirror<T = unknown> {
         this.emit({ type: 'status', quorum: false, stale: this.stale, ageMs: this.ageMs });
         continue;
       }
+      // Refused (the daemons now require sealing): no answer, as without a quorum, and asked again
+      // after a hold, not at once.
+      if (!r.met && r.kind === 'error' && r.error.code === 'seal_required') {
+        if (this.lostAt === 0) this.lostAt = Date.now();
+        this.emit({ type: 'status', quorum: false, stale: this.stale, ageMs: this.ageMs });
+        await sleep(hold, undefined, { signal: this.ac.signal }).catch(() => undefined);
+        continue;
+      }
       this.confirmedAt = Date.now();
       if (this.lostAt !== 0) {
         this.lostAt = 0;
@@ -226,7 +235,9 @@ export class Mirror<T = unknown> {
       let read: { found: boolean; value: unknown; etag: string | undefined } | undefined;
       try {
         read = await this.read(this.prefix, timeoutMs, serials);
-      } catch {
+      } catch (e) {
+        // Refused for good (the key must seal): said as it is, not as a lost quorum.
+        if (isQconfError(e, 'seal_required')) throw e;
         return false;
       }
       if (read === undefined) return false;
@@ -246,6 +257,7 @@ export class Mirror<T = unknown> {
     serials.add(r.serial);
     if (r.kind === 'ok') return { found: true, value: r.answer, etag: r.etag };
     if (r.kind === 'not_found') return { found: false, value: undefined, etag: '' };
+    if (r.error.code === 'seal_required') throw new QconfError('seal_required', `${path}: ${r.error.code}: ${r.error.message}`);
     if (r.error.code !== 'too_large') throw new QconfError('protocol', `${path}: ${r.error.code}: ${r.error.message}`);
     // Too large for one reply: its children, a batch of paths at a time.
     const names = await this.client.list(path, 1, { timeoutMs, coverage: this.o.coverage, signal });

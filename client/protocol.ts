@@ -2,7 +2,8 @@
 // datagram back into (salt, normalised reply) — or nothing, if it is not an authentic reply.
 import { randomFillSync } from 'node:crypto';
 import type { Keyring } from '../shared/keyring.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, frame, verifyDatagram } from '../shared/qcf1-frame.js';
+import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, frameInPlace, verifyDatagram } from '../shared/qcf1-frame.js';
+import { SEAL_OVERHEAD, openBody, sealBody, sealKeys } from '../shared/seal.js';
 import { packBody } from '../shared/msgpack-encode.js';
 import { unpackBody } from '../shared/msgpack-decode.js';
 import { normaliseReply } from './reply-body.js';
@@ -61,6 +62,10 @@ const LEAN_CODEC: BodyCodec = { pack: packBody, unpack: unpackBody };
 const saltPool = Buffer.allocUnsafeSlow(4096);
 let saltAt = saltPool.length;
 
+/**
+ * QCF1, its bodies in clear or, with `seal`, sealed (docs/protocol.md, "Sealed traffic"): a
+ * sealing client sends sealed requests and accepts only sealed replies, and the other way round.
+ */
 export class Qcf1ClientProtocol implements ClientProtocol {
   readonly documentSerials = true;
 
@@ -68,6 +73,7 @@ export class Qcf1ClientProtocol implements ClientProtocol {
     private readonly keyring: () => Keyring,
     private readonly clock: () => number = Date.now,
     private readonly codec: BodyCodec = LEAN_CODEC,
+    private readonly seal = false,
   ) {}
 
   newSalt(): string {
@@ -83,14 +89,25 @@ export class Qcf1ClientProtocol implements ClientProtocol {
     const body: Record<string, unknown> = { ...request, to: t.to };
     if (t.cookie !== undefined) body.cookie = t.cookie;
     body.pad = EMPTY;
-    return frame(KIND_REQUEST, this.keyring().signer, this.clock(), Buffer.from(salt, 'latin1'), 0, padded(this.codec.pack(body), t.padTo - HEADER_LEN));
+    const key = this.keyring().signer;
+    const saltBytes = Buffer.from(salt, 'latin1');
+    if (!this.seal) return frame(KIND_REQUEST, key, this.clock(), saltBytes, 0, padded(this.codec.pack(body), t.padTo - HEADER_LEN));
+    // The plaintext is padded so that the sealed datagram is padTo bytes, as an unsealed one is.
+    const plain = padded(this.codec.pack(body), t.padTo - HEADER_LEN - SEAL_OVERHEAD);
+    return frameInPlace(sealBody(sealKeys(key).request, plain, 0, plain.length, HEADER_LEN), KIND_SEALED_REQUEST, key, this.clock(), saltBytes, 0);
   }
 
   decode(datagram: Buffer): { salt: string; reply: Reply } | undefined {
     // Header and MAC (in constant time) before a byte of the body is looked at.
-    const v = verifyDatagram(datagram, this.keyring(), KIND_REPLY);
+    const v = verifyDatagram(datagram, this.keyring(), this.seal ? KIND_SEALED_REPLY : KIND_REPLY);
     if (!v.ok) return undefined;
-    const body = this.codec.unpack(datagram, HEADER_LEN);
+    let at = datagram;
+    if (this.seal) {
+      const opened = openBody(sealKeys(v.key).reply, datagram, HEADER_LEN, datagram.length, HEADER_LEN);
+      if (opened === undefined) return undefined;
+      at = opened;
+    }
+    const body = this.codec.unpack(at, HEADER_LEN);
     const reply = body && normaliseReply(body);
     if (!reply) return undefined;
     return { salt: v.header.salt.toString('latin1'), reply };

@@ -4,8 +4,8 @@
 // counting daemons, the result) is the quorum engine's, as for queries. `watch` chains waits
 // into an async iterator of changes, and says when the quorum is lost and found again.
 import { randomBytes } from 'node:crypto';
-import { etagOf } from '../shared/etag.js';
 import { QconfError } from '../shared/errors.js';
+import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
 import { forgedPeers, type ConfdClient } from './confd-client.js';
 import type { FanOut, Vote } from './fan-out.js';
@@ -104,7 +104,7 @@ function initialEtag(c: WaitCondition): string | undefined {
  * value has not "changed", only one newer than that baseline has.
  */
 export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, baseline = -1): boolean {
-  if ('minSerial' in c) return r.serial >= c.minSerial;
+  if ('minSerial' in c) return r.serial >= c.minSerial && !refused(r);
   // A value too large for a reply still exists, and its etag still tells a change.
   const found = r.status === 0 || (r.error?.code === 'too_large' && r.etag !== undefined && r.etag !== ABSENT_ETAG);
   const missing = r.status !== 0 && r.error?.code === 'not_found';
@@ -114,14 +114,18 @@ export function conditionMet(c: WaitCondition, r: Reply, equalsTag?: string, bas
   return found && r.etag === equalsTag;
 }
 
+/**
+ * A refusal no repetition changes — the key may not read the path or use `wait` (forbidden), or
+ * must seal its requests (seal_required): it meets no condition, the daemon is not asked again,
+ * and a quorum of refusals ends the wait with that error.
+ */
+function refused(r: Reply): boolean {
+  return r.status !== 0 && (r.error?.code === 'forbidden' || r.error?.code === 'seal_required');
+}
+
 /** Replies that end a daemon's hold without telling anything about the condition. */
 function transient(r: Reply): boolean {
   return r.status !== 0 && (r.error?.code === 'busy' || r.error?.code === 'not_ready' || r.error?.code === 'internal');
-}
-
-/** A reply that no wait can outlast: the key may not read the path (or use `wait`). */
-function refused(r: Reply): boolean {
-  return r.status !== 0 && r.error?.code === 'forbidden';
 }
 
 export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondition, opts: WaitOptions<A> = {}): Promise<WaitResult<A>> {
@@ -212,10 +216,8 @@ function waitResult<A>(f: FanOut, holdMs: number, isMet: (v: Vote) => boolean, p
         : `the condition was not met by ${f.needed} daemons before the timeout`,
     parse,
   });
-  const refusal = votes.find((v) => refused(v.reply));
-  if (!met && refusal !== undefined && votes.filter((v) => refused(v.reply)).length >= f.needed) {
-    return { ...result, kind: 'error', error: refusal.reply.error as { code: string; message: string }, met };
-  }
+  const refusal = votes.find((v) => refused(v.reply))?.reply.error;
+  if (!met && refusal !== undefined && votes.filter((v) => refused(v.reply)).length >= f.needed) return { ...result, kind: 'error', error: refusal, met };
   if (!met && reachable >= f.needed) {
     return { ...result, kind: 'error', error: { code: 'timeout', message: result.error?.message ?? '' }, met };
   }
@@ -292,6 +294,8 @@ export async function* watch<A = unknown>(client: ConfdClient, path: string, opt
       lost = false;
       yield { type: 'status', quorum: true, sinceQuorumMs: 0, replies: r.replies, needed: r.needed };
     }
+    // Refused (the key must seal): no later wait would be answered either.
+    if (!r.met && r.kind === 'error' && r.error.code === 'seal_required') throw new QconfError('seal_required', `${r.error.code}: ${r.error.message}`);
     if (!r.met) continue;
     const nextEtag = r.etag ?? ABSENT_ETAG;
     if (nextEtag === etag || r.serial < lastSerial) continue;

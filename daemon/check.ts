@@ -226,6 +226,7 @@ export async function runCheck(parsed: ParsedOptions): Promise<CheckReport> {
     ['node-name', `node ${o.nodeName}`],
     ['log-level', `log level ${o.logLevel}`],
     ['metrics-listen', `metrics ${m ? `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics` : 'off'}`],
+    ['require-seal', `sealing ${o.requireSeal ? 'required' : 'optional'}`],
   ];
   const shown = good.filter(([name]) => !parsed.invalid.has(name)).map(([, text]) => text);
   if (shown.length > 0) r.ok.push(`options: ${shown.join(', ')}`);

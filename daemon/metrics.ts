@@ -155,6 +155,9 @@ export class Metrics {
     counter('qconfd_access_reloads_total', 'Access files accepted (at start, on SIGHUP, on change)', [], (c, s) => {
       if (s.accessReloads !== undefined) c.inc(s.accessReloads);
     });
+    counter('qconfd_sealed_requests_total', 'Sealed QCF1 requests opened (their bodies encrypted on the wire)', [], (c, s) => c.inc(s.sealed.requests));
+    counter('qconfd_sealed_replies_total', 'Sealed QCF1 replies sent', [], (c, s) => c.inc(s.sealed.replies));
+    counter('qconfd_seal_open_failures_total', 'Sealed requests with an authentic MAC whose box did not open (dropped, reason bad_box)', [], (c, s) => c.inc(s.sealed.openFailures));
     gauge('qconfd_held_waits', 'Wait requests being held now', [], (g, s) => g.set(s.heldWaits));
     gauge('qconfd_replica_ready', '1 when a snapshot is being served, 0 while answering not_ready', [], (g, s) => g.set(s.replica.ready ? 1 : 0));
     gauge('qconfd_replica_serial', 'Serial of the snapshot being served (0 when none)', [], (g, s) => g.set(s.replica.serial));

@@ -6,6 +6,7 @@ import { closest } from '../shared/closest-name.js';
 import { QconfError } from '../shared/errors.js';
 import { ETCD_CONNECTION_FLAGS, parseEndpoints, validatePrefix, type EtcdConnection } from '../shared/etcd-connection.js';
 import { DEFAULT_PORT } from '../shared/peers.js';
+import { YES_NO_WORDS, yesNo } from '../shared/yes-no.js';
 import { canonicalTo } from './own-addresses.js';
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES_LIMIT } from './source/document-limits.js';
 
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   cacheDir?: string;
   /** --metrics-listen: serve Prometheus metrics over HTTP here (off when undefined). */
   metricsListen?: { host: string; port: number };
+  /** --require-seal: every key must seal its QCF1 requests (docs/protocol.md, "Sealed traffic"). */
+  requireSeal: boolean;
   /** --check: validate everything and exit instead of serving. */
   check: boolean;
   help: boolean;
@@ -52,6 +55,8 @@ export type OptionSource = 'flag' | 'env' | 'default';
 interface FlagSpec {
   name: string;
   arg?: string;
+  /** A flag without a value that is also read from its variable, as yes (1, true, yes) or no (0, false, no). */
+  fromEnv?: boolean;
   doc: string;
   dflt?: string;
 }
@@ -76,6 +81,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-waits-per-source', arg: 'N', doc: 'held waits per client address', dflt: '256' },
   { name: 'max-waits-per-key', arg: 'N', doc: 'held waits per client key', dflt: '5000' },
   { name: 'max-document-bytes', arg: 'N', doc: 'refuse a larger document file (or etcd replica); the last good one keeps serving', dflt: String(DEFAULT_MAX_DOCUMENT_BYTES) },
+  { name: 'require-seal', fromEnv: true, doc: 'answer unsealed QCF1 requests with the error seal_required: every client must seal (qconf --seal); QCONFD_REQUIRE_SEAL=1 too' },
   { name: 'metrics-listen', arg: 'ADDR:PORT', doc: 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT means 127.0.0.1:PORT, [v6]:PORT for IPv6', dflt: 'off' },
   { name: 'log-level', arg: 'LEVEL', doc: 'fatal, error, warn, info, debug or trace', dflt: 'info' },
   { name: 'check', doc: 'validate the flags, key files and document (or source), print a summary, exit 0; or name each problem and exit 1' },
@@ -246,6 +252,19 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
       if (get(f) !== undefined) problem(f, `--${f}: only meaningful with --etcd`);
     }
   }
+  /** A flag without a value: given, or its variable saying yes. */
+  const yes = (name: string): boolean => {
+    if (values[name] === true) {
+      sources[name] = 'flag';
+      return true;
+    }
+    const e = env[envName(name)] ?? '';
+    sources[name] = e.trim() === '' ? 'default' : 'env';
+    const yes = yesNo(e);
+    if (yes === undefined) problem(name, `--${name}: ${JSON.stringify(e)} is neither ${YES_NO_WORDS}`);
+    return yes === true;
+  };
+  const requireSeal = yes('require-seal');
   const opts: DaemonOptions = {
     file: get('file'),
     keyFile: get('key-file'),
@@ -267,6 +286,7 @@ export function parseDaemonOptionsReport(argv: string[], env: NodeJS.ProcessEnv)
     maxDocumentBytes: int('max-document-bytes', String(DEFAULT_MAX_DOCUMENT_BYTES), 1, MAX_DOCUMENT_BYTES_LIMIT, DEFAULT_MAX_DOCUMENT_BYTES),
     metricsListen: metricsText === undefined ? undefined : attempt('metrics-listen', undefined, () => parseListen(metricsText)),
     logLevel,
+    requireSeal,
     check: values.check === true,
     help: values.help === true,
     version: values.version === true,

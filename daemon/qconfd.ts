@@ -114,6 +114,8 @@ export class Qconfd {
       debug: (f, m) => log.debug(f, m),
       onError: (e) => this.internalError('qcf1', e),
       access: this.access === undefined ? undefined : () => this.access?.policy,
+      // Daemon-wide for now; a per-key access policy can answer per key here.
+      sealRequired: opts.requireSeal ? () => true : undefined,
     });
     this.qcf1 = qcf1;
     this.server.route({ magic: magicOf('QCF1'), maxBytes: MAX_REQUEST_BYTES, protocol: 'qcf1', handler: (m, r) => qcf1.handle(m, r) });

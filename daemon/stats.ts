@@ -9,6 +9,7 @@
 //   stats.refusal(reason), stats.reloads++       a document was refused / accepted
 //   stats.setEtcdState('connected' | ...)        the etcd source's connection state
 //   stats.internalErrors++                       an unexpected error caught in a source's callback
+//   stats.sealed.requests++ / .replies++ / .openFailures++   sealed QCF1 traffic (qcf1/sealing.ts)
 // Reply latency (receive → send) is measured by the UDP server, only when `timing` is on.
 import type { DropReason } from '../shared/qcf1.js';
 
@@ -35,6 +36,7 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
   'replay',
   'replay_overflow',
   'bad_body',
+  'bad_box',
   'wrong_destination',
   'internal',
   'rate_limited',
@@ -108,6 +110,8 @@ export interface StatsReport {
   skippedKeys: number;
   /** Unexpected errors caught in a replica source's callbacks (the last good replica kept serving). */
   internalErrors: number;
+  /** Sealed QCF1 traffic: requests opened, replies sealed, and authentic requests whose box did not open (also dropped as `bad_box`). */
+  sealed: SealedCounts;
   replica: Gauges['replica'] & { ageMs: number; lastContactAgeMs: number | null };
   /** Per key (with an access file): labels are its key ids and "default". */
   keys?: Record<string, KeyCounters>;
@@ -115,6 +119,12 @@ export interface StatsReport {
   accessReloads?: number;
   /** Present when latency is measured (the metrics endpoint is on). */
   latency?: Partial<Record<Protocol, LatencyHistogram & { bucketsMs: readonly number[] }>>;
+}
+
+export interface SealedCounts {
+  requests: number;
+  replies: number;
+  openFailures: number;
 }
 
 function statusName(status: number): StatusName {
@@ -141,6 +151,7 @@ export class Stats {
   etcdState: EtcdConnectionState = 'none';
   skippedKeys = 0;
   internalErrors = 0;
+  readonly sealed: SealedCounts = { requests: 0, replies: 0, openFailures: 0 };
   /** Whether reply latency is measured (the UDP server checks this once per datagram). */
   timing = false;
   readonly latency: Record<Protocol, LatencyHistogram> = { qcf1: newHistogram(), plj0: newHistogram() };
@@ -238,6 +249,7 @@ export class Stats {
       etcdState: this.etcdState,
       skippedKeys: this.skippedKeys,
       internalErrors: this.internalErrors,
+      sealed: { ...this.sealed },
       replica: {
         ...replica,
         ageMs: replica.loadedAt > 0 ? Math.max(0, now - replica.loadedAt) : 0,

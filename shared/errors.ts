@@ -1,7 +1,7 @@
 // Typed error values shared by the daemon, the library and the CLI.
 
 /** Error codes a daemon sends in a reply (protocol.md, "Reply body"). */
-export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry', 'forbidden'] as const;
+export const WIRE_ERROR_CODES = ['not_found', 'bad_argument', 'too_large', 'not_ready', 'busy', 'internal', 'retry', 'forbidden', 'seal_required'] as const;
 /** An error code a daemon sends. */
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
 

@@ -7,6 +7,9 @@ import type { Key, Keyring } from './keyring.js';
 export const QCF1_MAGIC = Buffer.from('QCF1', 'ascii');
 export const KIND_REQUEST = 1;
 export const KIND_REPLY = 2;
+/** A request or reply whose body is sealed (shared/seal.ts; protocol.md, "Sealed traffic"). */
+export const KIND_SEALED_REQUEST = 3;
+export const KIND_SEALED_REPLY = 4;
 export const HEADER_LEN = 68;
 export const SALT_LEN = 16;
 /** Where the salt lies in a datagram (after magic, kind, reserved bytes, keyId and time). */
@@ -30,6 +33,8 @@ export type DropReason =
   | 'replay'
   | 'replay_overflow'
   | 'bad_body'
+  /** A sealed body under an authentic MAC that does not open. */
+  | 'bad_box'
   | 'wrong_destination';
 
 export interface Header {
@@ -89,8 +94,17 @@ export function verifyDatagram(buf: Buffer, keyring: Keyring, expectKind: number
  * datagram; the MAC is computed in place.
  */
 export function frame(kind: number, key: Key, timeMs: number, saltSrc: Uint8Array, saltOff: number, body: Uint8Array): Buffer {
-  const n = HEADER_LEN + body.length;
-  const buf = Buffer.allocUnsafe(n);
+  const buf = Buffer.allocUnsafe(HEADER_LEN + body.length);
+  buf.set(body, HEADER_LEN);
+  return frameInPlace(buf, kind, key, timeMs, saltSrc, saltOff);
+}
+
+/**
+ * Write the header of a datagram whose body is already in buf[HEADER_LEN..] and sign it (a
+ * sealed body is sealed straight into its datagram). Returns `buf`.
+ */
+export function frameInPlace(buf: Buffer, kind: number, key: Key, timeMs: number, saltSrc: Uint8Array, saltOff: number): Buffer {
+  const n = buf.length;
   buf[0] = 0x51;
   buf[1] = 0x43;
   buf[2] = 0x46;
@@ -114,7 +128,6 @@ export function frame(kind: number, key: Key, timeMs: number, saltSrc: Uint8Arra
   buf[18] = timeMs >>> 8;
   buf[19] = timeMs;
   for (let i = 0; i < SALT_LEN; i++) buf[SALT_OFFSET + i] = saltSrc[saltOff + i];
-  buf.set(body, HEADER_LEN);
   // The MAC over the datagram as built, written into its own MAC field.
   hmacTwoInto(hmacKey('sha256', key.bytes), buf, 0, MAC_OFFSET, buf, HEADER_LEN, n, buf, MAC_OFFSET);
   return buf;

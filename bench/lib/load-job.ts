@@ -18,6 +18,8 @@ export interface Job {
   bodies?: string[];
   /** qcf1: the key line (UTF-8), as in a key file. */
   key?: string;
+  /** qcf1: seal every request's body (docs/protocol.md, "Sealed traffic"); replies come sealed. */
+  seal?: boolean;
   /** plj0: raw hmac.key bytes, base64. */
   plj0Key?: string;
   plj0?: Plj0Template[];

@@ -4,7 +4,8 @@
 // back to its request by that index.
 import { createHmac, randomBytes } from 'node:crypto';
 import { Keyring } from '../../shared/keyring.js';
-import { HEADER_LEN, MAC_OFFSET, SALT_OFFSET, packBody } from '../../shared/qcf1.js';
+import { HEADER_LEN, KIND_REQUEST, KIND_SEALED_REQUEST, MAC_OFFSET, SALT_OFFSET, packBody } from '../../shared/qcf1.js';
+import { SEAL_OVERHEAD, sealBody, sealKeys } from '../../shared/seal.js';
 import { seededRandom } from '../../testkit/random.js';
 import type { Job, LoadKind } from './load-job.js';
 
@@ -32,7 +33,10 @@ export function destination(t: { host: string; port: number }): string {
   return t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
 }
 
-/** QCF1 (or echo) requests: header + body, index in the first 4 salt bytes, signed. */
+/**
+ * QCF1 (or echo) requests: header + body, index in the first 4 salt bytes, signed; with
+ * `job.seal`, each body sealed under a nonce of its own.
+ */
 export function generateQcf1(job: Job, count: number, sign: boolean): Generated {
   const plain = (job.bodies ?? []).map((b) => Buffer.from(b, 'base64'));
   if (plain.length === 0) throw new Error('no request bodies');
@@ -41,6 +45,8 @@ export function generateQcf1(job: Job, count: number, sign: boolean): Generated 
   const perTarget = job.targets.map((t) => plain.map((b) => withTo(b, destination(t))));
   const keyring = Keyring.fromStrings([job.key ?? 'x'.repeat(32)]);
   const key = keyring.signer;
+  const seal = job.seal === true;
+  const sealKey = seal ? sealKeys(key).request : undefined;
   const pick = seededRandom(job.seed);
   const choice = new Uint32Array(count);
   let total = 0;
@@ -48,7 +54,7 @@ export function generateQcf1(job: Job, count: number, sign: boolean): Generated 
   for (let i = 0; i < count; i++) {
     const c = job.inOrder ? i % plain.length : Math.floor(pick() * plain.length);
     choice[i] = c;
-    total += HEADER_LEN + bodiesOf(i)[c].length;
+    total += HEADER_LEN + bodiesOf(i)[c].length + (seal ? SEAL_OVERHEAD : 0);
   }
   const buf = Buffer.allocUnsafe(total);
   const offsets = new Uint32Array(count + 1);
@@ -58,10 +64,11 @@ export function generateQcf1(job: Job, count: number, sign: boolean): Generated 
   const lo = now >>> 0;
   let o = 0;
   for (let i = 0; i < count; i++) {
-    const body = bodiesOf(i)[choice[i]];
+    const plain = bodiesOf(i)[choice[i]];
+    const body = sealKey === undefined ? plain : sealBody(sealKey, plain, 0, plain.length);
     offsets[i] = o;
     buf.write('QCF1', o, 'latin1');
-    buf[o + 4] = 1;
+    buf[o + 4] = seal ? KIND_SEALED_REQUEST : KIND_REQUEST;
     buf[o + 5] = buf[o + 6] = buf[o + 7] = 0;
     buf.writeUInt32BE(key.id, o + 8);
     buf.writeUInt32BE(hi, o + 12);

@@ -6,6 +6,7 @@ import { QconfError } from '../../shared/errors.js';
 import { Keyring, loadKeyring } from '../../shared/keyring.js';
 import { parsePeerList, type Peer } from '../../shared/peers.js';
 import { ConfdClient, type ConfdClientOptions } from '../confd-client.js';
+import { YES_NO_WORDS, yesNo } from '../../shared/yes-no.js';
 import { CliExit, coverageOption, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Io } from './common.js';
 import { trustFrom, type Trust } from './trust.js';
@@ -102,12 +103,22 @@ export function keyringFrom(p: Parsed, io: Io): Keyring {
   }
 }
 
+/** --seal (or QCONF_SEAL): whether bodies are sealed; a variable that says neither yes nor no is a usage error. */
+export function sealFrom(p: Parsed): boolean {
+  const v = p.values.seal;
+  if (v === undefined || v === true) return v === true;
+  const yes = yesNo(String(v));
+  if (yes === undefined) throw usageError(`--seal (from QCONF_SEAL): ${JSON.stringify(v)} is neither ${YES_NO_WORDS}`);
+  return yes;
+}
+
 /** A client from the common flags (peers checked before the key and trust files are read). */
 export async function makeClient(p: Parsed, io: Io, extra: Partial<ConfdClientOptions> = {}, trust: Trust = trustFrom(p, io)): Promise<ConfdClient> {
+  const seal = sealFrom(p);
   const peers = await peersFrom(p, io);
   const keyring = extra.keyring ?? keyringFrom(p, io);
   io.keyId = keyring.signer.idHex;
-  return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, ...extra });
+  return new ConfdClient({ keyring, peers, port: portOf(p), trustKeys: trust.trustKeys, newestSerial: trust.newestSerial, seal, ...extra });
 }
 
 /**

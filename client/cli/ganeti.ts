@@ -53,7 +53,7 @@ export const ganetiCommand: Command = {
       { name: 'ip', arg: 'IP', doc: 'query field: an instance IP' },
       { name: 'ips', arg: 'A,B', doc: 'query field: several instance IPs' },
       { name: 'fields', arg: 'F,…', doc: 'query field: cluster-master fields (name, ip, mnode_pip)' },
-      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON' }).map((o) =>
+      ...peerOptions({ timeoutMs: QUERY_TIMEOUT_MS, json: 'print the whole quorum result as JSON', seal: false }).map((o) =>
         o.name === 'peers'
           ? { ...o, defaultText: "the master candidates in Ganeti's ssconf_master_candidates_ips" }
           : o.name === 'key-file'

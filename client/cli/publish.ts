@@ -6,7 +6,7 @@ import { QconfError } from '../../shared/errors.js';
 import { ConfdClient } from '../confd-client.js';
 import { CliExit, numberOption, stringOf, usageError, type Parsed } from './args.js';
 import { EXIT, type Command, type Io } from './common.js';
-import { keyringFrom, portOf, resolvePeers } from './connect.js';
+import { keyringFrom, portOf, resolvePeers, sealFrom } from './connect.js';
 import { readDocument } from './document-file.js';
 import { askEach } from './each-daemon.js';
 import { PublishError, publishToEtcd, publishToFiles } from './publish-to.js';
@@ -37,14 +37,14 @@ function etcdConnection(p: Parsed): EtcdConnection {
  * The newest serial the daemons serve (--peers, else the local daemon on 127.0.0.1): the file
  * replicas' new serial must be above it. -1 with --offline. None answering is a failure.
  */
-async function servedSerial(p: Parsed, io: Io): Promise<number> {
+async function servedSerial(p: Parsed, io: Io, seal: boolean): Promise<number> {
   if (p.values.offline === true) return -1;
   const list = stringOf(p, 'peers') ?? '127.0.0.1';
   if (stringOf(p, 'key-file') === undefined) {
     throw usageError('publish --to asks the daemons which serial they serve, to publish above it: give --key-file (or set QCONF_KEY_FILE), or --offline when no daemon serves these files yet');
   }
   const peers = await resolvePeers(list, portOf(p), io);
-  const client = new ConfdClient({ keyring: keyringFrom(p, io), peers, port: portOf(p) });
+  const client = new ConfdClient({ keyring: keyringFrom(p, io), peers, port: portOf(p), seal });
   try {
     const { daemons } = await askEach(client, { op: 'ping' }, { coverage: -1, timeoutMs: numberOption(p, 'timeout', 1) });
     const answered = daemons.filter((d) => d.reply !== undefined);
@@ -102,9 +102,10 @@ export const publishCommand: Command = {
     // Flags first: a usage error is reported before any file is read or daemon asked.
     const conn = etcd ? etcdConnection(p) : undefined;
     const signer = signerFrom(p);
+    const seal = sealFrom(p);
     const doc = readDocument(p.positionals[0]);
     try {
-      const r = conn ? await publishToEtcd(conn, doc, signer?.sign) : await publishToFiles(to, doc, () => servedSerial(p, io), signer?.sign);
+      const r = conn ? await publishToEtcd(conn, doc, signer?.sign) : await publishToFiles(to, doc, () => servedSerial(p, io, seal), signer?.sign);
       if (r.changed === 0) io.err('qconf: nothing changed\n');
       io.out(`${r.serial}\n`);
       return EXIT.OK;

@@ -64,7 +64,14 @@ export const TRUST_OPTIONS: OptionDef[] = [
   },
 ];
 
-export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?: boolean; json?: string; trust?: boolean }): OptionDef[] {
+/** Sealed traffic (docs/protocol.md): QCF1 bodies encrypted on the wire. */
+export const SEAL_OPTION: OptionDef = {
+  name: 'seal',
+  env: 'QCONF_SEAL',
+  doc: 'encrypt request and reply bodies (XSalsa20-Poly1305, key derived from the HMAC key): paths and values do not appear on the wire; a daemon may require it (error seal_required); the variable takes 1 or 0 (true, yes; false, no)',
+};
+
+export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?: boolean; json?: string; trust?: boolean; seal?: boolean }): OptionDef[] {
   const defs: OptionDef[] = [
     { name: 'peers', arg: 'LIST', env: 'QCONF_PEERS', doc: 'daemons to ask: host, host:port or [v6]:port, comma- or space-separated; names resolving to one address are one peer' },
     { name: 'key-file', arg: 'FILE', env: 'QCONF_KEY_FILE', doc: 'keyring file; the first key signs' },
@@ -75,6 +82,7 @@ export function peerOptions(o: { timeoutMs: number; timeoutDoc?: string; strict?
   if (o.strict !== false) defs.push({ name: 'strict', doc: 'require a quorum of agreeing replies, not just a quorum of replies' });
   if (o.json !== undefined) defs.push({ name: 'json', doc: o.json });
   if (o.trust === true) defs.push(...TRUST_OPTIONS);
+  if (o.seal !== false) defs.push(SEAL_OPTION);
   return defs;
 }
 
@@ -88,7 +96,7 @@ export const EXITS = {
   noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones, and those whose answers failed verification, are named)' },
   failure: {
     code: EXIT.FAILURE,
-    when: 'no daemon answered, every answer failed verification (--trust-key), a key or trust file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; forbidden: the key may not read PATH or use the command; not_ready, …)',
+    when: 'no daemon answered, every answer failed verification (--trust-key), a key or trust file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; forbidden: the key may not read PATH or use the command; seal_required: the key must seal, give --seal; not_ready, …)',
   },
 } satisfies Record<string, ExitDef>;
 

@@ -96,7 +96,8 @@ export const waitCommand: Command = {
       if (f.json) io.out(JSON.stringify(r) + '\n');
       if (!r.met) {
         if (r.kind === 'no_quorum') return reportNoQuorum(r, io, await heard);
-        if (r.kind === 'error' && r.error.code === 'forbidden') {
+        // Refused (forbidden, seal_required): no wait of this client can be met.
+        if (r.kind === 'error' && r.error.code !== 'timeout') {
           io.err(`qconf: ${errorText(r.error, io)}\n`);
           return EXIT.FAILURE;
         }

@@ -33,7 +33,7 @@ export const watchCommand: Command = {
       { code: EXIT.OK, when: 'stopped by SIGINT or SIGTERM, or its output was closed (`| head -1`)' },
       EXITS.usage,
       { code: EXIT.NO_QUORUM, when: 'no quorum for --timeout ms (loss and return of the quorum are reported on stderr as they happen)' },
-      { code: EXIT.FAILURE, when: 'no daemon answered for --timeout ms, the key file was refused, or (-- CMD with --exit-on-error) CMD failed' },
+      { code: EXIT.FAILURE, when: 'no daemon answered for --timeout ms, the key file was refused, the daemons refuse unsealed requests (seal_required: give --seal), or (-- CMD with --exit-on-error) CMD failed' },
     ],
     examples: [
       'qconf watch /cluster/master',
@@ -103,7 +103,7 @@ export const watchCommand: Command = {
       } catch (e) {
         // Interrupted: a watch ends when told to.
         if (ac.signal.aborted) return commandFailed ? EXIT.FAILURE : EXIT.OK;
-        if (isQconfError(e, 'forbidden')) {
+        if (isQconfError(e, 'forbidden') || isQconfError(e, 'seal_required')) {
           io.err(`qconf: ${errorText({ code: e.code, message: e.message }, io)}\n`);
           return EXIT.FAILURE;
         }

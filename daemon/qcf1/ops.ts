@@ -11,14 +11,18 @@ import { etagOf } from '../../shared/etag.js';
 import { escapeSegment, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
 import { RawMsgpack, packBounded, type EncodeFailure } from '../../shared/msgpack-encode.js';
 import { HEADER_LEN, MAX_REPLY_BYTES } from '../../shared/qcf1.js';
+import { SEAL_OVERHEAD } from '../../shared/seal.js';
 import { listProofToWire, pathProofToWire } from '../../shared/commitment-proof.js';
 import type { Snapshot } from '../snapshot.js';
 import type { Scope } from '../access/scope.js';
 
 export const MAX_MGET_PATHS = 64;
 export const MAX_LIST_DEPTH = 16;
-/** A reply body's room in a datagram. */
-export const MAX_BODY_BYTES = MAX_REPLY_BYTES - HEADER_LEN;
+/**
+ * A reply body's room in a datagram: sealed or not, so that one encoded reply serves both (a
+ * sealed body takes SEAL_OVERHEAD bytes more).
+ */
+export const MAX_BODY_BYTES = MAX_REPLY_BYTES - HEADER_LEN - SEAL_OVERHEAD;
 /** An answer's room: the body less what its other fields (status, serial, node, etag…) take. */
 export const ANSWER_BYTES = MAX_BODY_BYTES - 512;
 /** An mget entry's fields besides its answer and the path its error may quote, at most. */

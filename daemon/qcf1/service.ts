@@ -8,12 +8,13 @@ import { etagSteps } from '../../shared/etag.js';
 import { resolveSegments } from '../../shared/json-pointer.js';
 import type { Key, Keyring } from '../../shared/keyring.js';
 import { packBounded } from '../../shared/msgpack-encode.js';
-import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, SALT_LEN, SALT_OFFSET, decodeBody, frame, timeOf, verifyKey } from '../../shared/qcf1.js';
+import { HEADER_LEN, KIND_REQUEST, KIND_SEALED_REQUEST, SALT_LEN, SALT_OFFSET, decodeBody, timeOf, verifyKey } from '../../shared/qcf1.js';
 import type { AddressValidation } from '../address-validation.js';
 import { MAX_BODY_BYTES, errorBody, forbiddenMessage, handleQuery, waitBody, waitMet, type Identity, type QueryContext, type ReplyBody, type WaitSpec } from './ops.js';
 import type { OwnAddresses } from '../own-addresses.js';
 import type { Replica } from '../replica.js';
 import { ReplyTable } from './reply-table.js';
+import { isSealedRequest, openRequest, replyBytes, replyDatagram, type SealPolicy } from './sealing.js';
 import { REPLY_CACHE_ENTRIES, SnapshotCaches } from '../reply-cache.js';
 import type { Snapshot } from '../snapshot.js';
 import type { ReplayGuard } from '../replay-guard.js';
@@ -21,7 +22,7 @@ import type { Stats } from '../stats.js';
 import { WaitRegistry, type EncodedReply, type HeldWait, type WaitLimits } from './waits.js';
 import type { Scope } from '../access/scope.js';
 import { drain } from '../slices.js';
-import type { AccessPolicy, KeyAccess } from '../access/policy.js';
+import { requiresSealedTraffic, type AccessPolicy, type KeyAccess } from '../access/policy.js';
 import { ScopedTables, forbiddenIn, scopedContext } from '../access/request-scope.js';
 
 export interface Qcf1Deps {
@@ -43,6 +44,11 @@ export interface Qcf1Deps {
   onError: (err: unknown) => void;
   /** The access policy in force (--access-file); undefined: every key has full access. */
   access?: () => AccessPolicy | undefined;
+  /**
+   * Whether a key must seal its requests (docs/protocol.md, "Sealed traffic"): an unsealed
+   * request with it is answered with the error `seal_required`. Default: no key must.
+   */
+  sealRequired?: SealPolicy;
 }
 
 /** The ops counted by name; any other op is counted as 'unknown' (bounded label values). */
@@ -126,6 +132,8 @@ interface Requester {
   op: string;
   /** The signing key's access (with an access file). */
   access?: KeyAccess;
+  /** Whether the request was sealed: then so is every reply to it. */
+  sealed: boolean;
 }
 
 /**
@@ -190,10 +198,10 @@ export class Qcf1Service {
    * larger than its request either), or nothing (counted `unvalidated`).
    */
   private send(e: EncodedReply, r: Requester): void {
-    if (HEADER_LEN + e.body.length > r.requestBytes && !r.validated) return this.retry(r, 'the answer is larger than the request');
+    if (replyBytes(e.body.length, r.sealed) > r.requestBytes && !r.validated) return this.retry(r, 'the answer is larger than the request');
     this.d.stats.reply(e.status, e.code, 'qcf1', r.op);
     if (r.access !== undefined) this.d.stats.keyReply(r.access.counters, e.status, e.forbidden === true ? 1 : 0);
-    this.d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, e.body), r.rinfo);
+    this.d.send(replyDatagram(r.sealed, r.key, Date.now(), r.salt, r.saltOffset, e.body, 0, e.body.length, this.d.stats), r.rinfo);
   }
 
   /**
@@ -205,13 +213,13 @@ export class Qcf1Service {
     const body = errorBody(d.identity, 'retry', `${why}: repeat it with this cookie`, d.replica.current?.serial ?? 0);
     body.cookie = d.validation.cookie(r.rinfo.address);
     const bytes = packBounded(body, MAX_BODY_BYTES) as Buffer;
-    if (HEADER_LEN + bytes.length > r.requestBytes) {
+    if (replyBytes(bytes.length, r.sealed) > r.requestBytes) {
       d.stats.withheld++;
       return;
     }
     d.stats.reply(1, 'retry', 'qcf1', r.op);
     if (r.access !== undefined) d.stats.keyReply(r.access.counters, 1, 0);
-    d.send(frame(KIND_REPLY, r.key, Date.now(), r.salt, r.saltOffset, bytes), r.rinfo);
+    d.send(replyDatagram(r.sealed, r.key, Date.now(), r.salt, r.saltOffset, bytes, 0, bytes.length, d.stats), r.rinfo);
   }
 
   /** An unexpected error while answering: logged by the daemon, counted, answered `internal`. */
@@ -229,7 +237,8 @@ export class Qcf1Service {
 
   handle(msg: Buffer, rinfo: RemoteInfo): void {
     const d = this.d;
-    const key = verifyKey(msg, d.keyring(), KIND_REQUEST);
+    const sealed = isSealedRequest(msg);
+    const key = verifyKey(msg, d.keyring(), sealed ? KIND_SEALED_REQUEST : KIND_REQUEST);
     if (typeof key === 'string') return d.stats.drop(key);
     const now = Date.now();
     const timeMs = timeOf(msg);
@@ -240,34 +249,44 @@ export class Qcf1Service {
     const access = d.access?.()?.forKey(key);
     const rate = access?.admit();
     if (rate === 'drop') return d.stats.drop('rate_limited');
+    // The body to read: the datagram's own, or a sealed one's plaintext after a copy of its header.
+    let body = msg;
+    if (sealed) {
+      const opened = openRequest(msg, key, d.stats);
+      // Like an undecodable body: its `to` cannot be read, so no daemon may answer it.
+      if (opened === undefined) return d.stats.drop('bad_box');
+      body = opened;
+    }
+    // An unsealed request from a key that must seal goes the long way, to its refusal.
+    const refuse = !sealed && (d.sealRequired?.(key) === true || requiresSealedTraffic(access));
 
-    // The hot path: a request whose bytes were answered before on this snapshot (its `to` was
-    // checked then). A reply larger than the request needs a validated address: checked here;
-    // anything else goes the long way.
+    // The hot path: a request whose body bytes were answered before on this snapshot (its `to`
+    // was checked then). A reply larger than the request needs a validated address: checked
+    // here; anything else goes the long way.
     const serving = this.serving;
     const current = serving?.snapshot ?? null;
     let table: ReplyTable | undefined;
-    if (serving !== undefined && rate !== 'busy' && msg.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
+    if (serving !== undefined && rate !== 'busy' && !refuse && body.length - HEADER_LEN <= MAX_CACHED_REQUEST) {
       // Replies are kept per scope: a scoped key never gets a reply made for another scope.
       table = access === undefined || access.scope.full ? serving.table : serving.scoped.of(access.scope);
-      if (table !== undefined && table.get(msg, HEADER_LEN, msg.length)) {
+      if (table !== undefined && table.get(body, HEADER_LEN, body.length)) {
         const end = table.valueEnd;
         const start = table.valueStart;
-        if (HEADER_LEN + end - start <= msg.length || d.validation.isValidated(rinfo.address)) {
+        if (replyBytes(end - start, sealed) <= msg.length || d.validation.isValidated(rinfo.address)) {
           const op = OPS[table.meta0];
           const m = table.meta1;
           d.stats.request('qcf1', op);
           const code = (m >> 2) & 0x1f;
           d.stats.reply(m & 3, code === 0 ? undefined : WIRE_ERROR_CODES[code - 1], 'qcf1', op);
           if (access !== undefined) d.stats.keyReply(access.counters, m & 3, m & FORBIDDEN_META ? 1 : 0);
-          d.send(frame(KIND_REPLY, key, now, msg, SALT_OFFSET, table.valueBuf.subarray(start, end)), rinfo);
+          d.send(replyDatagram(sealed, key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats), rinfo);
           return;
         }
       }
     }
     let r: Requester | undefined;
     try {
-      const req = decodeBody(msg);
+      const req = decodeBody(body);
       if (!req) return d.stats.drop('bad_body');
       const to = req.to;
       const own = d.destinations();
@@ -276,14 +295,17 @@ export class Qcf1Service {
       const validated = (cookie instanceof Uint8Array && d.validation.accept(rinfo.address, cookie)) || d.validation.isValidated(rinfo.address);
       const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
       d.stats.request('qcf1', op);
-      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, access };
+      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, access, sealed };
       if (rate === 'busy') return this.send(this.encode(errorBody(d.identity, 'busy', `key ${key.idHex} is over its request rate`, current?.serial ?? 0)), r);
-      this.answer(req, msg, r, table, current, now);
+      // Nothing from the document, not even its serial.
+      if (refuse) return this.send(this.encode(errorBody(d.identity, 'seal_required', 'requests with this key must be sealed: repeat it sealed (qconf --seal, or seal: true in the library)', 0)), r);
+      this.answer(req, body, r, table, current, now);
     } catch (e) {
       this.internal(e, r);
     }
   }
 
+  /** `msg`: the request's header and (plaintext) body, whose bytes key the reply table. */
   private answer(req: Record<string, unknown>, msg: Buffer, r: Requester, table: ReplyTable | undefined, current: Snapshot | null, now: number): void {
     const d = this.d;
     const snap = d.replica.current;

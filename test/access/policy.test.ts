@@ -214,6 +214,28 @@ describe('the command line', () => {
   });
 });
 
+describe('a key that must seal ("seal": true)', () => {
+  it('is refused in clear with seal_required (nothing from the document) and answered sealed; other keys are not bound', async () => {
+    const d = await start(accessFile('seal.json', { default: { paths: ['*'] }, keys: { [B]: { paths: ['/services/web'], seal: true } } }));
+    const env = { QCONF_PEERS: d.peer, QCONF_KEY_FILE: keyFileB };
+    const clear = await runCli(['get', '/services/web/port'], env);
+    expect(clear.code).toBe(4);
+    expect(clear.stderr).toMatch(/seal_required/);
+    expect(clear.stdout).toBe('');
+    const raw = await get(d, '/services/web/port');
+    expect(code(raw)).toBe('seal_required');
+    expect(raw.serial).toBe(0);
+    expect(raw.answer).toBeUndefined();
+    const sealed = await runCli(['get', '/services/web/port', '--seal'], env);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect(sealed.stdout).toBe('80\n');
+    // The scope still holds when sealed.
+    expect((await runCli(['get', '/secret', '--seal'], env)).code).toBe(4);
+    // Key A (the default, no seal) is answered in clear.
+    expect((await get(d, '/secret', KEY_A)).answer).toBe('pw');
+  });
+});
+
 describe('verified answers and scoped keys', () => {
   let d: TestDaemon;
   let publisher: SigningKey;

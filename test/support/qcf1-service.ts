@@ -7,6 +7,7 @@ import { AddressValidation } from '../../daemon/address-validation.js';
 import { OwnAddresses } from '../../daemon/own-addresses.js';
 import { Qcf1Service } from '../../daemon/qcf1/service.js';
 import { ReplayGuard } from '../../daemon/replay-guard.js';
+import type { SealPolicy } from '../../daemon/qcf1/sealing.js';
 import type { Replica } from '../../daemon/replica.js';
 import type { Stats } from '../../daemon/stats.js';
 import type { Keyring } from '../../shared/keyring.js';
@@ -17,7 +18,7 @@ import { encodeDatagram } from './raw-client.js';
 export const SERVICE_TO = '127.0.0.1:1814';
 export const CLIENT: RemoteInfo = { address: '127.0.0.1', port: 9, family: 'IPv4', size: 0 };
 
-export function qcf1Service(o: { keyring: Keyring; replica: Replica; stats: Stats; send: (b: Buffer, to: RemoteInfo) => void; replay?: ReplayGuard }): Qcf1Service {
+export function qcf1Service(o: { keyring: Keyring; replica: Replica; stats: Stats; send: (b: Buffer, to: RemoteInfo) => void; replay?: ReplayGuard; sealRequired?: SealPolicy }): Qcf1Service {
   const own = new OwnAddresses({ bind: '127.0.0.1', port: 1814 });
   return new Qcf1Service({
     keyring: () => o.keyring,
@@ -36,6 +37,7 @@ export function qcf1Service(o: { keyring: Keyring; replica: Replica; stats: Stat
     onError: (e) => {
       throw e;
     },
+    sealRequired: o.sealRequired,
   });
 }
 

@@ -29,6 +29,8 @@ export interface RelayOptions {
   seed?: number;
   toDaemon?: FaultSpec;
   toClient?: FaultSpec;
+  /** Sees every datagram as it reaches the relay, before its fate is decided (a capture of the wire). */
+  tap?: (direction: 'toDaemon' | 'toClient', datagram: Buffer) => void;
 }
 
 export interface DirectionStats {
@@ -167,6 +169,7 @@ export class UdpRelay {
 
   private fromClient(msg: Buffer, client: RemoteInfo): void {
     if (this.closed) return;
+    this.opts.tap?.('toDaemon', msg);
     const target = this.opts.target;
     const up = target ? this.upstreamFor(client) : undefined;
     this.toDaemon.pass(() => {
@@ -184,6 +187,7 @@ export class UdpRelay {
     up.on('error', () => undefined);
     up.on('message', (reply) => {
       if (this.closed) return;
+      this.opts.tap?.('toClient', reply);
       this.toClient.pass(() => {
         if (this.closed) return;
         this.listener?.send(reply, client.port, client.address, () => undefined);

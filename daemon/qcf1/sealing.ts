@@ -1,0 +1,47 @@
+// The daemon's side of sealed traffic (docs/protocol.md, "Sealed traffic"): a sealed request is
+// opened into a datagram of its own — the request's header, then the plaintext body — so that
+// the request path reads it as it reads an unsealed one (the same reply table lookup by body
+// bytes, the same decoder); a reply to a sealed request is sealed on its way out. Whether a key
+// must seal is a policy the daemon is given (`SealPolicy`); by default no key must.
+import type { Key } from '../../shared/keyring.js';
+import { HEADER_LEN, KIND_REPLY, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, frameInPlace } from '../../shared/qcf1-frame.js';
+import { SEAL_OVERHEAD, openBody, sealBody, sealKeys } from '../../shared/seal.js';
+import type { Stats } from '../stats.js';
+
+/** Whether requests made with `key` must be sealed (an unsealed one is refused `seal_required`). */
+export type SealPolicy = (key: Key) => boolean;
+
+/** Whether a datagram says it is a sealed request (its MAC is checked before anything is believed). */
+export function isSealedRequest(msg: Buffer): boolean {
+  return msg.length > 4 && msg[4] === KIND_SEALED_REQUEST;
+}
+
+/**
+ * The authenticated sealed request `msg`, opened: a new buffer holding its header and then its
+ * plaintext body; undefined when the box does not open (counted). `msg` is left as it is.
+ */
+export function openRequest(msg: Buffer, key: Key, stats: Stats): Buffer | undefined {
+  const plain = openBody(sealKeys(key).request, msg, HEADER_LEN, msg.length, HEADER_LEN);
+  if (plain === undefined) {
+    stats.sealed.openFailures++;
+    return undefined;
+  }
+  msg.copy(plain, 0, 0, HEADER_LEN);
+  stats.sealed.requests++;
+  return plain;
+}
+
+/** How many bytes a reply body of `bodyBytes` takes on the wire, sealed or not. */
+export function replyBytes(bodyBytes: number, sealed: boolean): number {
+  return HEADER_LEN + bodyBytes + (sealed ? SEAL_OVERHEAD : 0);
+}
+
+/**
+ * The reply datagram for body[start..end): framed and signed with `key` under the request's salt
+ * (salt[saltOff..]), its body sealed when the request's was.
+ */
+export function replyDatagram(sealed: boolean, key: Key, timeMs: number, salt: Uint8Array, saltOff: number, body: Uint8Array, start: number, end: number, stats: Stats): Buffer {
+  if (!sealed) return frame(KIND_REPLY, key, timeMs, salt, saltOff, start === 0 && end === body.length ? body : body.subarray(start, end));
+  stats.sealed.replies++;
+  return frameInPlace(sealBody(sealKeys(key).reply, body, start, end, HEADER_LEN), KIND_SEALED_REPLY, key, timeMs, salt, saltOff);
+}
