@@ -44,7 +44,6 @@ export class AddressProof {
    * sent again, with it), false when the reply is the answer.
    */
   onReply(peer: Peer, reply: Reply): boolean {
-    const now = Date.now();
     let c = this.byPeer.get(peer.label);
     if (reply.error?.code === 'retry' && reply.cookie !== undefined) {
       if (c === undefined) this.byPeer.set(peer.label, (c = { cookie: undefined, validatedUntil: 0, sentAt: 0 }));

@@ -4,16 +4,15 @@
 // transmission carries a fresh salt, so a reply names the request and daemon it answers,
 // duplicates count once, and retransmissions cannot be confused with the original.
 import { randomUUID } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import { formatDestination } from '../shared/destination.js';
 import { QconfError } from '../shared/errors.js';
-import { loadKeyring, type Keyring } from '../shared/keyring.js';
-import { DEFAULT_PORT, parsePeerList, type Peer } from '../shared/peers.js';
-import { YES_NO_WORDS, yesNo } from '../shared/yes-no.js';
+import { DEFAULT_PORT, type Peer } from '../shared/peers.js';
 import { AddressProof } from './address-proof.js';
-import { PROVEN_OPS, SignatureCache, verifyAnswer, type Verdict } from './verify-answer.js';
-import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
-import { FanOut, type FanOutHost } from './fan-out.js';
+import { PROVEN_OPS, SignatureCache, verdictOn } from './verify-answer.js';
+import type { ConfdClientOptions, FanOutRequest, QueryOptions, SendOptions } from './client-options.js';
+import { FanOut, forgedPeers, maxSerial, silentPeers, type FanOutHost } from './fan-out.js';
+import { optionsFromEnv } from './from-env.js';
+import { peerList, shuffled } from './peer-list.js';
 import { Qcf1ClientProtocol, type ClientProtocol } from './protocol.js';
 import { neededReplies, resolveCoverage } from './quorum-rule.js';
 import { buildResult, replyKey } from './results.js';
@@ -26,97 +25,9 @@ import type { WaitCondition, WaitOptions, WaitResult, WatchEvent, WatchOptions }
 import type { Mirror, MirrorOptions } from './mirror.js';
 
 export { daemonIdentity } from './fan-out.js';
+export type { ConfdClientOptions, FanOutRequest, QueryOptions, SendOptions } from './client-options.js';
+export { shuffled } from './peer-list.js';
 
-/** How a client is made: the key, the daemons, and the defaults of its requests. */
-export interface ConfdClientOptions {
-  /** The shared keys requests are signed with (`loadKeyring`, `Keyring.fromStrings`). */
-  keyring: Keyring;
-  /** The daemons: `host`, `host:port`, `[v6]:port`, as a list or one comma- or space-separated string. */
-  peers: readonly string[] | string;
-  /** The port of peers given without one (default 1814, `DEFAULT_PORT`). */
-  port?: number;
-  /** Where the client reports what a caller may want to log. */
-  logger?: Logger;
-  /** Receives the upcalls of requests made with `sendRequest` (Ganeti's client shape). */
-  callback?: UpcallHandler;
-  /** Lifetime of a request made with sendRequest (Ganeti: 10 s). */
-  expireMs?: number;
-  /** First retransmission delay; doubles up to 1 s. 0 disables retransmission. */
-  retransmitMs?: number;
-  /** Outstanding requests at most; beyond it sendRequest throws `busy`. */
-  maxPending?: number;
-  /**
-   * Another wire protocol (tests, Ganeti's plj0).
-   * @internal
-   */
-  protocol?: ClientProtocol;
-  /**
-   * Publishers' public keys (qconf keygen --signing): every answer must be proven against a
-   * document one of them signed; a reply that is not is discarded as forged (result `forged`).
-   */
-  trustKeys?: TrustKeys;
-  /** The newest serial already returned elsewhere (e.g. by an earlier run): none older is returned. */
-  newestSerial?: number;
-  /**
-   * Seal request and reply bodies (docs/protocol.md, "Sealed traffic"): paths and values are
-   * encrypted on the wire, and only sealed replies are accepted. QCF1 only.
-   */
-  seal?: boolean;
-}
-
-/** Options of one `sendRequest`. */
-export interface SendOptions {
-  /** How many of the peers to ask, chosen at random: default `min(peers, 6)`, -1 for all. */
-  coverage?: number;
-  /** Handed back in this request's upcalls. */
-  args?: unknown;
-  /** Overrides expireMs for this request. */
-  expireMs?: number;
-  /** First retransmission delay for this request; later ones double up to maxRetransmitMs. */
-  retransmitMs?: number;
-  /** The longest delay between retransmissions (default 1 s). */
-  maxRetransmitMs?: number;
-  /** Send to exactly these peers (no random choice, no hedging). */
-  targets?: readonly Peer[];
-}
-
-/** Options of one quorum query (`get`, `mget`, `list`, `ping`, `stats`, `query`). */
-export interface QueryOptions<T = unknown> {
-  /** How many of the peers to ask, chosen at random: default `min(peers, 6)`, -1 for all. */
-  coverage?: number;
-  /** Answer only when `needed` replies agree (not merely the newest of `needed` replies). */
-  strict?: boolean;
-  /** Give up after this long (default 5 s): the result is then `no_quorum`. */
-  timeoutMs?: number;
-  /** First retransmission delay to daemons that have not answered (default 200 ms, doubling to 1 s). */
-  retransmitMs?: number;
-  /** Wait for every daemon asked (until the timeout) instead of stopping at the quorum. */
-  all?: boolean;
-  /** Cancels the call: its promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /** Check (and type) the answer, e.g. a zod schema's `parse`; a failure is an `invalid_answer` result. */
-  parse?: (v: unknown) => T;
-}
-
-/**
- * How the quorum engine is asked for a fan-out (the parts a wait sets itself).
- * @internal
- */
-export interface FanOutRequest {
-  /** The request as upcalls report it (a wait's differs per daemon in its etag). */
-  describe: Request;
-  /** Passed back in upcalls (Ganeti's `args`). */
-  args?: unknown;
-  coverage?: number;
-  expireMs: number;
-  retransmitMs: number;
-  maxRetransmitMs: number;
-  request: (peer: Peer) => Request;
-  rearm?: (peer: Peer, reply: Reply) => number | undefined;
-  ignore?: (reply: Reply) => boolean;
-  targets?: readonly Peer[];
-  onReply?: (peer: Peer, reply: Reply) => void;
-}
 
 const DEFAULT_EXPIRE_MS = 10_000;
 const DEFAULT_RETRANSMIT_MS = 200;
@@ -124,38 +35,6 @@ const MAX_RETRANSMIT_MS = 1000;
 /** `retry` replies (a daemon asking for its cookie) followed per request and daemon. */
 const MAX_RETRIES = 3;
 
-const IPV4_PORT = /^([0-9.]{7,15}):([0-9]{1,5})$/;
-
-/**
- * parsePeerList, with a fast path for lists of IPv4 `address:port` peers (the usual case): the
- * same peers, without the IPv6 test parsePeer makes first, whose pattern costs a short-lived
- * `qconf` process milliseconds to compile. Anything else goes to parsePeerList.
- */
-function peerList(list: string | readonly string[], defaultPort: number): Peer[] {
-  const items = typeof list === 'string' ? list.split(/[\s,]+/).filter((x) => x !== '') : list;
-  const out: Peer[] = [];
-  const seen = new Set<string>();
-  for (const item of items) {
-    const m = IPV4_PORT.exec(item);
-    const port = m ? Number(m[2]) : 0;
-    if (!m || !isIPv4(m[1]) || port < 1 || port > 65535) return parsePeerList(list, defaultPort);
-    const label = `${m[1]}:${port}`;
-    if (seen.has(label)) continue;
-    seen.add(label);
-    out.push({ host: m[1], port, family: 4, label });
-  }
-  return out;
-}
-
-/** An unbiased random order (Fisher–Yates). */
-export function shuffled<T>(items: readonly T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 /**
  * A client of a qconfd cluster: every call asks several daemons and answers with what a quorum
@@ -574,31 +453,7 @@ export class ConfdClient {
    * warning (code QCONF_KEY_FILE).
    */
   static fromEnv(opts: Partial<ConfdClientOptions> & { env?: NodeJS.ProcessEnv } = {}): ConfdClient {
-    const env = opts.env ?? process.env;
-    const peers = opts.peers ?? env.QCONF_PEERS;
-    if (peers === undefined || peers === '' || (Array.isArray(peers) && peers.length === 0)) throw new QconfError('usage', 'no peers: set QCONF_PEERS (or give peers)');
-    let keyring = opts.keyring;
-    if (keyring === undefined) {
-      const keyFile = env.QCONF_KEY_FILE;
-      if (!keyFile) throw new QconfError('usage', 'no key file: set QCONF_KEY_FILE (or give a keyring)');
-      const loaded = loadKeyring(keyFile);
-      // Through the caller's logger, else as a process warning (printed by Node unless silenced).
-      for (const w of loaded.warnings) {
-        if (opts.logger?.warn) opts.logger.warn({ event: 'key_file_warning', keyFile }, w);
-        else process.emitWarning(w, { code: 'QCONF_KEY_FILE' });
-      }
-      keyring = loaded.keyring;
-    }
-    const trustFile = env.QCONF_TRUST_KEY;
-    const trustKeys = opts.trustKeys ?? (trustFile ? loadTrustKeys(trustFile) : undefined);
-    let port = opts.port;
-    if (port === undefined && env.QCONF_PORT) {
-      port = Number(env.QCONF_PORT);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new QconfError('usage', `QCONF_PORT: ${JSON.stringify(env.QCONF_PORT)} is not a port number`);
-    }
-    const seal = opts.seal ?? (env.QCONF_SEAL === undefined ? undefined : yesNo(env.QCONF_SEAL));
-    if (seal === undefined && env.QCONF_SEAL !== undefined) throw new QconfError('usage', `QCONF_SEAL: ${JSON.stringify(env.QCONF_SEAL)} is neither ${YES_NO_WORDS}`);
-    return new ConfdClient({ ...opts, peers, keyring, port, trustKeys, seal });
+    return new ConfdClient(optionsFromEnv(opts));
   }
 
   /** Number of outstanding requests (for tests and monitoring). */
@@ -630,31 +485,5 @@ ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) 
   this.close();
 };
 
-function maxSerial(votes: readonly { reply: Reply }[]): number {
-  let m = 0;
-  for (const v of votes) if (v.reply.serial > m) m = v.reply.serial;
-  return m;
-}
-
-/** The daemons asked that never answered, for a message that names them. */
-function silentPeers(f: FanOut): string {
-  const silent = f.targets.filter((p) => !f.hasAnswered(p)).map((p) => p.label);
-  return silent.length === 0 ? '' : ` (no answer from ${silent.join(', ')})`;
-}
-
-/** verifyAnswer, with anything it throws on a malformed proof judged a forgery (never thrown into the socket's handler). */
-function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
-  try {
-    return verifyAnswer(request, reply, sigs, Date.now());
-  } catch (e) {
-    return { kind: 'forged', why: `its proof is malformed (${(e as Error).message})` };
-  }
-}
-
-/** The daemons whose answers failed verification, and why. */
-export function forgedPeers(f: FanOut): string {
-  if (f.forged.size === 0) return '';
-  return `; answers that failed verification: ${[...f.forged].map(([peer, why]) => `${peer} (${why})`).join(', ')}`;
-}
-
+export { forgedPeers } from './fan-out.js';
 export type { Upcall };

@@ -241,3 +241,22 @@ export class FanOut {
 function jittered(ms: number): number {
   return ms * (0.8 + 0.4 * Math.random());
 }
+
+/** The newest serial among the votes (0: none). */
+export function maxSerial(votes: readonly { reply: Reply }[]): number {
+  let m = 0;
+  for (const v of votes) if (v.reply.serial > m) m = v.reply.serial;
+  return m;
+}
+
+/** The daemons asked that never answered, for a message that names them. */
+export function silentPeers(f: FanOut): string {
+  const silent = f.targets.filter((p) => !f.hasAnswered(p)).map((p) => p.label);
+  return silent.length === 0 ? '' : ` (no answer from ${silent.join(', ')})`;
+}
+
+/** The daemons whose answers failed verification, and why. */
+export function forgedPeers(f: FanOut): string {
+  if (f.forged.size === 0) return '';
+  return `; answers that failed verification: ${[...f.forged].map(([peer, why]) => `${peer} (${why})`).join(', ')}`;
+}

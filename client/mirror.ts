@@ -70,7 +70,6 @@ const FILL_ATTEMPTS = 5;
 export class Mirror<T = unknown> {
   /** The subtree's JSON pointer. */
   readonly prefix: string;
-  private readonly segments: string[];
   private value: unknown = undefined;
   private present = false;
   private etag: string | undefined;
@@ -94,7 +93,6 @@ export class Mirror<T = unknown> {
     const p = parsePointer(prefix);
     if (!p.ok) throw new QconfError('usage', `mirror prefix: ${p.message}`);
     this.prefix = prefix;
-    this.segments = p.segments;
     this.ready = this.run();
     // The loop's failures are reported through `ready` (the first fill) and status events.
     this.ready.catch(() => undefined);

@@ -118,3 +118,12 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   // Counters (stats) are the daemon's own, not the document's: nothing to prove.
   return { kind: 'unproven' };
 }
+
+/** verifyAnswer, with anything it throws on a malformed proof judged a forgery (never thrown into the socket's handler). */
+export function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
+  try {
+    return verifyAnswer(request, reply, sigs, Date.now());
+  } catch (e) {
+    return { kind: 'forged', why: `its proof is malformed (${(e as Error).message})` };
+  }
+}

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { QconfError } from '../shared/errors.js';
 import { etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
-import { forgedPeers, type ConfdClient } from './confd-client.js';
-import type { FanOut, Vote } from './fan-out.js';
+import type { ConfdClient } from './confd-client.js';
+import { forgedPeers, type FanOut, type Vote } from './fan-out.js';
 import { buildResult } from './results.js';
 import type { QueryResult, Reply, Request } from './types.js';
 

@@ -2,7 +2,7 @@
 // (docs/protocol.md, "Verified answers") over its commitment, its serial and an expiry.
 import { valueHash } from '../../shared/commitment.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { DEFAULT_VALID_FOR_MS, loadSigningKey, signDocument, type SigningKey } from '../../shared/signing.js';
+import { loadSigningKey, signDocument, type SigningKey } from '../../shared/signing.js';
 import { CliExit, durationOption, stringOf, usageError, wholeNumber, type Parsed } from './args.js';
 import { EXIT, type Command } from './common.js';
 import { PublishError, ownSerial } from './publish-to.js';
