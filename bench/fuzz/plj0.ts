@@ -228,7 +228,8 @@ export class Plj0Fuzz implements Protocol {
   /** Authenticated and fresh, but an inner request Ganeti refuses: silence. */
   private malformed(): Case {
     const r = this.rand;
-    const rs = asciiJson(this.rsalt());
+    // A short rsalt: the request's size is the deep list's to spend, within 8,192 bytes.
+    const rs = asciiJson(`${++this.counter}.m`);
     const deepList = (n: number) => '['.repeat(n) + ']'.repeat(n);
     const msgs = [
       `{"protocol":1,"type":0,"rsalt":${rs},"${pick(r, ['key_selector', 'x', ...PROTO_NAMES])}":1}`,
