@@ -197,6 +197,14 @@ export class FanOut {
     else s.rearmTimer = setTimeout(() => !this.done && this.send(s.peer, false), delay);
   }
 
+  /** Send `peer` its next request now, unless one is outstanding (a wait asking a daemon again). */
+  askAgain(peer: Peer): void {
+    const s = this.slots.get(peer.label);
+    if (this.done || s === undefined || s.outstanding) return;
+    clearTimeout(s.rearmTimer);
+    this.send(peer, false);
+  }
+
   /**
    * A reply that is no vote: one that cannot be proven (an error such as busy) or, with `forged`,
    * one that failed verification against the publisher's signature. The daemon is not asked

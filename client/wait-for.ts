@@ -157,6 +157,13 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     await client.settle<void>(f, opts.signal, (resolve) => () => {
       if (f.done) return resolve();
       baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
+      // Another call may have raised the floor past replies that met the condition: their
+      // daemons are asked again, to answer once they reach it.
+      for (const v of f.votes.values()) {
+        if (behind.has(v.peer.label) || v.reply.serial >= client.serialFloor || !conditionMet(cond, v.reply, equalsTag, baseline)) continue;
+        behind.add(v.peer.label);
+        f.askAgain(v.peer);
+      }
       if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
     });
   } finally {

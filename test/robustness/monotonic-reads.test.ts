@@ -3,7 +3,10 @@
 // reads at all), and a get returned serial 7 after a waitFor that ended while the get was in
 // flight had returned 8 (a query read the client's newest serial only when it began). A wait is
 // met only by replies no older than what the client has returned, a met wait's serial counts as
-// returned, and a query compares with the newest serial when it ends.
+// returned, and a query compares with the newest serial when it ends. And a wait whose replies met
+// the condition before another call raised the floor past them asks their daemons again (it
+// timed out, with the condition holding on a quorum, when it did not).
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
@@ -84,6 +87,38 @@ describe("a client's calls keep monotonic reads", () => {
       expect(r.error?.message).toContain('older than serial 6');
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('a wait whose met replies another call made too old', () => {
+  it('asks their daemons again, and is met once they reach the newer serial', async () => {
+    const keyring = Keyring.fromStrings([KEY_A]);
+    // d1 at serial 3; d2 and d3 without a document (not ready) for now.
+    const d1 = await new TestDaemon({ doc: doc(3, 'red'), advertise: false, logLevel: 'info' }).start();
+    const empty = () => {
+      const d = new TestDaemon({ doc: doc(1, 'red'), advertise: false, logLevel: 'info' });
+      rmSync(d.file);
+      return d.start();
+    };
+    const [d2, d3] = await Promise.all([empty(), empty()]);
+    const replies: number[] = [];
+    const client = new ConfdClient({ keyring, peers: [d1.peer, d2.peer, d3.peer], callback: (u) => u.type === 'reply' && replies.push(u.reply.serial) });
+    try {
+      const waiting = client.waitFor({ minSerial: 2, path: '/cfg/mode' }, { timeoutMs: 10_000 });
+      // d1 meets the condition at serial 3 (one vote of the two needed), and is done with.
+      await until(() => replies.includes(3), "d1's reply");
+      // Another call returns serial 4 meanwhile: serial 3 no longer counts.
+      client.returned(4);
+      d1.writeDoc(doc(4, 'red'));
+      d2.writeDoc(doc(4, 'red'));
+      const started = Date.now();
+      const r = await waiting;
+      expect(r).toMatchObject({ met: true, serial: 4 });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      client.close();
+      await stopAll([d1, d2, d3]);
     }
   });
 });
