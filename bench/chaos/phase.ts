@@ -46,7 +46,10 @@ const CLIENTS_PER_PROCESS = 2;
 const ETCD_PREFIX = '/qconf/chaos';
 /** Time between publishes: some values are replaced at once, others stay for seconds. */
 const PUBLISH_GAP_MS: [number, number] = [150, 2500];
-/** Chance that a relay of the planted stale daemon answers from the previous snapshot. */
+/**
+ * Chance that a daemon with the planted stale bug answers from its previous snapshot. Every daemon
+ * has it, as every daemon of a cluster runs the same build.
+ */
 const STALE_PROBABILITY = 0.5;
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
