@@ -12,6 +12,8 @@
 //               and ganeti-confd, with load time and RSS
 //   reload      the longest gap in replies while the largest documents are replaced
 //   client      quorum queries to 5 daemons (idle, under load) and `qconf get` wall time
+//   cluster     100 daemons on 127.0.0.1–127.0.0.100 fed by one etcd: publish → served by a
+//               client's quorum and by all, 30 killed at once, memory (fewer if memory is short)
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -32,12 +34,13 @@ import { BENCH_DIR } from './lib/paths.js';
 import { Report } from './lib/report.js';
 import { RunContext, quiet, type RunOptions, type Section } from './lib/run-context.js';
 import { clientSection } from './sections/client.js';
+import { clusterSection } from './sections/cluster.js';
 import { ganetiSection } from './sections/ganeti.js';
 import { genericSection } from './sections/generic.js';
 import { reloadSection } from './sections/reload.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'cluster'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), clusterSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {
