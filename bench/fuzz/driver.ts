@@ -1,7 +1,8 @@
 // Sends one protocol's cases to the daemon and judges what comes back. Requests that must be
 // answered (and the authenticated malformed ones) go from one socket, whose replies are matched
 // to them; everything that must get silence goes from another, on which any datagram at all is a
-// reply to unauthenticated input. The daemon reads its socket in order, so an answer to a request
+// reply to unauthenticated input; mutations that may have left a datagram valid (`unknown`) go
+// from a third, whose replies are only counted (and must verify). The daemon reads its socket in order, so an answer to a request
 // means every datagram sent before it has been read: the sender keeps at most WINDOW datagrams
 // beyond the newest answered one (and never more than `rate` a second), so that none is lost to
 // a full socket buffer. A request left unanswered is made afresh and sent again, alone, once the
@@ -34,6 +35,8 @@ export interface DriverResult {
   byCategory: Map<string, CategoryCounts>;
   /** Replies to datagrams that must get none (unauthenticated, stale, replayed, misaddressed). */
   unauthReplies: number;
+  /** Replies to mutations that left the datagram valid (a MAC digit upper-cased): not judged. */
+  unjudgedReplies: number;
   /** Replies to authenticated requests the protocol says to drop (a body that is no map...). */
   malformedReplies: number;
   /** Authenticated, fresh, addressed requests never answered, even when sent again. */
@@ -74,6 +77,7 @@ function describe(c: Case): string {
 export class Driver {
   private auth!: Socket;
   private junk!: Socket;
+  private unjudged!: Socket;
   private idx = 0;
   private watermark = 0;
   private lastProgress = Date.now();
@@ -83,7 +87,7 @@ export class Driver {
   private readonly confirming = new Map<string, () => void>();
   private cookie: Buffer | undefined;
   private wake: (() => void) | undefined;
-  readonly result: DriverResult = { sent: 0, byCategory: new Map(), unauthReplies: 0, malformedReplies: 0, unanswered: 0, badReplies: 0, resent: 0, late: 0, examples: [], stuck: false };
+  readonly result: DriverResult = { sent: 0, byCategory: new Map(), unauthReplies: 0, unjudgedReplies: 0, malformedReplies: 0, unanswered: 0, badReplies: 0, resent: 0, late: 0, examples: [], stuck: false };
 
   constructor(
     private readonly p: Protocol,
@@ -110,6 +114,13 @@ export class Driver {
   async open(): Promise<void> {
     this.auth = await open();
     this.junk = await open();
+    this.unjudged = await open();
+    this.unjudged.on('message', (m) => {
+      this.result.unjudgedReplies++;
+      if (this.p.readReply(m)) return;
+      this.result.badReplies++;
+      this.example('a reply that does not verify', m.toString('hex').slice(0, 400));
+    });
     this.auth.on('message', (m) => this.onAuth(m));
     this.junk.on('message', (m) => {
       this.result.unauthReplies++;
@@ -123,6 +134,7 @@ export class Driver {
   close(): void {
     this.auth.close();
     this.junk.close();
+    this.unjudged.close();
   }
 
   private send(c: Case, count = true): void {
@@ -132,12 +144,12 @@ export class Driver {
       this.counts(c.category).sent++;
     }
     if (c.match !== undefined && (c.expect === 'reply' || c.expect === 'silence-auth')) this.pending.set(c.match, { idx, sentAt: Date.now(), c });
-    const toJunk = c.expect !== 'reply' && c.expect !== 'silence-auth';
+    const toJunk = c.expect === 'silence';
     if (toJunk) {
       this.recentJunk.push(c);
       if (this.recentJunk.length > RECENT_JUNK) this.recentJunk.shift();
     }
-    const sock = toJunk ? this.junk : this.auth;
+    const sock = toJunk ? this.junk : c.expect === 'unknown' ? this.unjudged : this.auth;
     sock.send(c.bytes, this.port, '127.0.0.1');
   }
 

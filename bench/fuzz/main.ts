@@ -105,7 +105,7 @@ async function main(): Promise<number> {
       driver.close();
       const secs = (Date.now() - started) / 1000;
       log(`  ${name}: ${r.sent} datagrams in ${secs.toFixed(0)} s; replies: ${summary(r)}`);
-      log(`  ${name}: ${r.unauthReplies} replies to unauthenticated input, ${r.unanswered} unanswered, ${r.malformedReplies} replies to requests the protocol drops, ${r.badReplies} malformed or repeated replies${r.resent ? `, ${r.resent} answered only when sent again` : ''}${r.late ? `, ${r.late} answered late` : ''}`);
+      log(`  ${name}: ${r.unauthReplies} replies to unauthenticated input, ${r.unanswered} unanswered, ${r.malformedReplies} replies to requests the protocol drops, ${r.badReplies} malformed or repeated replies${r.unjudgedReplies ? `, ${r.unjudgedReplies} replies to mutations that left a request valid` : ''}${r.resent ? `, ${r.resent} answered only when sent again` : ''}${r.late ? `, ${r.late} answered late` : ''}`);
       const cats = [...r.byCategory.entries()].sort((x, y) => y[1].sent - x[1].sent).map(([k, c]) => `${k} ${c.sent}`);
       log(`  ${name} categories: ${cats.join(', ')}`);
       if (r.stuck) {
