@@ -11,6 +11,7 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { DEFAULT_COVERAGE, neededReplies } from '../../client/quorum-rule.js';
 import { Keyring } from '../../shared/keyring.js';
 import { startEtcd, type EtcdCluster } from '../../testkit/etcd/cluster.js';
+import { machineCpuMs } from '../../testkit/proc-stats.js';
 import { seededRandom } from '../../testkit/random.js';
 import { fmt, fmtInt, progress } from '../lib/format.js';
 import { percentiles, type Percentiles } from '../lib/load-job.js';
@@ -46,6 +47,8 @@ interface Publishes {
   first: Percentiles;
   publishes: number;
   daemons: number;
+  /** The machine's CPU in use meanwhile, % of all its cores (this process, the cluster and everything else). */
+  busyPct: number;
 }
 
 interface Gets {
@@ -54,6 +57,7 @@ interface Gets {
   /** Calls that asked more daemons than their first subset (a spare after a silent one). */
   hedged: number;
   latency: Percentiles;
+  busyPct: number;
 }
 
 interface ClusterResult {
@@ -84,6 +88,12 @@ export function shareNeedingSpare(n: number, dead: number, k: number, q: number)
   let p = 0;
   for (let down = k - q + 1; down <= k; down++) p += (choose(dead, down) * choose(n - dead, k - down)) / choose(n, k);
   return p;
+}
+
+/** The machine's busy CPU since `from` (a machineCpuMs reading), % of all its cores. */
+function busySince(from: { busy: number; total: number }): number {
+  const now = machineCpuMs();
+  return (100 * (now.busy - from.busy)) / (now.total - from.total);
 }
 
 export function clusterSection(ctx: RunContext): Section {
@@ -150,6 +160,7 @@ export function clusterSection(ctx: RunContext): Section {
 
       async function publishes(n: number, alive: ClusterDaemon[], label: string): Promise<Publishes> {
         await publish(-1, alive); // warm-up: cookies, compiled code
+        const cpu = machineCpuMs();
         const q: number[] = [];
         const all: number[] = [];
         const first: number[] = [];
@@ -164,7 +175,7 @@ export function clusterSection(ctx: RunContext): Section {
           await sleep(300);
         }
         const p = (xs: number[]) => percentiles(Float64Array.from(xs), xs.length);
-        const out = { quorum: p(q), quorumSamples: q.length, quorumMissed: missed, all: p(all), first: p(first), publishes: n, daemons: alive.length };
+        const out = { quorum: p(q), quorumSamples: q.length, quorumMissed: missed, all: p(all), first: p(first), publishes: n, daemons: alive.length, busyPct: busySince(cpu) };
         progress(`  ${label}: ${n} publishes; a client's quorum: median ${fmt(out.quorum.p50, 1)} ms, p99 ${fmt(out.quorum.p99, 1)} ms; all ${alive.length}: median ${fmt(out.all.p50, 1)} ms, p99 ${fmt(out.all.p99, 1)} ms`);
         return out;
       }
@@ -174,6 +185,7 @@ export function clusterSection(ctx: RunContext): Section {
         const lat: number[] = [];
         let calls = 0;
         let hedged = 0;
+        const cpu = machineCpuMs();
         await Promise.all(
           clients.slice(0, CLIENTS).map(async (c) => {
             for (let i = 0; i < n; i++) {
@@ -185,7 +197,7 @@ export function clusterSection(ctx: RunContext): Section {
             }
           }),
         );
-        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length) };
+        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length), busyPct: busySince(cpu) };
         progress(`  ${label}: ${out.ok}/${out.calls} gets answered, ${out.hedged} asked a spare; p50 ${fmt(out.latency.p50, 2)} ms, p99 ${fmt(out.latency.p99, 1)} ms, max ${fmt(out.latency.max, 1)} ms`);
         return out;
       }
@@ -247,8 +259,8 @@ export function clusterSection(ctx: RunContext): Section {
     if (!r) return;
     const pct = (a: number, b: number) => `${fmt((100 * a) / b, 1)}%`;
     const pubRow = (what: string, p: Publishes) =>
-      `| ${what} | ${p.publishes} | ${fmt(p.quorum.p50, 1)} | ${fmt(p.quorum.p99, 1)} | ${p.quorumSamples}${p.quorumMissed ? ` (${p.quorumMissed} not met)` : ''} | ${fmt(p.first.p50, 1)} | ${fmt(p.all.p50, 1)} | ${fmt(p.all.p99, 1)} |`;
-    const getRow = (what: string, g: Gets) => `| ${what} | ${fmtInt(g.calls)} | ${pct(g.ok, g.calls)} | ${pct(g.hedged, g.calls)} | ${fmt(g.latency.p50, 2)} | ${fmt(g.latency.p90, 2)} | ${fmt(g.latency.p99, 1)} | ${fmt(g.latency.max, 1)} |`;
+      `| ${what} | ${p.publishes} | ${fmt(p.quorum.p50, 1)} | ${fmt(p.quorum.p99, 1)} | ${p.quorumSamples}${p.quorumMissed ? ` (${p.quorumMissed} not met)` : ''} | ${fmt(p.first.p50, 1)} | ${fmt(p.all.p50, 1)} | ${fmt(p.all.p99, 1)} | ${fmt(p.busyPct, 0)}% |`;
+    const getRow = (what: string, g: Gets) => `| ${what} | ${fmtInt(g.calls)} | ${pct(g.ok, g.calls)} | ${pct(g.hedged, g.calls)} | ${fmt(g.latency.p50, 2)} | ${fmt(g.latency.p90, 2)} | ${fmt(g.latency.p99, 1)} | ${fmt(g.latency.max, 1)} | ${fmt(g.busyPct, 0)}% |`;
     const cut = r.count < WANTED && !quick;
     report.section(
       `7. A cluster of ${r.count} daemons`,
@@ -267,8 +279,8 @@ export function clusterSection(ctx: RunContext): Section {
       `every running daemon is asked directly for a held wait on it; all are sent ${SETTLE_MS} ms before the put, and timed from the put's call`,
       "until met. \"Client's quorum\" is one sample per client and publish; \"first\" and \"all\" daemons, one per publish.",
       '',
-      "| daemons | publishes | client's quorum median ms | p99 ms | samples | first daemon median ms | all daemons median ms | p99 ms |",
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      "| daemons | publishes | client's quorum median ms | p99 ms | samples | first daemon median ms | all daemons median ms | p99 ms | machine CPU busy |",
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       pubRow(`all ${r.count}`, r.before),
       pubRow(`${r.count - r.killed} (after ${r.killed} killed)`, r.after),
       '',
@@ -277,10 +289,13 @@ export function clusterSection(ctx: RunContext): Section {
       `asking a spare once a daemon stays silent past the first retransmission (about 200 ms): ${pct(r.needSpareShare, 1)} of random subsets`,
       `have more than ${Math.min(DEFAULT_COVERAGE, r.count) - neededReplies(Math.min(DEFAULT_COVERAGE, r.count))} of their daemons dead. "Asked a spare": the get was sent to more daemons than its subset.`,
       '',
-      '| | gets | answered | asked a spare | p50 ms | p90 ms | p99 ms | max ms |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      '| | gets | answered | asked a spare | p50 ms | p90 ms | p99 ms | max ms | machine CPU busy |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       getRow(`all ${r.count} up`, r.getsUp),
       getRow(`${r.killed} killed`, r.getsDown),
+      '',
+      '"Machine CPU busy" is the share of all cores in use during the measurement, by anything: this process (the clients),',
+      'the cluster, etcd, and whatever else runs on the machine. Latencies are from one shared machine and compared within this run.',
       '',
     );
   }
