@@ -88,6 +88,8 @@ export class FanOut {
   private retransmitTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private hedged = 0;
+  /** How many daemons were asked first (the coverage): a query hedges with at most as many spares. */
+  private readonly firstAsked: number;
 
   constructor(
     private readonly host: FanOutHost,
@@ -97,6 +99,7 @@ export class FanOut {
     this.needed = o.needed;
     this.targets = [...o.targets];
     this.spare = [...o.spare];
+    this.firstAsked = o.targets.length;
     this.expiry = Date.now() + o.expireMs;
   }
 
@@ -156,8 +159,13 @@ export class FanOut {
         if (!s.answered) silent++;
         this.send(peer, true);
       }
-      // Hedge: a daemon that never answered may be down; ask a spare, one per silent daemon.
-      if (silent > this.hedged && this.spare.length > 0) {
+      // Hedge: a daemon that never answered may be down; ask a spare for it. A query asks one
+      // for each silent daemon at once (several of its daemons may be down: one spare a round
+      // would take rounds that double in length), up to as many spares as daemons first asked.
+      // A wait asks one a round: its daemons hold it without a word until it is met, so silence
+      // says little.
+      const want = this.o.rearm ? Math.min(1, silent - this.hedged) : Math.min(silent - this.hedged, this.firstAsked - this.hedged);
+      for (let i = 0; i < want && this.spare.length > 0; i++) {
         const extra = this.spare.shift() as Peer;
         this.targets.push(extra);
         this.hedged++;
