@@ -58,6 +58,8 @@ interface Gets {
   hedged: number;
   latency: Percentiles;
   busyPct: number;
+  /** The first few unanswered gets: why, and how long they took. */
+  failures: string[];
 }
 
 interface ClusterResult {
@@ -185,6 +187,7 @@ export function clusterSection(ctx: RunContext): Section {
         const lat: number[] = [];
         let calls = 0;
         let hedged = 0;
+        const failures: string[] = [];
         const cpu = machineCpuMs();
         await Promise.all(
           clients.slice(0, CLIENTS).map(async (c) => {
@@ -194,10 +197,12 @@ export function clusterSection(ctx: RunContext): Section {
               calls++;
               if (r.sent > DEFAULT_COVERAGE) hedged++;
               if (r.kind === 'ok') lat.push(performance.now() - t);
+              else if (failures.length < 5) failures.push(`${r.kind} after ${fmt(performance.now() - t, 0)} ms, asked ${r.sent}: ${r.error?.message ?? ''}`);
             }
           }),
         );
-        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length), busyPct: busySince(cpu) };
+        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length), busyPct: busySince(cpu), failures };
+        for (const f of failures) progress(`  ${label}: unanswered: ${f}`);
         progress(`  ${label}: ${out.ok}/${out.calls} gets answered, ${out.hedged} asked a spare; p50 ${fmt(out.latency.p50, 2)} ms, p99 ${fmt(out.latency.p99, 1)} ms, max ${fmt(out.latency.max, 1)} ms`);
         return out;
       }
@@ -294,6 +299,7 @@ export function clusterSection(ctx: RunContext): Section {
       getRow(`all ${r.count} up`, r.getsUp),
       getRow(`${r.killed} killed`, r.getsDown),
       '',
+      ...[r.getsUp, r.getsDown].flatMap((g, i) => (g.failures.length ? [`Unanswered gets ${i === 0 ? 'with all up' : `after the kill`} (the first ${g.failures.length}): ${g.failures.map((f) => `"${f}"`).join('; ')}.`, ''] : [])),
       '"Machine CPU busy" is the share of all cores in use during the measurement, by anything: this process (the clients),',
       'the cluster, etcd, and whatever else runs on the machine. Latencies are from one shared machine and compared within this run.',
       '',

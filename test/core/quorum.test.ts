@@ -324,6 +324,15 @@ describe('hedging to a spare peer', () => {
     // Each query asks both dead daemons first with probability 1/6.
     expect(bothDeadFirst).toBeGreaterThan(0);
   });
+
+  it('a query whose daemons are all dead asks at most three spares per daemon first asked', async () => {
+    const peers = await Promise.all(Array.from({ length: 8 }, () => deadPeer()));
+    const c = client(peers);
+    // Retransmissions at about 0.2, 0.6, 1.4, 2.4, 3.4 and 4.4 s: each would ask another spare.
+    const r = await c.get('/cluster/master', { coverage: 1, timeoutMs: 5000 });
+    expect(r.timedOut).toBe(true);
+    expect(r.sent).toBe(4);
+  });
 });
 
 describe('Ganeti-style API', () => {
