@@ -11,7 +11,7 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { DEFAULT_COVERAGE, neededReplies } from '../../client/quorum-rule.js';
 import { Keyring } from '../../shared/keyring.js';
 import { startEtcd, type EtcdCluster } from '../../testkit/etcd/cluster.js';
-import { machineCpuMs } from '../../testkit/proc-stats.js';
+import { cpuMs, machineCpuMs } from '../../testkit/proc-stats.js';
 import { seededRandom } from '../../testkit/random.js';
 import { fmt, fmtInt, progress } from '../lib/format.js';
 import { percentiles, type Percentiles } from '../lib/load-job.js';
@@ -49,6 +49,8 @@ interface Publishes {
   daemons: number;
   /** The machine's CPU in use meanwhile, % of all its cores (this process, the cluster and everything else). */
   busyPct: number;
+  /** Of it, this process (the clients) and the daemons. */
+  oursPct: number;
 }
 
 interface Gets {
@@ -58,6 +60,8 @@ interface Gets {
   hedged: number;
   latency: Percentiles;
   busyPct: number;
+  oursPct: number;
+  selfPct: number;
   /** The first few unanswered gets: why, and how long they took. */
   failures: string[];
 }
@@ -92,10 +96,26 @@ export function shareNeedingSpare(n: number, dead: number, k: number, q: number)
   return p;
 }
 
-/** The machine's busy CPU since `from` (a machineCpuMs reading), % of all its cores. */
-function busySince(from: { busy: number; total: number }): number {
-  const now = machineCpuMs();
-  return (100 * (now.busy - from.busy)) / (now.total - from.total);
+interface CpuMark {
+  machine: { busy: number; total: number };
+  /** CPU time of this process and of every daemon running, ms. */
+  ours: number;
+  /** Of it, this process's. */
+  self: number;
+}
+
+function cpuMark(daemons: readonly ClusterDaemon[]): CpuMark {
+  const self = cpuMs(process.pid);
+  let ours = self;
+  for (const d of daemons) if (d.alive()) ours += cpuMs(d.child.pid as number) || 0;
+  return { machine: machineCpuMs(), ours, self };
+}
+
+/** Since `from`: the machine's busy CPU and what this process and the daemons took, % of all its cores. */
+function cpuSince(from: CpuMark, daemons: readonly ClusterDaemon[]): { busyPct: number; oursPct: number; selfPct: number } {
+  const now = cpuMark(daemons);
+  const total = now.machine.total - from.machine.total;
+  return { busyPct: (100 * (now.machine.busy - from.machine.busy)) / total, oursPct: (100 * (now.ours - from.ours)) / total, selfPct: (100 * (now.self - from.self)) / total };
 }
 
 export function clusterSection(ctx: RunContext): Section {
@@ -162,7 +182,7 @@ export function clusterSection(ctx: RunContext): Section {
 
       async function publishes(n: number, alive: ClusterDaemon[], label: string): Promise<Publishes> {
         await publish(-1, alive); // warm-up: cookies, compiled code
-        const cpu = machineCpuMs();
+        const cpu = cpuMark(alive);
         const q: number[] = [];
         const all: number[] = [];
         const first: number[] = [];
@@ -177,7 +197,7 @@ export function clusterSection(ctx: RunContext): Section {
           await sleep(300);
         }
         const p = (xs: number[]) => percentiles(Float64Array.from(xs), xs.length);
-        const out = { quorum: p(q), quorumSamples: q.length, quorumMissed: missed, all: p(all), first: p(first), publishes: n, daemons: alive.length, busyPct: busySince(cpu) };
+        const out = { quorum: p(q), quorumSamples: q.length, quorumMissed: missed, all: p(all), first: p(first), publishes: n, daemons: alive.length, ...cpuSince(cpu, alive) };
         progress(`  ${label}: ${n} publishes; a client's quorum: median ${fmt(out.quorum.p50, 1)} ms, p99 ${fmt(out.quorum.p99, 1)} ms; all ${alive.length}: median ${fmt(out.all.p50, 1)} ms, p99 ${fmt(out.all.p99, 1)} ms`);
         return out;
       }
@@ -188,7 +208,8 @@ export function clusterSection(ctx: RunContext): Section {
         let calls = 0;
         let hedged = 0;
         const failures: string[] = [];
-        const cpu = machineCpuMs();
+        const up = daemons.filter((d) => d.alive());
+        const cpu = cpuMark(up);
         await Promise.all(
           clients.slice(0, CLIENTS).map(async (c) => {
             for (let i = 0; i < n; i++) {
@@ -201,9 +222,9 @@ export function clusterSection(ctx: RunContext): Section {
             }
           }),
         );
-        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length), busyPct: busySince(cpu), failures };
+        const out = { calls, ok: lat.length, hedged, latency: percentiles(Float64Array.from(lat), lat.length), ...cpuSince(cpu, up), failures };
         for (const f of failures) progress(`  ${label}: unanswered: ${f}`);
-        progress(`  ${label}: ${out.ok}/${out.calls} gets answered, ${out.hedged} asked a spare; p50 ${fmt(out.latency.p50, 2)} ms, p99 ${fmt(out.latency.p99, 1)} ms, max ${fmt(out.latency.max, 1)} ms`);
+        progress(`  ${label}: CPU ${fmt(out.busyPct, 0)}% busy, ${fmt(out.oursPct, 0)}% ours (${fmt(out.selfPct, 0)}% the clients); ${out.ok}/${out.calls} gets answered, ${out.hedged} asked a spare; p50 ${fmt(out.latency.p50, 2)} ms, p99 ${fmt(out.latency.p99, 1)} ms, max ${fmt(out.latency.max, 1)} ms`);
         return out;
       }
 
@@ -211,6 +232,8 @@ export function clusterSection(ctx: RunContext): Section {
       const before = await publishes(n, daemons, 'all up');
       const rss = clusterRss(daemons);
       const getCount = quick ? 30 : 100;
+      // Warm-up (not reported): each daemon compiles its get path and validates the clients.
+      await gets(getCount, 'warm-up');
       const getsUp = await gets(getCount, 'all up');
       // 30 % of the daemons killed at once (a seeded choice), and gone before the clients ask.
       const rand = seededRandom(30);
@@ -264,12 +287,12 @@ export function clusterSection(ctx: RunContext): Section {
     if (!r) return;
     const pct = (a: number, b: number) => `${fmt((100 * a) / b, 1)}%`;
     const pubRow = (what: string, p: Publishes) =>
-      `| ${what} | ${p.publishes} | ${fmt(p.quorum.p50, 1)} | ${fmt(p.quorum.p99, 1)} | ${p.quorumSamples}${p.quorumMissed ? ` (${p.quorumMissed} not met)` : ''} | ${fmt(p.first.p50, 1)} | ${fmt(p.all.p50, 1)} | ${fmt(p.all.p99, 1)} | ${fmt(p.busyPct, 0)}% |`;
-    const getRow = (what: string, g: Gets) => `| ${what} | ${fmtInt(g.calls)} | ${pct(g.ok, g.calls)} | ${pct(g.hedged, g.calls)} | ${fmt(g.latency.p50, 2)} | ${fmt(g.latency.p90, 2)} | ${fmt(g.latency.p99, 1)} | ${fmt(g.latency.max, 1)} | ${fmt(g.busyPct, 0)}% |`;
+      `| ${what} | ${p.publishes} | ${fmt(p.quorum.p50, 1)} | ${fmt(p.quorum.p99, 1)} | ${p.quorumSamples}${p.quorumMissed ? ` (${p.quorumMissed} not met)` : ''} | ${fmt(p.first.p50, 1)} | ${fmt(p.all.p50, 1)} | ${fmt(p.all.p99, 1)} | ${fmt(p.busyPct, 0)}% (${fmt(p.oursPct, 0)}%) |`;
+    const getRow = (what: string, g: Gets) => `| ${what} | ${fmtInt(g.calls)} | ${pct(g.ok, g.calls)} | ${pct(g.hedged, g.calls)} | ${fmt(g.latency.p50, 2)} | ${fmt(g.latency.p90, 2)} | ${fmt(g.latency.p99, 1)} | ${fmt(g.latency.max, 1)} | ${fmt(g.busyPct, 0)}% (${fmt(g.oursPct, 0)}%) |`;
     const cut = r.count < WANTED && !quick;
     report.section(
       `7. A cluster of ${r.count} daemons`,
-      `\`npm run bench -- --only cluster\` (bench/sections/cluster.ts): ${r.count} qconfd daemons on 127.0.0.1–127.0.0.${r.count}, one port, each`,
+      `Measured ${new Date().toISOString()} by \`npm run bench -- --only cluster\` (bench/sections/cluster.ts), on its own: ${r.count} qconfd daemons on 127.0.0.1–127.0.0.${r.count}, one port, each`,
       'mirroring one prefix of one real etcd (a single member, on the same machine), all logging at warn. The machine had',
       `${fmtInt(r.availableMB)} MB available; the cluster may take half of it (at ${ASSUMED_MB_PER_DAEMON} MB a daemon until measured)${
         quick ? ` (--quick: ${r.count} daemons)` : cut ? `, so ${r.count} daemons ran instead of ${WANTED} (${r.stoppedBecause ?? `${WANTED} would need about ${fmtInt(WANTED * ASSUMED_MB_PER_DAEMON)} MB`})` : `: all ${WANTED} fit`
@@ -284,24 +307,28 @@ export function clusterSection(ctx: RunContext): Section {
       `every running daemon is asked directly for a held wait on it; all are sent ${SETTLE_MS} ms before the put, and timed from the put's call`,
       "until met. \"Client's quorum\" is one sample per client and publish; \"first\" and \"all\" daemons, one per publish.",
       '',
-      "| daemons | publishes | client's quorum median ms | p99 ms | samples | first daemon median ms | all daemons median ms | p99 ms | machine CPU busy |",
+      "| daemons | publishes | client's quorum median ms | p99 ms | samples | first daemon median ms | all daemons median ms | p99 ms | machine CPU busy (clients and cluster) |",
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       pubRow(`all ${r.count}`, r.before),
       pubRow(`${r.count - r.killed} (after ${r.killed} killed)`, r.after),
       '',
       `**${r.killed} daemons killed at once** (SIGKILL, ${Math.round(KILLED_SHARE * 100)}%): each client then makes ${fmtInt(r.getsDown.calls / CLIENTS)} gets one after another (all ${CLIENTS} clients at once,`,
-      `timeout ${GET_TIMEOUT_MS} ms), as before the kill. A request whose subset holds too many dead daemons for a quorum gets it only by`,
-      `asking a spare once a daemon stays silent past the first retransmission (about 200 ms): ${pct(r.needSpareShare, 1)} of random subsets`,
+      `timeout ${GET_TIMEOUT_MS} ms), as before the kill (after as many unreported, to warm the daemons up). A request whose subset holds too many dead daemons for a quorum gets it only by`,
+      `asking spares: at each retransmission (the first after about 200 ms) one for each daemon still silent. ${pct(r.needSpareShare, 1)} of random subsets`,
       `have more than ${Math.min(DEFAULT_COVERAGE, r.count) - neededReplies(Math.min(DEFAULT_COVERAGE, r.count))} of their daemons dead. "Asked a spare": the get was sent to more daemons than its subset.`,
+      'A wait asks one spare a retransmission (its daemons hold it in silence until it is met), hence the longer tail of the waits after the kill above.',
       '',
-      '| | gets | answered | asked a spare | p50 ms | p90 ms | p99 ms | max ms | machine CPU busy |',
+      '| | gets | answered | asked a spare | p50 ms | p90 ms | p99 ms | max ms | machine CPU busy (clients and cluster) |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       getRow(`all ${r.count} up`, r.getsUp),
       getRow(`${r.killed} killed`, r.getsDown),
       '',
-      ...[r.getsUp, r.getsDown].flatMap((g, i) => (g.failures.length ? [`Unanswered gets ${i === 0 ? 'with all up' : `after the kill`} (the first ${g.failures.length}): ${g.failures.map((f) => `"${f}"`).join('; ')}.`, ''] : [])),
-      '"Machine CPU busy" is the share of all cores in use during the measurement, by anything: this process (the clients),',
-      'the cluster, etcd, and whatever else runs on the machine. Latencies are from one shared machine and compared within this run.',
+      ...[r.getsUp, r.getsDown].flatMap((g, i) => (g.failures.length ? [`Unanswered gets ${['with all up', 'after the kill'][i]} (the first ${g.failures.length}): ${g.failures.map((f) => `"${f}"`).join('; ')}.`, ''] : [])),
+      '"Machine CPU busy" is the share of all cores in use during the measurement, by anything (in brackets: by this process, the',
+      'clients, and the daemons). Latencies are from one shared machine and compared within this run.',
+      'With all daemons up the ten clients keep ten gets, sixty requests, in flight at all times: the two cores are saturated',
+      '(a get costs a few ms of CPU in all, over a hundred processes), and the median is queueing. After the kill the gets that wait',
+      'for a spare leave fewer in flight: less load, hence the lower median, and the CPU per get is about the same.',
       '',
     );
   }
