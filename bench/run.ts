@@ -18,6 +18,8 @@
 //   signed      signed documents against the same unsigned: point lookups, proof bytes, the
 //               commitment's build time against the load time, a reload's gap, client checks
 //   sealed      QCF1 point lookups sealed against the same in clear, on one daemon, alternating
+//   cluster     100 daemons on 127.0.0.1–127.0.0.100 fed by one etcd: publish → served by a
+//               client's quorum and by all, 30 killed at once, memory (fewer if memory is short)
 // --quick runs every section briefly (about two minutes): fewer rounds, shorter windows,
 // ganeti-confd on the 3-node config only. --daemon-js measures another qconfd build instead of
 // this one. --baseline-js PATH (another build's dist/daemon/main.js) measures that build beside
@@ -38,6 +40,7 @@ import { BENCH_DIR } from './lib/paths.js';
 import { Report } from './lib/report.js';
 import { RunContext, quiet, type RunOptions, type Section } from './lib/run-context.js';
 import { clientSection } from './sections/client.js';
+import { clusterSection } from './sections/cluster.js';
 import { ganetiSection } from './sections/ganeti.js';
 import { mirrorSection } from './sections/mirror.js';
 import { genericSection } from './sections/generic.js';
@@ -47,7 +50,7 @@ import { signedSection } from './sections/signed.js';
 import { sealedSection } from './sections/sealed.js';
 import { throughputSection } from './sections/throughput.js';
 
-const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped', 'signed', 'sealed'];
+const SECTIONS = ['throughput', 'generic', 'ganeti', 'reload', 'client', 'mirror', 'scoped', 'signed', 'sealed', 'cluster'];
 
 interface Args extends RunOptions {
   sections: Set<string>;
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   const ctx = new RunContext(opts);
   try {
     await quiet(15_000);
-    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx), signedSection(ctx), sealedSection(ctx)].filter((s) => opts.sections.has(s.name));
+    const sections: Section[] = [throughputSection(ctx), genericSection(ctx), ganetiSection(ctx), reloadSection(ctx), clientSection(ctx), mirrorSection(ctx), scopedSection(ctx), signedSection(ctx), sealedSection(ctx), clusterSection(ctx)].filter((s) => opts.sections.has(s.name));
     const failed: string[] = [];
     for (const s of sections) {
       try {

@@ -344,6 +344,16 @@ export class ConfdClient {
     return this.newest;
   }
 
+  /** The oldest serial a call may still return: none older than one already returned (0: any). */
+  get serialFloor(): number {
+    return this.protocol.documentSerials ? this.newest : 0;
+  }
+
+  /** A serial returned by a call that is not a query (a met wait): later calls return none older. */
+  returned(serial: number): void {
+    if (serial > this.newest) this.newest = serial;
+  }
+
   /** Send a request and resolve with the quorum result (protocol.md, "Client rules"). */
   query<A = unknown>(request: Request, opts: QueryOptions<A> = {}): Promise<QueryResult<A>> {
     return traced({ op: String(request.op), path: request.path }, this.peers.length, () => this.queryNow<A>(request, opts));
@@ -365,12 +375,13 @@ export class ConfdClient {
       return Promise.reject(e);
     }
     const strict = opts.strict === true;
-    const newest = this.protocol.documentSerials ? this.newest : 0;
     return this.settle<QueryResult<A>>(f, opts.signal, (resolve) => () => {
       const votes = [...f.votes.values()];
       // Most replies arrive before the quorum: nothing to count for them.
       if (!f.done && votes.length < f.needed && !f.exhausted) return;
       let older = false;
+      // Read now, not when the query began: a call that ended meanwhile may have raised it.
+      const newest = this.serialFloor;
       const result = buildResult<A>(votes, votes, {
         ...this.trustOf(f),
         needed: f.needed,

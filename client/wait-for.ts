@@ -140,9 +140,13 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
   // and a lagging one could otherwise answer first and pass for a quorum. So nothing is met
   // before every daemon first asked has answered once (or the grace has passed: some are down).
   let baselineKnown = !('changedFrom' in cond) || cond.afterSerial !== undefined;
-  const isMet = (v: Vote) => conditionMet(cond, v.reply, equalsTag, baseline);
+  // Monotonic reads: a reply older than a serial this client has already returned (by any call,
+  // also one that ended while this wait ran) does not meet the condition.
+  const isMet = (v: Vote) => conditionMet(cond, v.reply, equalsTag, baseline) && v.reply.serial >= client.serialFloor;
   /** Each daemon's next wait is armed with the etag it last reported. */
   const etags = new Map<string, string | undefined>();
+  /** Daemons that met the condition at a serial older than the floor: asked again once they reach it. */
+  const behind = new Set<string>();
 
   const request = (peer: Peer): Request => {
     const remaining = deadline - Date.now();
@@ -151,15 +155,21 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     const margin = Math.min(500, remaining / 4);
     // `rid` marks retransmissions of this one hold, which the daemon then holds only once.
     const req: Request = { op: 'wait', path, timeoutMs: Math.max(1, Math.floor(Math.min(holdMs, remaining - margin))), rid: randomBytes(8).toString('hex') };
-    const etag = etags.has(peer.label) ? etags.get(peer.label) : initialEtag(cond);
+    const floor = behind.has(peer.label) ? client.serialFloor : 0;
+    const etag = floor > 0 ? undefined : etags.has(peer.label) ? etags.get(peer.label) : initialEtag(cond);
     if (etag !== undefined) req.etag = etag;
-    if ('minSerial' in cond) req.minSerial = cond.minSerial;
+    if ('minSerial' in cond || floor > 0) req.minSerial = Math.max('minSerial' in cond ? cond.minSerial : 0, floor);
     return req;
   };
   const rearm = (peer: Peer, r: Reply): number | undefined => {
     if (transient(r)) return TRANSIENT_RETRY_MS;
     if (refused(r)) return undefined;
     if ('changedFrom' in cond && (r.etag ?? ABSENT_ETAG) === (cond.changedFrom ?? ABSENT_ETAG)) baseline = Math.max(baseline, r.serial);
+    if (conditionMet(cond, r, equalsTag, baseline) && r.serial < client.serialFloor) {
+      behind.add(peer.label);
+      return 0;
+    }
+    behind.delete(peer.label);
     if ('minSerial' in cond && conditionMet(cond, r)) return undefined;
     // Re-arm from what this daemon holds now: the next change wakes it.
     if (!('minSerial' in cond)) etags.set(peer.label, r.etag ?? ABSENT_ETAG);
@@ -184,6 +194,13 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     await client.settle<void>(f, opts.signal, (resolve) => () => {
       if (f.done) return resolve();
       baselineKnown ||= firstAsked.every((p) => f.hasAnswered(p)) || Date.now() - startedAt >= BASELINE_GRACE_MS;
+      // Another call may have raised the floor past replies that met the condition: their
+      // daemons are asked again, to answer once they reach it.
+      for (const v of f.votes.values()) {
+        if (behind.has(v.peer.label) || v.reply.serial >= client.serialFloor || !conditionMet(cond, v.reply, equalsTag, baseline)) continue;
+        behind.add(v.peer.label);
+        f.askAgain(v.peer);
+      }
       if (baselineKnown && [...f.votes.values()].filter(isMet).length >= f.needed) resolve();
       if ([...f.votes.values()].filter((v) => refused(v.reply)).length >= f.needed) resolve();
     });
@@ -191,7 +208,9 @@ export async function waitFor<A = unknown>(client: ConfdClient, cond: WaitCondit
     clearTimeout(grace);
     f.finish();
   }
-  return waitResult<A>(f, holdMs, isMet, opts.parse, client.trustOf(f));
+  const result = waitResult<A>(f, holdMs, isMet, opts.parse, client.trustOf(f));
+  if (result.met) client.returned(result.serial);
+  return result;
 }
 
 /**

@@ -9,7 +9,11 @@ import { HEADER_LEN } from './qcf1-frame.js';
 export * from './qcf1-frame.js';
 export { packBody };
 
-/** Decode an authenticated body: exactly one MessagePack map, nothing after it. */
+/**
+ * Decode an authenticated body: exactly one MessagePack map, nothing after it. A value nested
+ * deeper than MAX_NESTING is TOO_DEEP (a request holding one is still answered: its op refuses
+ * the value as a bad argument, or ignores it under a key it does not read).
+ */
 export function decodeBody(buf: Buffer): Record<string, unknown> | undefined {
-  return unpackBody(buf, HEADER_LEN);
+  return unpackBody(buf, HEADER_LEN, 'skip');
 }

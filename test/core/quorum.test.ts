@@ -300,6 +300,39 @@ describe('hedging to a spare peer', () => {
     }
     expect(deadChosen).toBeGreaterThan(0);
   });
+
+  it('4 peers, coverage 2, 2 dead: a query whose two daemons are both dead asks two spares at its first retransmission', async () => {
+    const { peers, relays: rs, deadRelays } = await setup(2, 2);
+    const c = client(peers);
+    // The first retransmission comes after 240–360 ms, the second 480–720 ms later: past the
+    // timeout, so a query gets one round of spares. A dead daemon asked first receives the
+    // request twice (sent, then retransmitted); one asked as a spare, once.
+    const RETRANSMIT_MS = 300;
+    const TIMEOUT_MS = 650;
+    let bothDeadFirst = 0;
+    for (let i = 0; i < 60 && bothDeadFirst < 3; i++) {
+      for (const r of rs) r.resetStats();
+      const r = await c.get<string>('/cluster/master', { coverage: 2, timeoutMs: TIMEOUT_MS, retransmitMs: RETRANSMIT_MS });
+      await contacted(rs, r.sent);
+      if (!deadRelays.every((d) => d.stats.toDaemon.received === 2)) continue;
+      bothDeadFirst++;
+      // One spare a round would have found one reply of the two needed by the timeout.
+      expect(r.timedOut, JSON.stringify(r)).toBe(false);
+      expect(r.sent).toBe(4);
+      expect(r.answer).toBe('node1.example.com');
+    }
+    // Each query asks both dead daemons first with probability 1/6.
+    expect(bothDeadFirst).toBeGreaterThan(0);
+  });
+
+  it('a query whose daemons are all dead asks at most three spares per daemon first asked', async () => {
+    const peers = await Promise.all(Array.from({ length: 8 }, () => deadPeer()));
+    const c = client(peers);
+    // Retransmissions at about 0.2, 0.6, 1.4, 2.4, 3.4 and 4.4 s: each would ask another spare.
+    const r = await c.get('/cluster/master', { coverage: 1, timeoutMs: 5000 });
+    expect(r.timedOut).toBe(true);
+    expect(r.sent).toBe(4);
+  });
 });
 
 describe('Ganeti-style API', () => {
