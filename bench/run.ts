@@ -102,7 +102,8 @@ function commitOf(daemonJs: string): string {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  installCleanup('bench', (opts.quick ? 8 : 30) * 60_000 * (opts.baselineJs ? 2 : 1));
+  // A bound on the whole run, so that nothing outlives it: a few minutes a section (twice with a baseline).
+  installCleanup('bench', (opts.quick ? 5 : 15) * 60_000 * opts.sections.size * (opts.baselineJs ? 2 : 1));
   process.env.QCONF_GANETI_CACHE ??= join(ROOT, '.cache', 'ganeti');
   const started = Date.now();
   progress(`qconf bench${opts.quick ? ' (quick)' : ''}: ${machine()}; sections ${[...opts.sections].join(', ')}`);
