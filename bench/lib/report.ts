@@ -12,9 +12,11 @@ export class Report {
 
   constructor(private readonly chartDir: string) {}
 
-  /** A section of the report: its heading (`## title`), then `lines`. */
+  private sections = 0;
+
+  /** A section of the report: its heading (`## N. title`, numbered in the order rendered), then `lines`. */
   section(title: string, ...lines: string[]): void {
-    this.body.push(`## ${title}`, '', ...lines);
+    this.body.push(`## ${++this.sections}. ${title.replace(/^\d+\.\s*/, '')}`, '', ...lines);
   }
 
   /** A target of the issue, met or missed (undefined: not measured in this run). */
