@@ -45,3 +45,38 @@ export function replyDatagram(sealed: boolean, key: Key, timeMs: number, salt: U
   stats.sealed.replies++;
   return frameInPlace(sealBody(sealKeys(key).reply, body, start, end, HEADER_LEN), KIND_SEALED_REPLY, key, timeMs, salt, saltOff);
 }
+
+/** Sealed answers kept at most, per snapshot (their plaintexts too: about 10 MB at 300 bytes each). */
+const SEALED_REPLIES = 16_384;
+
+/**
+ * Answers from the table kept by request body, sealed once per key and snapshot and sent again
+ * as they are: the same answer to the same key, the same sealed bytes. A nonce is still used for
+ * one plaintext only (docs/protocol.md, "Sealed traffic"); what an onlooker learns is that two
+ * replies carry the same answer. Kept with the snapshot's table, so they go with it.
+ */
+export class SealedReplies {
+  private readonly byKey = new WeakMap<Key, Map<number, { plain: Buffer; sealed: Buffer }>>();
+  private size = 0;
+
+  /** The sealed reply datagram for the answer body[start..end), signed under the request's salt. */
+  datagram(key: Key, timeMs: number, salt: Uint8Array, saltOff: number, body: Uint8Array, start: number, end: number, stats: Stats): Buffer {
+    let mine = this.byKey.get(key);
+    if (mine === undefined) this.byKey.set(key, (mine = new Map()));
+    const plain = body.subarray(start, end);
+    let e = mine.get(start);
+    // Checked byte for byte: the table may have put another answer at that place since.
+    if (e === undefined || !e.plain.equals(plain)) {
+      if (e === undefined && ++this.size > SEALED_REPLIES) {
+        mine.clear();
+        this.size = 1;
+      }
+      e = { plain: Buffer.from(plain), sealed: sealBody(sealKeys(key).reply, body, start, end, 0) };
+      mine.set(start, e);
+    }
+    const out = Buffer.allocUnsafe(HEADER_LEN + e.sealed.length);
+    e.sealed.copy(out, HEADER_LEN);
+    stats.sealed.replies++;
+    return frameInPlace(out, KIND_SEALED_REPLY, key, timeMs, salt, saltOff);
+  }
+}

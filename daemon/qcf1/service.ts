@@ -14,7 +14,7 @@ import { MAX_BODY_BYTES, errorBody, forbiddenMessage, handleQuery, waitBody, wai
 import type { OwnAddresses } from '../own-addresses.js';
 import type { Replica } from '../replica.js';
 import { ReplyTable } from './reply-table.js';
-import { isSealedRequest, openRequest, replyBytes, replyDatagram, type SealPolicy } from './sealing.js';
+import { SealedReplies, isSealedRequest, openRequest, replyBytes, replyDatagram, type SealPolicy } from './sealing.js';
 import { REPLY_CACHE_ENTRIES, SnapshotCaches } from '../reply-cache.js';
 import type { Snapshot } from '../snapshot.js';
 import type { ReplayGuard } from '../replay-guard.js';
@@ -146,13 +146,13 @@ const BY_REQUEST_BYTES = 16 * 1024 * 1024;
 
 export class Qcf1Service {
   /** The serving snapshot and its replies by request bytes (made when it starts serving). */
-  private serving: { snapshot: Snapshot; table: ReplyTable; scoped: ScopedTables } | undefined;
+  private serving: { snapshot: Snapshot; table: ReplyTable; scoped: ScopedTables; sealed: SealedReplies } | undefined;
   private readonly byRequest = new SnapshotCaches<CachedEncoded>(BY_REQUEST_BYTES);
   readonly waits: WaitRegistry;
 
   constructor(private readonly d: Qcf1Deps) {
     const serve = (snapshot: Snapshot) =>
-      (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }), scoped: new ScopedTables(TABLE_BYTES, REPLY_CACHE_ENTRIES) });
+      (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }), scoped: new ScopedTables(TABLE_BYTES, REPLY_CACHE_ENTRIES), sealed: new SealedReplies() });
     if (d.replica.current) serve(d.replica.current);
     d.replica.on('change', (snap) => {
       serve(snap);
@@ -279,7 +279,12 @@ export class Qcf1Service {
           const code = (m >> 2) & 0x1f;
           d.stats.reply(m & 3, code === 0 ? undefined : WIRE_ERROR_CODES[code - 1], 'qcf1', op);
           if (access !== undefined) d.stats.keyReply(access.counters, m & 3, m & FORBIDDEN_META ? 1 : 0);
-          d.send(replyDatagram(sealed, key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats), rinfo);
+          d.send(
+            sealed
+              ? serving.sealed.datagram(key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats)
+              : replyDatagram(false, key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats),
+            rinfo,
+          );
           return;
         }
       }

@@ -14,6 +14,7 @@ import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_RE
 import { openBody, sealBody, sealKeys } from '../../shared/seal.js';
 import { randomBytes } from 'node:crypto';
 import { CLIENT, SERVICE_TO, qcf1Service } from '../support/qcf1-service.js';
+import { SealedReplies } from '../../daemon/qcf1/sealing.js';
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
@@ -127,3 +128,37 @@ describe('sealed requests whose box does not open', () => {
   });
 });
 
+
+describe('sealed answers kept per key and snapshot (SealedReplies)', () => {
+  const salt = randomBytes(16);
+  const sealedBodyOf = (d: Buffer) => d.subarray(HEADER_LEN);
+  const open = (key: Key, d: Buffer) => openBody(sealKeys(key).reply, d, HEADER_LEN, d.length);
+
+  it('the same answer to the same key: sealed once, the same sealed bytes each time, opening to it', () => {
+    const kept = new SealedReplies();
+    const stats = new Stats();
+    const table = Buffer.from('....{"answer":"first"}....');
+    const [start, end] = [4, 22];
+    const one = kept.datagram(keyA, Date.now(), salt, 0, table, start, end, stats);
+    const two = kept.datagram(keyA, Date.now(), randomBytes(16), 0, table, start, end, stats);
+    expect(sealedBodyOf(two)).toEqual(sealedBodyOf(one));
+    expect(one[4]).toBe(KIND_SEALED_REPLY);
+    expect(open(keyA, one)?.toString()).toBe('{"answer":"first"}');
+    expect(verifyKey(two, keyring, KIND_SEALED_REPLY)).toBe(keyA);
+  });
+
+  it('another answer at the same place is sealed afresh (a nonce serves one plaintext only); another key gets its own', () => {
+    const kept = new SealedReplies();
+    const stats = new Stats();
+    const table = Buffer.from('....{"answer":"first"}....');
+    const first = kept.datagram(keyA, Date.now(), salt, 0, table, 4, 22, stats);
+    Buffer.from('{"answer":"other"}').copy(table, 4);
+    const other = kept.datagram(keyA, Date.now(), salt, 0, table, 4, 22, stats);
+    expect(open(keyA, other)?.toString()).toBe('{"answer":"other"}');
+    // A fresh nonce: the first 24 bytes of the sealed body differ.
+    expect(sealedBodyOf(other).subarray(0, 24).equals(sealedBodyOf(first).subarray(0, 24))).toBe(false);
+    const forB = kept.datagram(keyB, Date.now(), salt, 0, table, 4, 22, stats);
+    expect(open(keyA, forB)).toBeUndefined();
+    expect(open(keyB, forB)?.toString()).toBe('{"answer":"other"}');
+  });
+});
