@@ -31,7 +31,8 @@ const MAX_BODY = 65535;
  */
 interface SecretboxApi {
   crypto_secretbox(c: Uint8Array, m: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
-  crypto_secretbox_open(m: Uint8Array, c: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
+  crypto_stream_xor(c: Uint8Array, cpos: number, m: Uint8Array, mpos: number, d: number, n: Uint8Array, k: Uint8Array): number;
+  crypto_onetimeauth_verify(h: Uint8Array, hpos: number, m: Uint8Array, mpos: number, n: number, k: Uint8Array): number;
 }
 
 /** tweetnacl, loaded on first use: a client that seals nothing does not pay for compiling it. */
@@ -104,6 +105,31 @@ export function sealBody(sealKey: Uint8Array, plain: Uint8Array, start: number, 
   return out;
 }
 
+const polyKey = new Uint8Array(32);
+
+/**
+ * crypto_secretbox_open as NaCl defines it (tweetnacl's own pieces, in its C API's buffers): the
+ * XSalsa20 stream is made once over the whole box, its first 32 bytes being the Poly1305 key,
+ * where tweetnacl's crypto_secretbox_open derives the subkey and the first block twice. The tag
+ * is checked (in constant time, by tweetnacl) before anything is returned; on failure the output
+ * is wiped. 0: opened into m[32..d); -1: forged.
+ */
+function secretboxOpen(m: Uint8Array, c: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number {
+  if (d < ZERO_BYTES) return -1;
+  const nacl = lowlevel();
+  nacl.crypto_stream_xor(m, 0, c, 0, d, n, k);
+  // The stream's first 32 bytes: m xor c there (c[0..16) is zero, c[16..32) the tag).
+  for (let i = 0; i < ZERO_BYTES; i++) polyKey[i] = m[i] ^ c[i];
+  const ok = nacl.crypto_onetimeauth_verify(c, BOX_ZERO_BYTES, c, ZERO_BYTES, d - ZERO_BYTES, polyKey) === 0;
+  polyKey.fill(0);
+  if (!ok) {
+    m.fill(0, 0, d);
+    return -1;
+  }
+  m.fill(0, 0, ZERO_BYTES);
+  return 0;
+}
+
 /**
  * Open the sealed body sealed[start..end): its plaintext in a new Buffer after `headroom` bytes
  * left for the caller, or undefined when it is too short or does not open (a wrong key, any
@@ -116,7 +142,7 @@ export function openBody(sealKey: Uint8Array, sealed: Uint8Array, start: number,
   for (let i = 0; i < NONCE_BYTES; i++) nonceWork[i] = sealed[start + i];
   boxed.fill(0, 0, BOX_ZERO_BYTES);
   boxed.set(sealed.subarray(start + NONCE_BYTES, end), BOX_ZERO_BYTES);
-  if (lowlevel().crypto_secretbox_open(padded, boxed, BOX_ZERO_BYTES + boxLen, nonceWork, sealKey) !== 0) return undefined;
+  if (secretboxOpen(padded, boxed, BOX_ZERO_BYTES + boxLen, nonceWork, sealKey) !== 0) return undefined;
   const n = boxLen - TAG_BYTES;
   const out = Buffer.allocUnsafe(headroom + n);
   out.set(padded.subarray(ZERO_BYTES, ZERO_BYTES + n), headroom);

@@ -162,3 +162,22 @@ describe('sealed answers kept per key and snapshot (SealedReplies)', () => {
     expect(open(keyB, forB)?.toString()).toBe('{"answer":"other"}');
   });
 });
+
+describe('opening a box (the stream made once over the box)', () => {
+  it('agrees with nacl.secretbox.open on sealed bodies and on every one-byte change to them', async () => {
+    const nacl = (await import('tweetnacl')).default;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 700 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (key, plain, where, flip) => {
+        const sealed = sealBody(key, plain, 0, plain.length);
+        expect(Buffer.from(openBody(key, sealed, 0, sealed.length) ?? [])).toEqual(Buffer.from(plain));
+        const t = Buffer.from(sealed);
+        t[where % t.length] ^= flip;
+        const ours = openBody(key, t, 0, t.length);
+        const theirs = nacl.secretbox.open(t.subarray(24), t.subarray(0, 24), key);
+        expect(ours === undefined).toBe(theirs === null);
+        expect(ours).toBeUndefined();
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
