@@ -138,13 +138,30 @@ function secretboxOpen(m: Uint8Array, c: Uint8Array, d: number, n: Uint8Array, k
 export function openBody(sealKey: Uint8Array, sealed: Uint8Array, start: number, end: number, headroom = 0): Buffer | undefined {
   const len = end - start;
   if (len < SEAL_OVERHEAD || len > MAX_BODY) return undefined;
-  const boxLen = len - NONCE_BYTES;
+  const n = len - SEAL_OVERHEAD;
   for (let i = 0; i < NONCE_BYTES; i++) nonceWork[i] = sealed[start + i];
-  boxed.fill(0, 0, BOX_ZERO_BYTES);
-  boxed.set(sealed.subarray(start + NONCE_BYTES, end), BOX_ZERO_BYTES);
-  if (secretboxOpen(padded, boxed, BOX_ZERO_BYTES + boxLen, nonceWork, sealKey) !== 0) return undefined;
-  const n = boxLen - TAG_BYTES;
+  if (headroom < ZERO_BYTES) {
+    // No room before the plaintext for the stream's first 32 bytes: through the working buffers.
+    boxed.fill(0, 0, BOX_ZERO_BYTES);
+    boxed.set(sealed.subarray(start + NONCE_BYTES, end), BOX_ZERO_BYTES);
+    if (secretboxOpen(padded, boxed, BOX_ZERO_BYTES + TAG_BYTES + n, nonceWork, sealKey) !== 0) return undefined;
+    const out = Buffer.allocUnsafe(headroom + n);
+    out.set(padded.subarray(ZERO_BYTES, ZERO_BYTES + n), headroom);
+    return out;
+  }
+  // Straight from the datagram into the result: the stream runs over the 16 bytes before the tag,
+  // the tag and the ciphertext, so its first 32 bytes (Poly1305's key: output xor input, whatever
+  // those 16 bytes are) land in the headroom and the plaintext after it.
   const out = Buffer.allocUnsafe(headroom + n);
-  out.set(padded.subarray(ZERO_BYTES, ZERO_BYTES + n), headroom);
-  return out;
+  const at = headroom - ZERO_BYTES;
+  const from = start + NONCE_BYTES - BOX_ZERO_BYTES;
+  const nacl = lowlevel();
+  nacl.crypto_stream_xor(out, at, sealed, from, ZERO_BYTES + n, nonceWork, sealKey);
+  for (let i = 0; i < ZERO_BYTES; i++) polyKey[i] = out[at + i] ^ sealed[from + i];
+  out.fill(0, at, headroom);
+  const ok = nacl.crypto_onetimeauth_verify(sealed, start + NONCE_BYTES, sealed, start + NONCE_BYTES + TAG_BYTES, n, polyKey) === 0;
+  polyKey.fill(0);
+  if (ok) return out;
+  out.fill(0);
+  return undefined;
 }

@@ -164,16 +164,18 @@ describe('sealed answers kept per key and snapshot (SealedReplies)', () => {
 });
 
 describe('opening a box (the stream made once over the box)', () => {
-  it('agrees with nacl.secretbox.open on sealed bodies and on every one-byte change to them', async () => {
+  it('agrees with nacl.secretbox.open on sealed bodies and on every one-byte change to them, opened in place or through the working buffers', async () => {
     const nacl = (await import('tweetnacl')).default;
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 700 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (key, plain, where, flip) => {
-        const sealed = sealBody(key, plain, 0, plain.length);
-        expect(Buffer.from(openBody(key, sealed, 0, sealed.length) ?? [])).toEqual(Buffer.from(plain));
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 700 }), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.constantFrom(0, 31, 32, 68), (key, plain, where, flip, headroom) => {
+        // The sealed body inside a datagram (after a header's worth of other bytes), as it arrives.
+        const sealed = Buffer.concat([randomBytes(HEADER_LEN), sealBody(key, plain, 0, plain.length)]);
+        const opened = openBody(key, sealed, HEADER_LEN, sealed.length, headroom);
+        expect(opened?.subarray(headroom)).toEqual(Buffer.from(plain));
         const t = Buffer.from(sealed);
-        t[where % t.length] ^= flip;
-        const ours = openBody(key, t, 0, t.length);
-        const theirs = nacl.secretbox.open(t.subarray(24), t.subarray(0, 24), key);
+        t[HEADER_LEN + (where % (t.length - HEADER_LEN))] ^= flip;
+        const ours = openBody(key, t, HEADER_LEN, t.length, headroom);
+        const theirs = nacl.secretbox.open(t.subarray(HEADER_LEN + 24), t.subarray(HEADER_LEN, HEADER_LEN + 24), key);
         expect(ours === undefined).toBe(theirs === null);
         expect(ours).toBeUndefined();
       }),
