@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../testkit/paths.js';
+import { ganetiExampleKey } from '../testkit/ganeti-key.js';
 import { installCleanup, killAll } from './lib/children.js';
 import { profileTable, summarizeProfile } from './lib/cpuprofile.js';
 import { machine, progress } from './lib/format.js';
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   const key = 'b'.repeat(64);
   writeFileSync(keyFile, key + '\n', { mode: 0o600 });
   const gkeyFile = join(work, 'hmac.key');
-  writeFileSync(gkeyFile, readFileSync(GANETI_EXAMPLE_KEY), { mode: 0o600 });
+  writeFileSync(gkeyFile, readFileSync(ganetiExampleKey()), { mode: 0o600 });
   const config = argv.nodes ? ganetiConfigFile(join(tmpdir(), 'qconf-bench-configs'), Number(argv.nodes)) : GANETI_EXAMPLE_CONFIG;
   const facts = ganetiFacts(config);
   const profDir = join(work, 'prof');
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     job.key = key;
     job.bodies = headlineQcf1(facts);
   } else {
-    job.plj0Key = readFileSync(GANETI_EXAMPLE_KEY).toString('base64');
+    job.plj0Key = readFileSync(ganetiExampleKey()).toString('base64');
     job.plj0 = type === undefined ? headlinePlj0(facts) : plj0Templates(type, facts);
   }
   const r = await lg.run(job);

@@ -13,6 +13,5 @@ export const DIST = join(ROOT, 'dist');
 export const DAEMON_JS = join(DIST, 'daemon/main.js');
 export const CLI_JS = join(DIST, 'client/cli/main.js');
 
-/** Ganeti's own 3-node test config (upgraded to 3.0) and the hmac.key that goes with it. */
+/** Ganeti's own 3-node test config (upgraded to 3.0); its key is made where needed (ganeti-key.ts). */
 export const GANETI_EXAMPLE_CONFIG = join(ROOT, 'examples/ganeti/config.data');
-export const GANETI_EXAMPLE_KEY = join(ROOT, 'examples/ganeti/hmac.key');

@@ -16,7 +16,8 @@ import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { TestDaemon } from '../../testkit/daemons.js';
 import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { rssMB } from '../../testkit/proc-stats.js';
 import { seededRandom } from '../../testkit/random.js';
 import type { Protocol } from './cases.js';
@@ -71,7 +72,7 @@ async function main(): Promise<number> {
     advertise: false,
     logLevel: 'info',
     nodeName: 'fuzzed',
-    args: ['--ganeti-key-file', GANETI_EXAMPLE_KEY, '--max-wait', String(MAX_WAIT_MS)],
+    args: ['--ganeti-key-file', ganetiExampleKey(), '--max-wait', String(MAX_WAIT_MS)],
   });
   let crashes = 0;
   const crashNotes: string[] = [];
@@ -92,7 +93,7 @@ async function main(): Promise<number> {
       const p: Protocol =
         name === 'qcf1'
           ? new Qcf1Fuzz(sub, makeKey(Buffer.from(KEY_A, 'utf8')), makeKey(Buffer.from(KEY_B, 'utf8')), daemon.port, pool)
-          : new Plj0Fuzz(sub, readFileSync(GANETI_EXAMPLE_KEY), Buffer.from('not the cluster key\n'), pool);
+          : new Plj0Fuzz(sub, readFileSync(ganetiExampleKey()), Buffer.from('not the cluster key\n'), pool);
       const driver = new Driver(p, daemon.port, pool);
       await driver.open();
       const started = Date.now();

@@ -9,7 +9,7 @@ import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
-import { GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { cpuMs, machineCpuMs } from '../../testkit/proc-stats.js';
 import { fmt, fmtInt, progress } from './format.js';
 import type { Job, LoadResult, Plj0Template } from './load-job.js';
@@ -54,7 +54,7 @@ export class RunContext {
   readonly key = randomBytes(32).toString('hex');
   readonly keyFile = join(this.work, 'qconf.key');
   /** Ganeti's example hmac.key (plj0), and a copy qconfd may read. */
-  readonly gkey = readFileSync(GANETI_EXAMPLE_KEY);
+  readonly gkey = readFileSync(ganetiExampleKey());
   readonly gkeyFile = join(this.work, 'hmac.key');
   /** Generated Ganeti configs, kept between runs (making the 10,000-node one takes a while). */
   readonly configCache = join(tmpdir(), 'qconf-bench-configs');

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Keyring } from '../../shared/keyring.js';
 import { TestDaemon } from '../../testkit/daemons.js';
@@ -15,7 +16,7 @@ import { KEY_A, tempDir } from '../../testkit/fixtures.js';
 import { PingWatch } from '../support/liveness.js';
 import { confdQuery, decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const KEY = fs.readFileSync(ganetiExampleKey());
 
 const now = () => String(Math.floor(Date.now() / 1000));
 const mac = (key: Buffer, salt: string, msg: string) => createHmac('sha1', key).update(salt + msg, 'utf8').digest('hex');

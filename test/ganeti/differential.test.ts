@@ -7,14 +7,15 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { TestDaemon } from '../../testkit/daemons.js';
 import { tempDir } from '../../testkit/fixtures.js';
 import { generateGanetiConfig } from '../../testkit/ganeti/generate-config.js';
 import { FETCH_HINT, ganetiAvailable, startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
 import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const hmacKey = fs.readFileSync(ganetiExampleKey());
 
 type Obj = Record<string, any>;
 

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { FETCH_HINT, ganetiAvailable, ganetiPaths, startGanetiConfd, type GanetiConfd } from '../../testkit/ganeti/confd.js';
 import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
 import { runGanetiPythonClient } from '../support/ganeti-python.js';
@@ -16,7 +17,7 @@ interface ConfigDoc {
   nodes: Record<string, { name: string }>;
 }
 
-const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const hmacKey = fs.readFileSync(ganetiExampleKey());
 
 // CLUSTER_MASTER through the real client, wired like Ganeti's burnin does:
 // Counting -> Filter -> Store, then ReceiveReply until every registered query is answered.
@@ -49,7 +50,7 @@ describe('Ganeti 3.0 fetch and examples', () => {
     expect(ganetiAvailable(), `Ganeti 3.0 not found under ${ganetiPaths().root}: ${FETCH_HINT}`).toBe(true);
   });
 
-  it('ships examples/ganeti as the upgraded testsuite 2.16 config and a Ganeti-style key', () => {
+  it('ships examples/ganeti as the upgraded testsuite 2.16 config; the tests make a Ganeti-style key', () => {
     expect(hmacKey.toString('latin1')).toMatch(/^[0-9a-f]{40}\n$/);
     const source = path.join(ganetiPaths().testData, 'cluster_config_2.16.json');
     expect(fs.existsSync(source), `${source} missing: ${FETCH_HINT}`).toBe(true);

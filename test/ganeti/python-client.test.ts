@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { ConfdClient } from '../../client/confd-client.js';
 import { Plj0ClientProtocol, plj0Request } from '../../client/ganeti-protocol.js';
 import { Keyring } from '../../shared/keyring.js';
@@ -15,7 +16,7 @@ import { FETCH_HINT, ganetiAvailable, startGanetiConfd, type GanetiConfd } from 
 import { confdQuery } from '../../testkit/ganeti/plj0-client.js';
 import { runGanetiPythonClient } from '../support/ganeti-python.js';
 
-const hmacKey = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const hmacKey = fs.readFileSync(ganetiExampleKey());
 const doc = JSON.parse(fs.readFileSync(GANETI_EXAMPLE_CONFIG, 'utf8')) as Record<string, any>;
 const masterUuid = doc.cluster.master_node as string;
 const masterName = doc.nodes[masterUuid].name as string;

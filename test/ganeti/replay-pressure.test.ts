@@ -6,14 +6,15 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { TestDaemon } from '../../testkit/daemons.js';
 import { tempDir } from '../../testkit/fixtures.js';
 import { httpGet } from '../ops/helpers.js';
 import { until } from '../support/until.js';
 import { decodeConfdReply } from '../../testkit/ganeti/plj0-client.js';
 
-const KEY = fs.readFileSync(GANETI_EXAMPLE_KEY);
+const KEY = fs.readFileSync(ganetiExampleKey());
 
 const mac = (salt: string, msg: string) => createHmac('sha1', KEY).update(salt + msg, 'utf8').digest('hex');
 /** A signed plj0 ping under `rsalt`, stamped `ts` (Unix seconds). */

@@ -6,7 +6,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KEY_A, KEY_B, freePort, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
-import { ROOT } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { sampleDoc } from '../support/sample-doc.js';
 import { runQconfd, type Run } from './helpers.js';
 
@@ -197,7 +197,7 @@ describe('qconfd --check names each problem and exits 1', () => {
     ['a missing Ganeti key file', () => ['--file', doc, '--key-file', key, '--ganeti-key-file', join(dir, 'hmac.key')], /key file .*hmac\.key: does not exist/],
     [
       'a document that is not a Ganeti config, with --ganeti-key-file',
-      () => ['--file', doc, '--key-file', key, '--ganeti-key-file', join(ROOT, 'examples/ganeti/hmac.key')],
+      () => ['--file', doc, '--key-file', key, '--ganeti-key-file', ganetiExampleKey()],
       /document .*: not usable as a Ganeti config\.data/,
     ],
   ];

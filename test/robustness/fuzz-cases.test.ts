@@ -7,7 +7,7 @@ import { RequestParser } from '../../daemon/ganeti/request-parser.js';
 import { Keyring, makeKey } from '../../shared/keyring.js';
 import { HEADER_LEN, KIND_REQUEST, MAX_REQUEST_BYTES, decodeBody, timeOf, verifyKey } from '../../shared/qcf1.js';
 import { KEY_A, KEY_B } from '../../testkit/fixtures.js';
-import { GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { seededRandom } from '../../testkit/random.js';
 import { Plj0Fuzz } from '../../bench/fuzz/plj0.js';
 import { Qcf1Fuzz } from '../../bench/fuzz/qcf1.js';
@@ -49,7 +49,7 @@ describe('fuzz cases agree with the protocols', () => {
   });
 
   it("plj0: the daemon's own parser accepts every \"reply\" case and refuses every other one", () => {
-    const key = readFileSync(GANETI_EXAMPLE_KEY);
+    const key = readFileSync(ganetiExampleKey());
     const fuzz = new Plj0Fuzz(seededRandom(2), key, Buffer.from('another key\n'), new ReplayPool());
     const parser = new RequestParser();
     const seen = new Map<string, number>();

@@ -10,7 +10,8 @@ import { Plj0Fuzz } from '../../bench/fuzz/plj0.js';
 import { ReplayPool } from '../../bench/fuzz/replay-pool.js';
 import { TestDaemon } from '../../testkit/daemons.js';
 import { KEY_A } from '../../testkit/fixtures.js';
-import { GANETI_EXAMPLE_CONFIG, GANETI_EXAMPLE_KEY } from '../../testkit/paths.js';
+import { GANETI_EXAMPLE_CONFIG } from '../../testkit/paths.js';
+import { ganetiExampleKey } from '../../testkit/ganeti-key.js';
 import { seededRandom } from '../../testkit/random.js';
 
 /** A request the daemon must answer, its MAC's first hex letter upper-cased: still valid. */
@@ -31,7 +32,7 @@ function upperCasedMac(fuzz: Plj0Fuzz): Case {
 describe('fuzz driver', () => {
   let daemon: TestDaemon;
   beforeAll(async () => {
-    daemon = await new TestDaemon({ file: GANETI_EXAMPLE_CONFIG, keys: [KEY_A], advertise: false, args: ['--ganeti-key-file', GANETI_EXAMPLE_KEY] }).start();
+    daemon = await new TestDaemon({ file: GANETI_EXAMPLE_CONFIG, keys: [KEY_A], advertise: false, args: ['--ganeti-key-file', ganetiExampleKey()] }).start();
   });
   afterAll(async () => {
     await daemon?.stop('SIGKILL');
@@ -39,7 +40,7 @@ describe('fuzz driver', () => {
 
   it('does not count a reply to a mutation that left the request valid as a reply to unauthenticated input', async () => {
     const pool = new ReplayPool();
-    const fuzz = new Plj0Fuzz(seededRandom(3), readFileSync(GANETI_EXAMPLE_KEY), Buffer.from('another key\n'), pool);
+    const fuzz = new Plj0Fuzz(seededRandom(3), readFileSync(ganetiExampleKey()), Buffer.from('another key\n'), pool);
     const still: Protocol = { name: 'plj0', next: () => upperCasedMac(fuzz), readReply: (d) => fuzz.readReply(d) };
     const driver = new Driver(still, daemon.port, pool);
     await driver.open();
