@@ -10,7 +10,7 @@ import { valueHash } from '../../shared/commitment.js';
 import { loadSigningKey, signDocument } from '../../shared/signing.js';
 import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
 import { KEY_A, tempDir } from '../../testkit/fixtures.js';
-import { InsiderRelay, type Rewrite } from '../support/insider.js';
+import { InsiderRelay, insiderBefore, type Rewrite } from '../support/insider.js';
 
 let daemons: TestDaemon[] = [];
 let relays: InsiderRelay[] = [];
@@ -43,12 +43,7 @@ async function cluster(key: string, pub: string, first: Record<string, unknown>)
   return ds;
 }
 
-async function insider(d: TestDaemon, rewrite: Rewrite): Promise<InsiderRelay> {
-  const f = d.front();
-  const r = await new InsiderRelay(f.target, KEY_A, rewrite, f.port).start();
-  relays.push(r);
-  return r;
-}
+const insider = (d: TestDaemon, rewrite: Rewrite): Promise<InsiderRelay> => insiderBefore(d, KEY_A, rewrite, relays);
 
 const evilMaster: Rewrite = (b, q) => (q?.op === 'get' && b.status === 0 ? { ...b, answer: 'evil.example.com' } : b);
 

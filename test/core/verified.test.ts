@@ -13,7 +13,7 @@ import { Keyring } from '../../shared/keyring.js';
 import { TrustKeys, generateSigningKey, signDocument, type SigningKey } from '../../shared/signing.js';
 import { TestDaemon, stopAll } from '../../testkit/daemons.js';
 import { KEY_A, tempDir } from '../../testkit/fixtures.js';
-import { InsiderRelay, type Rewrite } from '../support/insider.js';
+import { InsiderRelay, insiderBefore, type Rewrite } from '../support/insider.js';
 import { probeLiveness } from '../support/liveness.js';
 
 const clients: ConfdClient[] = [];
@@ -49,12 +49,7 @@ async function cluster(signed: Record<string, unknown>, publisher: SigningKey, n
   return ds;
 }
 
-async function insider(d: TestDaemon, rewrite: Rewrite): Promise<InsiderRelay> {
-  const f = d.front();
-  const r = await new InsiderRelay(f.target, KEY_A, rewrite, f.port).start();
-  relays.push(r);
-  return r;
-}
+const insider = (d: TestDaemon, rewrite: Rewrite): Promise<InsiderRelay> => insiderBefore(d, KEY_A, rewrite, relays);
 
 function client(peers: string[], trust?: SigningKey): ConfdClient {
   const c = new ConfdClient({ keyring: Keyring.fromStrings([KEY_A]), peers, trustKeys: trust && TrustKeys.fromHex([hex(trust)]) });

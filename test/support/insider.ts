@@ -5,6 +5,7 @@ import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { Keyring } from '../../shared/keyring.js';
 import { packBody } from '../../shared/msgpack-encode.js';
 import { KIND_REPLY, decodeBody, frame, timeOf, verifyDatagram } from '../../shared/qcf1.js';
+import type { TestDaemon } from '../../testkit/daemons.js';
 
 /** Rewrites a reply body (the request's body given too); return it unchanged to pass it on. */
 export type Rewrite = (reply: Record<string, unknown>, request: Record<string, unknown> | undefined) => Record<string, unknown>;
@@ -74,4 +75,15 @@ export class InsiderRelay {
     }
     this.upstream.clear();
   }
+}
+
+/**
+ * An insider holding `key` put in front of daemon `d` (it takes the daemon's advertised address,
+ * so clients reach the daemon through it), kept in `relays` for the caller to stop.
+ */
+export async function insiderBefore(d: TestDaemon, key: string, rewrite: Rewrite, relays: InsiderRelay[]): Promise<InsiderRelay> {
+  const f = d.front();
+  const r = await new InsiderRelay(f.target, key, rewrite, f.port).start();
+  relays.push(r);
+  return r;
 }
