@@ -56,21 +56,22 @@ const SEALED_REPLIES = 16_384;
  * replies carry the same answer. Kept with the snapshot's table, so they go with it.
  */
 export class SealedReplies {
-  private readonly byKey = new WeakMap<Key, Map<number, { plain: Buffer; sealed: Buffer }>>();
+  private readonly byKey = new Map<Key, Map<number, { plain: Buffer; sealed: Buffer }>>();
   private size = 0;
 
   /** The sealed reply datagram for the answer body[start..end), signed under the request's salt. */
   datagram(key: Key, timeMs: number, salt: Uint8Array, saltOff: number, body: Uint8Array, start: number, end: number, stats: Stats): Buffer {
-    let mine = this.byKey.get(key);
-    if (mine === undefined) this.byKey.set(key, (mine = new Map()));
     const plain = body.subarray(start, end);
-    let e = mine.get(start);
+    let e = this.byKey.get(key)?.get(start);
     // Checked byte for byte: the table may have put another answer at that place since.
     if (e === undefined || !e.plain.equals(plain)) {
+      // Full: start again (every key's), as the table of answers itself is made anew per snapshot.
       if (e === undefined && ++this.size > SEALED_REPLIES) {
-        mine.clear();
+        this.byKey.clear();
         this.size = 1;
       }
+      let mine = this.byKey.get(key);
+      if (mine === undefined) this.byKey.set(key, (mine = new Map()));
       e = { plain: Buffer.from(plain), sealed: sealBody(sealKeys(key).reply, body, start, end, 0) };
       mine.set(start, e);
     }
