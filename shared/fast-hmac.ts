@@ -12,8 +12,8 @@ import { BLOCK_BYTES, IV1, IV256, compress1, compress256, type Compress } from '
  * speed per byte outweighs its setup per call. The largest message a key takes here.
  */
 export const FAST_HMAC_MAX = 768;
-/** The same for HMAC-SHA256, whose blocks take longer here. */
-const FAST_HMAC_SHA256_MAX = 448;
+/** The same for HMAC-SHA256, whose blocks take longer here (the two cost alike at about 550 bytes). */
+const FAST_HMAC_SHA256_MAX = 512;
 
 export type HmacAlgorithm = 'sha256' | 'sha1';
 
@@ -85,8 +85,9 @@ export class MacScratch {
   readonly msg: Buffer;
   /** The MAC macInto computed last, as big-endian words (8 for SHA-256, 5 for SHA-1). */
   readonly mac = new Int32Array(8);
-  /** The outer hash's one block. */
-  readonly outerBlock = Buffer.alloc(BLOCK_BYTES);
+  /** The outer hash's one block for SHA-256 and for SHA-1: the inner digest, then its padding (written once). */
+  readonly outer256 = outerBlock(32);
+  readonly outer1 = outerBlock(20);
 
   constructor(readonly capacity = FAST_HMAC_MAX) {
     // A Buffer, so that native copies can fill it.
@@ -94,40 +95,78 @@ export class MacScratch {
   }
 }
 
+/** A block for the outer hash of a `digestBytes`-byte inner digest, its padding written. */
+function outerBlock(digestBytes: number): Buffer {
+  const b = Buffer.alloc(BLOCK_BYTES);
+  b[digestBytes] = 0x80;
+  const bits = (BLOCK_BYTES + digestBytes) * 8;
+  b[BLOCK_BYTES - 2] = bits >>> 8;
+  b[BLOCK_BYTES - 1] = bits;
+  return b;
+}
+
 /** HMAC of s.msg[0..len) (len ≤ s.capacity) into s.mac; msg's bytes past len are overwritten. */
 export function macInto(key: HmacKey, s: MacScratch, len: number): void {
+  startInner(key, s);
+  const whole = len & -BLOCK_BYTES;
+  for (let o = 0; o < whole; o += BLOCK_BYTES) key.compress(s.mac, s.msg, o);
+  finish(key, s, whole, len - whole, len);
+}
+
+/** s.mac := the key's inner state, ready for the message. */
+function startInner(key: HmacKey, s: MacScratch): void {
+  const h = s.mac;
+  for (let i = 0; i < key.words; i++) h[i] = key.inner[i];
+}
+
+/**
+ * The message's last bytes, s.msg[at..at + tail) (tail < a block), padded and hashed, then the
+ * outer hash: s.mac is the MAC. `len` is the whole message's length.
+ */
+function finish(key: HmacKey, s: MacScratch, at: number, tail: number, len: number): void {
   const h = s.mac;
   const m = s.msg;
   const n = key.words;
   const compress = key.compress;
-  for (let i = 0; i < n; i++) h[i] = key.inner[i];
   // Padding: 0x80, zeros to 56 mod 64, the bit length (the key block included) big-endian.
-  let p = len;
+  let p = at + tail;
   m[p++] = 0x80;
-  const z = ((p + LENGTH_BYTES + BLOCK_BYTES - 1) & -BLOCK_BYTES) - LENGTH_BYTES; // where the length goes
+  const z = at + ((tail + 1 + LENGTH_BYTES + BLOCK_BYTES - 1) & -BLOCK_BYTES) - LENGTH_BYTES; // where the length goes
   while (p < z) m[p++] = 0;
   const bits = (len + BLOCK_BYTES) * 8;
   m[p] = 0;
   m[p + 1] = 0;
   m[p + 2] = 0;
-  m[p + 3] = bits / 0x1_0000_0000;
+  m[p + 3] = bits < 0x1_0000_0000 ? 0 : bits / 0x1_0000_0000;
   m[p + 4] = bits >>> 24;
   m[p + 5] = bits >>> 16;
   m[p + 6] = bits >>> 8;
   m[p + 7] = bits;
   p += LENGTH_BYTES;
-  for (let o = 0; o < p; o += BLOCK_BYTES) compress(h, m, o);
+  for (let o = at; o < p; o += BLOCK_BYTES) compress(h, m, o);
   // Outer: the inner digest, padded, after the outer key block.
-  const ob = s.outerBlock;
+  const ob = n === 8 ? s.outer256 : s.outer1;
   writeWords(h, n, ob, 0);
-  const dl = n * 4;
-  ob[dl] = 0x80;
-  for (let i = dl + 1; i < BLOCK_BYTES - 2; i++) ob[i] = 0;
-  const obits = (BLOCK_BYTES + dl) * 8;
-  ob[BLOCK_BYTES - 2] = obits >>> 8;
-  ob[BLOCK_BYTES - 1] = obits;
   for (let i = 0; i < n; i++) h[i] = key.outer[i];
   compress(h, ob, 0);
+}
+
+/**
+ * src[start..end) into the inner hash, after `fill` bytes already waiting in s.msg: whole blocks
+ * are hashed straight from src (no copy), what is left of a block waits in s.msg. The new fill.
+ */
+function feed(key: HmacKey, s: MacScratch, fill: number, src: Uint8Array, start: number, end: number): number {
+  const m = s.msg;
+  if (fill > 0) {
+    const stop = Math.min(end, start + BLOCK_BYTES - fill);
+    while (start < stop) m[fill++] = src[start++];
+    if (fill < BLOCK_BYTES) return fill;
+    key.compress(s.mac, m, 0);
+    fill = 0;
+  }
+  for (; end - start >= BLOCK_BYTES; start += BLOCK_BYTES) key.compress(s.mac, src, start);
+  while (start < end) m[fill++] = src[start++];
+  return fill;
 }
 
 /** n big-endian words of h into out[off..). */
@@ -179,19 +218,6 @@ export function writeMacHex(key: HmacKey, s: MacScratch, out: Uint8Array, off: n
 const WORK = new MacScratch();
 const MAC_BYTES = new Uint8Array(32);
 
-/** src[start..end) into s.msg at `at`; the end. */
-function copyIn(s: MacScratch, src: Uint8Array, start: number, end: number, at: number): number {
-  const m = s.msg;
-  // Short ranges by a loop: cheaper than a native copy's call overhead (and its view's
-  // allocation), which costs about as much as copying 128 bytes this way.
-  if (end - start > 128) {
-    m.set(src.subarray(start, end), at);
-    return at + (end - start);
-  }
-  for (let i = start; i < end; i++) m[at++] = src[i];
-  return at;
-}
-
 /** An ASCII string's codes into s.msg at `at`; the end, or -1 if it has a code ≥ 0x80. */
 function copyAscii(s: MacScratch, str: string, at: number): number {
   const m = s.msg;
@@ -226,8 +252,9 @@ export function hmacTwoInto(
     for (let i = 0; i < d.length; i++) out[outOff + i] = d[i];
     return;
   }
-  copyIn(WORK, b, bStart, bEnd, copyIn(WORK, a, aStart, aEnd, 0));
-  macInto(key, WORK, len);
+  startInner(key, WORK);
+  const fill = feed(key, WORK, feed(key, WORK, 0, a, aStart, aEnd), b, bStart, bEnd);
+  finish(key, WORK, 0, fill, len);
   writeWords(WORK.mac, key.words, out, outOff);
 }
 
@@ -279,10 +306,11 @@ export function hmacAsciiHexEquals(key: HmacKey, s1: string, s2: string, receive
  */
 export function hmacStringBytesHexInto(key: HmacKey, s: string, bytes: Uint8Array, start: number, endAt: number, out: Uint8Array, off: number): void {
   const len = s.length + (endAt - start);
-  const at = len > key.fastMax ? -1 : copyAscii(WORK, s, 0);
+  // The salt (shorter than a block) goes first, as a partial block.
+  const at = len > key.fastMax || s.length >= BLOCK_BYTES ? -1 : copyAscii(WORK, s, 0);
   if (at >= 0) {
-    copyIn(WORK, bytes, start, endAt, at);
-    macInto(key, WORK, len);
+    startInner(key, WORK);
+    finish(key, WORK, 0, feed(key, WORK, at, bytes, start, endAt), len);
     writeMacHex(key, WORK, out, off);
     return;
   }

@@ -23,9 +23,9 @@ const size = (alg: Alg) => (alg === 'sha256' ? 32 : 20);
 
 /**
  * Around the block boundaries of the padded message (55/56: the length still fits or not) and
- * the hand-over to node:crypto (448 for SHA-256, 768 for SHA-1).
+ * the hand-over to node:crypto (512 for SHA-256, 768 for SHA-1).
  */
-const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 447, 448, 449, 700, 767, 768, 769, 1000];
+const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 447, 448, 449, 511, 512, 513, 700, 767, 768, 769, 1000];
 const KEY_LENGTHS = [0, 1, 20, 32, 63, 64, 65, 100, 200];
 
 /** RFC 4231 §4 (HMAC-SHA256) and RFC 2202 §3 (HMAC-SHA1): key, data, MAC, all hex. */
