@@ -3,7 +3,7 @@
 // generated config), stops it (the profile is written at exit), and prints the top of the
 // profile by self time. Writes bench/results/profile-<name>.md.
 //
-// node dist/bench/profile.js [--proto qcf1|plj0] [--type N] [--nodes N] [--seconds S] [--name NAME] [--daemon-js PATH]
+// node dist/bench/profile.js [--proto qcf1|plj0] [--seal] [--type N] [--nodes N] [--seconds S] [--name NAME] [--daemon-js PATH]
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { LoadGen, startQconfd } from './lib/targets.js';
 const { values: argv } = parseArgs({
   options: {
     proto: { type: 'string', default: 'qcf1' },
+    seal: { type: 'boolean', default: false },
     type: { type: 'string' },
     nodes: { type: 'string' },
     seconds: { type: 'string', default: '6' },
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   const profDir = join(work, 'prof');
   const proto = argv.proto === 'plj0' ? 'plj0' : 'qcf1';
   const type = argv.type === undefined ? undefined : Number(argv.type);
-  const name = argv.name ?? `${proto}${type === undefined ? '' : `-type${type}`}${argv.nodes ? `-${argv.nodes}nodes` : ''}`;
+  const name = argv.name ?? `${proto}${argv.seal ? '-sealed' : ''}${type === undefined ? '' : `-type${type}`}${argv.nodes ? `-${argv.nodes}nodes` : ''}`;
   progress(`profile ${name}: starting qconfd under --cpu-prof on ${config}`);
   const d = await startQconfd({ file: config, keyFile, ganetiKeyFile: gkeyFile, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir], daemonJs: argv['daemon-js'] });
   const lg = new LoadGen();
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
   if (proto === 'qcf1') {
     job.key = key;
     job.bodies = headlineQcf1(facts);
+    job.seal = argv.seal;
   } else {
     job.plj0Key = readFileSync(ganetiExampleKey()).toString('base64');
     job.plj0 = type === undefined ? headlinePlj0(facts) : plj0Templates(type, facts);
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
     `# qconfd CPU profile: ${name}`,
     '',
     `${new Date().toISOString()}, ${machine()}.${argv['daemon-js'] ? ' Daemon: another build (--daemon-js).' : ''}`,
-    `Load: ${proto}, ${job.concurrency} in flight, ${seconds} s after 1 s warm-up, config ${config.includes('examples') ? 'examples/ganeti/config.data' : `generated, ${argv.nodes} nodes`}` +
+    `Load: ${proto}${job.seal ? ' sealed' : ''}, ${job.concurrency} in flight, ${seconds} s after 1 s warm-up, config ${config.includes('examples') ? 'examples/ganeti/config.data' : `generated, ${argv.nodes} nodes`}` +
       `${type === undefined ? ', the side-by-side mix' : `, request type ${type}`}.`,
     `Throughput under the profiler: ${Math.round(r.qps).toLocaleString('en-US')} queries/s (daemon CPU ${r.daemonCpuPct.toFixed(0)}%, load generator ${r.loadgenCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%); replies sampled ${JSON.stringify(r.statuses)}.`,
     '',

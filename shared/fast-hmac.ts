@@ -1,6 +1,6 @@
 // HMAC-SHA256 (QCF1) and HMAC-SHA1 (plj0) of short messages without allocation: each key's
 // inner and outer pad states are hashed once, and a message is read straight out of the
-// caller's buffers (or the char codes of ASCII strings). For datagrams of a few hundred bytes
+// caller's buffers, four bytes to a word, into the block the compression function takes. For datagrams of a few hundred bytes
 // this costs less than node:crypto's createHmac, whose per-call setup (a new Hmac object, the
 // key's pads, a digest Buffer) dominates at that size; longer messages go to node:crypto, which
 // is faster per byte. Results are bit-identical to createHmac's (tested).
@@ -17,12 +17,11 @@ const FAST_HMAC_SHA256_MAX = 512;
 
 export type HmacAlgorithm = 'sha256' | 'sha1';
 
-/** Room after a message for its padding: 0x80, zeros, the 8-byte length (at most a block). */
-const PADDING_ROOM = 2 * BLOCK_BYTES;
-/** The bytes of the message length at the end of the last block. */
-const LENGTH_BYTES = 8;
-const IPAD = 0x36;
-const OPAD = 0x5c;
+/** Words in a block. */
+const BLOCK_WORDS = BLOCK_BYTES / 4;
+/** HMAC's pads, a byte repeated over a word. */
+const IPAD = 0x36363636;
+const OPAD = 0x5c5c5c5c;
 
 /** A key prepared for HMAC: its inner and outer states (after the padded key block). */
 export class HmacKey {
@@ -45,17 +44,13 @@ export class HmacKey {
     let k: Uint8Array = bytes;
     // HMAC's rule for keys longer than a block: hash them first (as node:crypto does).
     if (k.length > BLOCK_BYTES) k = createHash(algorithm).update(bytes).digest();
-    // Buffers, like the messages: the compression functions see one kind of array only.
-    const ipad = Buffer.alloc(BLOCK_BYTES, IPAD);
-    const opad = Buffer.alloc(BLOCK_BYTES, OPAD);
-    for (let i = 0; i < k.length; i++) {
-      ipad[i] ^= k[i];
-      opad[i] ^= k[i];
-    }
+    // The key, zero-padded to a block, as words; xored with each pad.
+    const kw = new Int32Array(BLOCK_WORDS);
+    for (let i = 0; i < k.length; i++) kw[i >> 2] |= k[i] << (24 - 8 * (i & 3));
     this.inner = new Int32Array(is256 ? IV256 : IV1);
     this.outer = new Int32Array(is256 ? IV256 : IV1);
-    this.compress(this.inner, ipad, 0);
-    this.compress(this.outer, opad, 0);
+    this.compress(this.inner, kw.map((w) => w ^ IPAD));
+    this.compress(this.outer, kw.map((w) => w ^ OPAD));
   }
 }
 
@@ -81,92 +76,106 @@ export function hmacKey(algorithm: HmacAlgorithm, bytes: Buffer): HmacKey {
  * writeMacHex. Nothing is shared between scratches.
  */
 export class MacScratch {
-  /** The message, from offset 0 (up to `capacity` bytes), then room for its padding. */
+  /** The message, from offset 0 (up to `capacity` bytes). */
   readonly msg: Buffer;
-  /** The MAC macInto computed last, as big-endian words (8 for SHA-256, 5 for SHA-1). */
+  /** The hash state; once a MAC is done, the MAC as big-endian words (8 for SHA-256, 5 for SHA-1). */
   readonly mac = new Int32Array(8);
-  /** The outer hash's one block for SHA-256 and for SHA-1: the inner digest, then its padding (written once). */
-  readonly outer256 = outerBlock(32);
-  readonly outer1 = outerBlock(20);
+  /** The block being filled, as words. */
+  readonly block = new Int32Array(BLOCK_WORDS);
+  /** Whole words in `block`. */
+  words = 0;
+  /** The bytes of the word being filled, in its low end (message length mod 4 of them). */
+  partial = 0;
+  /** Message bytes so far. */
+  length = 0;
 
   constructor(readonly capacity = FAST_HMAC_MAX) {
     // A Buffer, so that native copies can fill it.
-    this.msg = Buffer.allocUnsafeSlow(capacity + PADDING_ROOM);
+    this.msg = Buffer.allocUnsafeSlow(capacity);
   }
 }
 
-/** A block for the outer hash of a `digestBytes`-byte inner digest, its padding written. */
-function outerBlock(digestBytes: number): Buffer {
-  const b = Buffer.alloc(BLOCK_BYTES);
-  b[digestBytes] = 0x80;
-  const bits = (BLOCK_BYTES + digestBytes) * 8;
-  b[BLOCK_BYTES - 2] = bits >>> 8;
-  b[BLOCK_BYTES - 1] = bits;
-  return b;
-}
-
-/** HMAC of s.msg[0..len) (len ≤ s.capacity) into s.mac; msg's bytes past len are overwritten. */
+/** HMAC of s.msg[0..len) (len ≤ s.capacity) into s.mac. */
 export function macInto(key: HmacKey, s: MacScratch, len: number): void {
-  startInner(key, s);
-  const whole = len & -BLOCK_BYTES;
-  for (let o = 0; o < whole; o += BLOCK_BYTES) key.compress(s.mac, s.msg, o);
-  finish(key, s, whole, len - whole, len);
+  begin(key, s);
+  feed(key, s, s.msg, 0, len);
+  end(key, s);
 }
 
-/** s.mac := the key's inner state, ready for the message. */
-function startInner(key: HmacKey, s: MacScratch): void {
+/** A new message in s: the key's inner state, nothing fed. */
+function begin(key: HmacKey, s: MacScratch): void {
   const h = s.mac;
   for (let i = 0; i < key.words; i++) h[i] = key.inner[i];
+  s.words = 0;
+  s.partial = 0;
+  s.length = 0;
 }
 
 /**
- * The message's last bytes, s.msg[at..at + tail) (tail < a block), padded and hashed, then the
- * outer hash: s.mac is the MAC. `len` is the whole message's length.
+ * src[start..end) into the message: whole words are read straight from src into the block
+ * (a word may start anywhere in src), a full block is hashed at once.
  */
-function finish(key: HmacKey, s: MacScratch, at: number, tail: number, len: number): void {
+function feed(key: HmacKey, s: MacScratch, src: Uint8Array, start: number, end: number): void {
+  const w = s.block;
   const h = s.mac;
-  const m = s.msg;
+  let wi = s.words;
+  let cur = s.partial;
+  let pos = s.length;
+  s.length = pos + (end - start);
+  // The word a previous range left unfinished.
+  while ((pos & 3) !== 0 && start < end) {
+    cur = (cur << 8) | src[start++];
+    if ((++pos & 3) === 0) {
+      w[wi] = cur;
+      cur = 0;
+      if (++wi === BLOCK_WORDS) {
+        key.compress(h, w);
+        wi = 0;
+      }
+    }
+  }
+  for (; end - start >= 4; start += 4) {
+    w[wi] = (src[start] << 24) | (src[start + 1] << 16) | (src[start + 2] << 8) | src[start + 3];
+    if (++wi === BLOCK_WORDS) {
+      key.compress(h, w);
+      wi = 0;
+    }
+  }
+  while (start < end) cur = (cur << 8) | src[start++];
+  s.words = wi;
+  s.partial = cur;
+}
+
+/**
+ * The message padded (0x80, zeros to 56 mod 64, its bit length with the key block's,
+ * big-endian) and hashed, then the outer hash: s.mac is the MAC.
+ */
+function end(key: HmacKey, s: MacScratch): void {
+  const w = s.block;
+  const h = s.mac;
   const n = key.words;
   const compress = key.compress;
-  // Padding: 0x80, zeros to 56 mod 64, the bit length (the key block included) big-endian.
-  let p = at + tail;
-  m[p++] = 0x80;
-  const z = at + ((tail + 1 + LENGTH_BYTES + BLOCK_BYTES - 1) & -BLOCK_BYTES) - LENGTH_BYTES; // where the length goes
-  while (p < z) m[p++] = 0;
-  const bits = (len + BLOCK_BYTES) * 8;
-  m[p] = 0;
-  m[p + 1] = 0;
-  m[p + 2] = 0;
-  m[p + 3] = bits < 0x1_0000_0000 ? 0 : bits / 0x1_0000_0000;
-  m[p + 4] = bits >>> 24;
-  m[p + 5] = bits >>> 16;
-  m[p + 6] = bits >>> 8;
-  m[p + 7] = bits;
-  p += LENGTH_BYTES;
-  for (let o = at; o < p; o += BLOCK_BYTES) compress(h, m, o);
-  // Outer: the inner digest, padded, after the outer key block.
-  const ob = n === 8 ? s.outer256 : s.outer1;
-  writeWords(h, n, ob, 0);
-  for (let i = 0; i < n; i++) h[i] = key.outer[i];
-  compress(h, ob, 0);
-}
-
-/**
- * src[start..end) into the inner hash, after `fill` bytes already waiting in s.msg: whole blocks
- * are hashed straight from src (no copy), what is left of a block waits in s.msg. The new fill.
- */
-function feed(key: HmacKey, s: MacScratch, fill: number, src: Uint8Array, start: number, end: number): number {
-  const m = s.msg;
-  if (fill > 0) {
-    const stop = Math.min(end, start + BLOCK_BYTES - fill);
-    while (start < stop) m[fill++] = src[start++];
-    if (fill < BLOCK_BYTES) return fill;
-    key.compress(s.mac, m, 0);
-    fill = 0;
+  const r = s.length & 3;
+  let wi = s.words;
+  w[wi] = ((s.partial << 8) | 0x80) << ((3 - r) << 3);
+  if (++wi > BLOCK_WORDS - 2) {
+    // No room left for the length: it goes in a block of its own.
+    while (wi < BLOCK_WORDS) w[wi++] = 0;
+    compress(h, w);
+    wi = 0;
   }
-  for (; end - start >= BLOCK_BYTES; start += BLOCK_BYTES) key.compress(s.mac, src, start);
-  while (start < end) m[fill++] = src[start++];
-  return fill;
+  while (wi < BLOCK_WORDS - 2) w[wi++] = 0;
+  const bits = (s.length + BLOCK_BYTES) * 8;
+  w[BLOCK_WORDS - 2] = bits < 0x1_0000_0000 ? 0 : bits / 0x1_0000_0000;
+  w[BLOCK_WORDS - 1] = bits;
+  compress(h, w);
+  // Outer: the inner digest, padded, after the outer key block.
+  for (let i = 0; i < n; i++) w[i] = h[i];
+  w[n] = 0x8000_0000 | 0;
+  for (let i = n + 1; i < BLOCK_WORDS - 1; i++) w[i] = 0;
+  w[BLOCK_WORDS - 1] = (BLOCK_BYTES + 4 * n) * 8;
+  for (let i = 0; i < n; i++) h[i] = key.outer[i];
+  compress(h, w);
 }
 
 /** n big-endian words of h into out[off..). */
@@ -230,6 +239,14 @@ function copyAscii(s: MacScratch, str: string, at: number): number {
   return bad >= 0x80 ? -1 : at;
 }
 
+/** HMAC of a[aStart..aEnd) ‖ b[bStart..bEnd) (no longer than key.fastMax) into WORK.mac. */
+function macTwo(key: HmacKey, a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): void {
+  begin(key, WORK);
+  feed(key, WORK, a, aStart, aEnd);
+  feed(key, WORK, b, bStart, bEnd);
+  end(key, WORK);
+}
+
 /**
  * HMAC over a[aStart..aEnd) ‖ b[bStart..bEnd), written to out[outOff..). The two ranges may
  * be parts of one buffer (QCF1: the datagram without its MAC field), and `out` may be that
@@ -252,9 +269,7 @@ export function hmacTwoInto(
     for (let i = 0; i < d.length; i++) out[outOff + i] = d[i];
     return;
   }
-  startInner(key, WORK);
-  const fill = feed(key, WORK, feed(key, WORK, 0, a, aStart, aEnd), b, bStart, bEnd);
-  finish(key, WORK, 0, fill, len);
+  macTwo(key, a, aStart, aEnd, b, bStart, bEnd);
   writeWords(WORK.mac, key.words, out, outOff);
 }
 
@@ -273,10 +288,18 @@ export function hmacTwoEquals(
   mac: Uint8Array,
   macOff: number,
 ): boolean {
-  hmacTwoInto(key, a, aStart, aEnd, b, bStart, bEnd, MAC_BYTES, 0);
+  const len = aEnd - aStart + (bEnd - bStart);
+  if (len > key.fastMax) {
+    hmacTwoInto(key, a, aStart, aEnd, b, bStart, bEnd, MAC_BYTES, 0);
+    let diff = 0;
+    for (let i = 0; i < key.words * 4; i++) diff |= MAC_BYTES[i] ^ mac[macOff + i];
+    return diff === 0;
+  }
+  macTwo(key, a, aStart, aEnd, b, bStart, bEnd);
+  // Word against word, every word looked at.
+  const h = WORK.mac;
   let diff = 0;
-  const n = key.words * 4;
-  for (let i = 0; i < n; i++) diff |= MAC_BYTES[i] ^ mac[macOff + i];
+  for (let i = 0, j = macOff; i < key.words; i++, j += 4) diff |= h[i] ^ ((mac[j] << 24) | (mac[j + 1] << 16) | (mac[j + 2] << 8) | mac[j + 3]);
   return diff === 0;
 }
 
@@ -306,11 +329,12 @@ export function hmacAsciiHexEquals(key: HmacKey, s1: string, s2: string, receive
  */
 export function hmacStringBytesHexInto(key: HmacKey, s: string, bytes: Uint8Array, start: number, endAt: number, out: Uint8Array, off: number): void {
   const len = s.length + (endAt - start);
-  // The salt (shorter than a block) goes first, as a partial block.
-  const at = len > key.fastMax || s.length >= BLOCK_BYTES ? -1 : copyAscii(WORK, s, 0);
+  const at = len > key.fastMax ? -1 : copyAscii(WORK, s, 0);
   if (at >= 0) {
-    startInner(key, WORK);
-    finish(key, WORK, 0, feed(key, WORK, at, bytes, start, endAt), len);
+    begin(key, WORK);
+    feed(key, WORK, WORK.msg, 0, at);
+    feed(key, WORK, bytes, start, endAt);
+    end(key, WORK);
     writeMacHex(key, WORK, out, off);
     return;
   }
