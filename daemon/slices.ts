@@ -2,6 +2,7 @@
 // milliseconds, yielding to the event loop between slices, so that answers keep flowing while a
 // large document is parsed, a view built or held waits settled; or at once, where nothing waits.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { settleBeforeSlice } from './turn-end.js';
 
 /**
  * Run a generator to completion in slices of about `sliceMs`, yielding to the event loop
@@ -10,6 +11,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
  */
 export async function runSliced<T>(gen: Generator<void, T>, sliceMs = 4, cancelled?: () => boolean): Promise<T | undefined> {
   for (;;) {
+    // Replies this turn queued leave before the slice, not after it.
+    settleBeforeSlice();
     const end = performance.now() + sliceMs;
     for (;;) {
       const r = gen.next();

@@ -3,6 +3,7 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { beforeEachSlice } from './turn-end.js';
 import { QconfError } from '../shared/errors.js';
 import { udpPortHolder } from './port-holder.js';
 import type { Protocol, Stats } from './stats.js';
@@ -114,6 +115,7 @@ export class UdpServer {
         sock.on('error', (err) => this.onError(err));
         sock.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
         this.socket = sock;
+        this.unregister = beforeEachSlice(this.flush);
         const a = sock.address();
         resolve({ address: a.address, port: a.port, family: a.family });
       });
@@ -145,7 +147,8 @@ export class UdpServer {
 
   /**
    * Queue a reply; the queue leaves at the end of this turn of the event loop, after every
-   * datagram the turn read has been handled. A client with many requests in flight then wakes
+   * datagram the turn read has been handled (or before a slice of long work, turn-end.ts, if
+   * one comes first). A client with many requests in flight then wakes
    * once for a batch of replies instead of once for each: on loopback the wake-up is most of
    * what a send costs, and batching measured 1.2× the queries a second (bench/RESULTS.md).
    * Bounded by what one turn produces (the kernel hands over at most a few dozen datagrams a
@@ -165,6 +168,9 @@ export class UdpServer {
     q.protocol.push(this.rxProtocol);
     if (q.bytes.length === 1) setImmediate(this.flush);
   }
+
+  /** Takes the flush back from the slice runner (turn-end.ts) when the socket closes. */
+  private unregister: (() => void) | undefined;
 
   /** Replies waiting for the end of the turn, and when each one's request arrived (-1: not timed). */
   private readonly queue = { bytes: [] as Buffer[], to: [] as RemoteInfo[], rxAt: [] as number[], protocol: [] as (Protocol | undefined)[] };
@@ -228,6 +234,7 @@ export class UdpServer {
     while (this.socket && this.socket.getSendQueueCount() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
     const sock = this.socket;
     this.socket = undefined;
+    this.unregister?.();
     if (!sock) return;
     await new Promise<void>((resolve) => sock.close(() => resolve()));
   }
