@@ -48,6 +48,13 @@ export class ReplyTable {
   valueEnd = 0;
   meta0 = 0;
   meta1 = 0;
+  /**
+   * The last get()'s record: its reference, unique among the records kept, and the generation of
+   * its chunk (counted up each time the chunk is emptied for reuse). The two name the record for
+   * as long as it lives, so a caller can key what it derives from one (a sealed copy) on them.
+   */
+  valueRef = -1;
+  valueGen = 0;
 
   private readonly chunkBytes: number;
   private readonly chunkShift: number;
@@ -56,6 +63,8 @@ export class ReplyTable {
   private readonly chunks: Buffer[] = [];
   /** Bytes written in each chunk. */
   private readonly used: number[] = [];
+  /** Each chunk's generation (see valueGen). */
+  private readonly gens: number[] = [];
   /** The chunk being written, and the oldest one (evicted next). */
   private head = -1;
   private tail = 0;
@@ -93,6 +102,8 @@ export class ReplyTable {
     if (ref < 0) return false;
     const c = this.chunks[ref >>> this.chunkShift];
     const at = ref & (this.chunkBytes - 1);
+    this.valueRef = ref;
+    this.valueGen = this.gens[ref >>> this.chunkShift];
     this.valueBuf = c;
     this.valueStart = at + RECORD_HEAD + (end - start);
     this.valueEnd = this.valueStart + c.readUInt32LE(at + 6);
@@ -161,6 +172,7 @@ export class ReplyTable {
     if (this.chunks.length < this.maxChunks) {
       this.chunks.push(Buffer.allocUnsafeSlow(this.chunkBytes));
       this.used.push(0);
+      this.gens.push(0);
       this.head = this.chunks.length - 1;
       return;
     }
@@ -180,6 +192,7 @@ export class ReplyTable {
       at += RECORD_HEAD + len + c.readUInt32LE(at + 6);
     }
     this.used[t] = 0;
+    this.gens[t]++;
     this.tail = (t + 1) % this.chunks.length;
   }
 

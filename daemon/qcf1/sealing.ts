@@ -7,6 +7,7 @@ import type { Key } from '../../shared/keyring.js';
 import { HEADER_LEN, KIND_REPLY, KIND_SEALED_REPLY, KIND_SEALED_REQUEST, frame, frameInPlace } from '../../shared/qcf1-frame.js';
 import { SEAL_OVERHEAD, openBody, sealBody, sealKeys } from '../../shared/seal.js';
 import type { Stats } from '../stats.js';
+import type { ReplyTable } from './reply-table.js';
 
 /** Whether requests made with `key` must be sealed (an unsealed one is refused `seal_required`). */
 export type SealPolicy = (key: Key) => boolean;
@@ -46,34 +47,40 @@ export function replyDatagram(sealed: boolean, key: Key, timeMs: number, salt: U
   return frameInPlace(sealBody(sealKeys(key).reply, body, start, end, HEADER_LEN), KIND_SEALED_REPLY, key, timeMs, salt, saltOff);
 }
 
-/** Sealed answers kept at most, per snapshot (their plaintexts too: about 10 MB at 300 bytes each). */
+/** Sealed answers kept at most, per snapshot (about 6 MB at 300 bytes each). */
 const SEALED_REPLIES = 16_384;
 
 /**
  * Answers from the table kept by request body, sealed once per key and snapshot and sent again
  * as they are: the same answer to the same key, the same sealed bytes. A nonce is still used for
  * one plaintext only (docs/protocol.md, "Sealed traffic"); what an onlooker learns is that two
- * replies carry the same answer. Kept with the snapshot's table, so they go with it.
+ * replies carry the same answer. Kept with the snapshot's table, so they go with it; each is
+ * keyed by the table's name for its record (reference and generation), which a record keeps
+ * for as long as it lives: no answer's bytes are compared or kept twice.
  */
 export class SealedReplies {
-  private readonly byKey = new Map<Key, Map<number, { plain: Buffer; sealed: Buffer }>>();
+  private readonly byKey = new Map<Key, { table: ReplyTable; kept: Map<number, { gen: number; sealed: Buffer }> }>();
   private size = 0;
 
-  /** The sealed reply datagram for the answer body[start..end), signed under the request's salt. */
-  datagram(key: Key, timeMs: number, salt: Uint8Array, saltOff: number, body: Uint8Array, start: number, end: number, stats: Stats): Buffer {
-    const plain = body.subarray(start, end);
-    let e = this.byKey.get(key)?.get(start);
-    // Checked byte for byte: the table may have put another answer at that place since.
-    if (e === undefined || !e.plain.equals(plain)) {
+  /** The sealed reply datagram for the answer `table`'s last get() found, signed under the request's salt. */
+  datagram(key: Key, table: ReplyTable, timeMs: number, salt: Uint8Array, saltOff: number, stats: Stats): Buffer {
+    let mine = this.byKey.get(key);
+    // A key's scope changed with its policy: its answers now come from another table.
+    if (mine === undefined || mine.table !== table) {
+      if (mine !== undefined) this.size -= mine.kept.size;
+      this.byKey.set(key, (mine = { table, kept: new Map() }));
+    }
+    const ref = table.valueRef;
+    let e = mine.kept.get(ref);
+    if (e === undefined || e.gen !== table.valueGen) {
       // Full: start again (every key's), as the table of answers itself is made anew per snapshot.
       if (e === undefined && ++this.size > SEALED_REPLIES) {
         this.byKey.clear();
+        this.byKey.set(key, (mine = { table, kept: new Map() }));
         this.size = 1;
       }
-      let mine = this.byKey.get(key);
-      if (mine === undefined) this.byKey.set(key, (mine = new Map()));
-      e = { plain: Buffer.from(plain), sealed: sealBody(sealKeys(key).reply, body, start, end, 0) };
-      mine.set(start, e);
+      e = { gen: table.valueGen, sealed: sealBody(sealKeys(key).reply, table.valueBuf, table.valueStart, table.valueEnd, 0) };
+      mine.kept.set(ref, e);
     }
     const out = Buffer.allocUnsafe(HEADER_LEN + e.sealed.length);
     e.sealed.copy(out, HEADER_LEN);

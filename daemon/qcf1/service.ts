@@ -281,7 +281,7 @@ export class Qcf1Service {
           if (access !== undefined) d.stats.keyReply(access.counters, m & 3, m & FORBIDDEN_META ? 1 : 0);
           d.send(
             sealed
-              ? serving.sealed.datagram(key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats)
+              ? serving.sealed.datagram(key, table, now, msg, SALT_OFFSET, d.stats)
               : replyDatagram(false, key, now, msg, SALT_OFFSET, table.valueBuf, start, end, d.stats),
             rinfo,
           );

@@ -14,6 +14,7 @@ import { HEADER_LEN, KIND_REPLY, KIND_REQUEST, KIND_SEALED_REPLY, KIND_SEALED_RE
 import { openBody, sealBody, sealKeys } from '../../shared/seal.js';
 import { randomBytes } from 'node:crypto';
 import { CLIENT, SERVICE_TO, qcf1Service } from '../support/qcf1-service.js';
+import { ReplyTable } from '../../daemon/qcf1/reply-table.js';
 import { SealedReplies } from '../../daemon/qcf1/sealing.js';
 
 const A = 'a'.repeat(32);
@@ -134,32 +135,52 @@ describe('sealed answers kept per key and snapshot (SealedReplies)', () => {
   const sealedBodyOf = (d: Buffer) => d.subarray(HEADER_LEN);
   const open = (key: Key, d: Buffer) => openBody(sealKeys(key).reply, d, HEADER_LEN, d.length);
 
+  /** A table holding `answer` under a request, looked up (so that its last get() is that record). */
+  const tableWith = (table: ReplyTable, request: string, answer: string): ReplyTable => {
+    table.set(Buffer.from(request), 0, request.length, Buffer.from(answer), 0, 0);
+    expect(table.get(Buffer.from(request), 0, request.length)).toBe(true);
+    return table;
+  };
+
   it('the same answer to the same key: sealed once, the same sealed bytes each time, opening to it', () => {
     const kept = new SealedReplies();
     const stats = new Stats();
-    const table = Buffer.from('....{"answer":"first"}....');
-    const [start, end] = [4, 22];
-    const one = kept.datagram(keyA, Date.now(), salt, 0, table, start, end, stats);
-    const two = kept.datagram(keyA, Date.now(), randomBytes(16), 0, table, start, end, stats);
+    const table = tableWith(new ReplyTable({ maxBytes: 1 << 20, maxEntries: 100 }), 'get first', '{"answer":"first"}');
+    const one = kept.datagram(keyA, table, Date.now(), salt, 0, stats);
+    const two = kept.datagram(keyA, table, Date.now(), randomBytes(16), 0, stats);
     expect(sealedBodyOf(two)).toEqual(sealedBodyOf(one));
     expect(one[4]).toBe(KIND_SEALED_REPLY);
     expect(open(keyA, one)?.toString()).toBe('{"answer":"first"}');
     expect(verifyKey(two, keyring, KIND_SEALED_REPLY)).toBe(keyA);
   });
 
-  it('another answer at the same place is sealed afresh (a nonce serves one plaintext only); another key gets its own', () => {
+  it('another answer in the same place of the table is sealed afresh (a nonce serves one plaintext only); another key gets its own', () => {
     const kept = new SealedReplies();
     const stats = new Stats();
-    const table = Buffer.from('....{"answer":"first"}....');
-    const first = kept.datagram(keyA, Date.now(), salt, 0, table, 4, 22, stats);
-    Buffer.from('{"answer":"other"}').copy(table, 4);
-    const other = kept.datagram(keyA, Date.now(), salt, 0, table, 4, 22, stats);
+    // One chunk of 64 bytes: the second record evicts the first and is written where it was.
+    const table = new ReplyTable({ maxBytes: 64, maxEntries: 100, chunkBytes: 64 });
+    tableWith(table, 'get first', '{"answer":"first"}');
+    const firstRef = table.valueRef;
+    const first = kept.datagram(keyA, table, Date.now(), salt, 0, stats);
+    tableWith(table, 'get other', '{"answer":"other"}');
+    expect(table.valueRef).toBe(firstRef);
+    const other = kept.datagram(keyA, table, Date.now(), salt, 0, stats);
     expect(open(keyA, other)?.toString()).toBe('{"answer":"other"}');
     // A fresh nonce: the first 24 bytes of the sealed body differ.
     expect(sealedBodyOf(other).subarray(0, 24).equals(sealedBodyOf(first).subarray(0, 24))).toBe(false);
-    const forB = kept.datagram(keyB, Date.now(), salt, 0, table, 4, 22, stats);
+    const forB = kept.datagram(keyB, table, Date.now(), salt, 0, stats);
     expect(open(keyA, forB)).toBeUndefined();
     expect(open(keyB, forB)?.toString()).toBe('{"answer":"other"}');
+  });
+
+  it('a key whose answers come from another table (its scope changed) never gets one sealed from the first', () => {
+    const kept = new SealedReplies();
+    const stats = new Stats();
+    const wide = tableWith(new ReplyTable({ maxBytes: 1 << 20, maxEntries: 100 }), 'get ""', '{"answer":"everything"}');
+    const narrow = tableWith(new ReplyTable({ maxBytes: 1 << 20, maxEntries: 100 }), 'get ""', '{"answer":"in scope"}');
+    expect(narrow.valueRef).toBe(wide.valueRef);
+    expect(open(keyA, kept.datagram(keyA, wide, Date.now(), salt, 0, stats))?.toString()).toBe('{"answer":"everything"}');
+    expect(open(keyA, kept.datagram(keyA, narrow, Date.now(), salt, 0, stats))?.toString()).toBe('{"answer":"in scope"}');
   });
 });
 
