@@ -23,8 +23,20 @@ const BLOCK_WORDS = BLOCK_BYTES / 4;
 const IPAD = 0x36363636;
 const OPAD = 0x5c5c5c5c;
 
+/** Where a hash of a message starts: the state after what comes before the message, and its length. */
+interface HashStart {
+  /** The state the message's first block is hashed into. */
+  readonly inner: Int32Array;
+  /** Bytes hashed before the message (they count in the padded length). */
+  readonly prefixBytes: number;
+  /** Digest length in 32-bit words. */
+  readonly words: number;
+  readonly compress: Compress;
+}
+
 /** A key prepared for HMAC: its inner and outer states (after the padded key block). */
-export class HmacKey {
+export class HmacKey implements HashStart {
+  readonly prefixBytes = BLOCK_BYTES;
   readonly inner: Int32Array;
   readonly outer: Int32Array;
   /** Digest length in 32-bit words (8 or 5). */
@@ -103,7 +115,7 @@ export function macInto(key: HmacKey, s: MacScratch, len: number): void {
 }
 
 /** A new message in s: the key's inner state, nothing fed. */
-function begin(key: HmacKey, s: MacScratch): void {
+function begin(key: HashStart, s: MacScratch): void {
   const h = s.mac;
   for (let i = 0; i < key.words; i++) h[i] = key.inner[i];
   s.words = 0;
@@ -115,7 +127,7 @@ function begin(key: HmacKey, s: MacScratch): void {
  * src[start..end) into the message: whole words are read straight from src into the block
  * (a word may start anywhere in src), a full block is hashed at once.
  */
-function feed(key: HmacKey, s: MacScratch, src: Uint8Array, start: number, end: number): void {
+function feed(key: HashStart, s: MacScratch, src: Uint8Array, start: number, end: number): void {
   const w = s.block;
   const h = s.mac;
   let wi = s.words;
@@ -147,13 +159,12 @@ function feed(key: HmacKey, s: MacScratch, src: Uint8Array, start: number, end: 
 }
 
 /**
- * The message padded (0x80, zeros to 56 mod 64, its bit length with the key block's,
- * big-endian) and hashed, then the outer hash: s.mac is the MAC.
+ * The message padded (0x80, zeros to 56 mod 64, its bit length with its prefix's, big-endian)
+ * and hashed: s.mac is its hash.
  */
-function end(key: HmacKey, s: MacScratch): void {
+function finishInner(key: HashStart, s: MacScratch): void {
   const w = s.block;
   const h = s.mac;
-  const n = key.words;
   const compress = key.compress;
   const r = s.length & 3;
   let wi = s.words;
@@ -165,17 +176,54 @@ function end(key: HmacKey, s: MacScratch): void {
     wi = 0;
   }
   while (wi < BLOCK_WORDS - 2) w[wi++] = 0;
-  const bits = (s.length + BLOCK_BYTES) * 8;
+  const bits = (s.length + key.prefixBytes) * 8;
   w[BLOCK_WORDS - 2] = bits < 0x1_0000_0000 ? 0 : bits / 0x1_0000_0000;
   w[BLOCK_WORDS - 1] = bits;
   compress(h, w);
+}
+
+/** The inner hash finished, then the outer one: s.mac is the MAC. */
+function end(key: HmacKey, s: MacScratch): void {
+  finishInner(key, s);
+  const w = s.block;
+  const h = s.mac;
+  const n = key.words;
   // Outer: the inner digest, padded, after the outer key block.
   for (let i = 0; i < n; i++) w[i] = h[i];
   w[n] = 0x8000_0000 | 0;
   for (let i = n + 1; i < BLOCK_WORDS - 1; i++) w[i] = 0;
   w[BLOCK_WORDS - 1] = (BLOCK_BYTES + 4 * n) * 8;
   for (let i = 0; i < n; i++) h[i] = key.outer[i];
-  compress(h, w);
+  key.compress(h, w);
+}
+
+const PLAIN_SHA256: HashStart = { inner: new Int32Array(IV256), prefixBytes: 0, words: 8, compress: compress256 };
+
+/**
+ * SHA-256 of a short message fed in parts, in plain TypeScript: for hashes of a few dozen bytes
+ * (the commitment's tree nodes and leaves), where a node:crypto call costs several times the
+ * hashing. Bit-identical to node:crypto's (tested). Each instance has its own memory.
+ */
+export class ShortSha256 {
+  private readonly s = new MacScratch(0);
+
+  begin(): this {
+    begin(PLAIN_SHA256, this.s);
+    return this;
+  }
+
+  update(src: Uint8Array, start = 0, end = src.length): this {
+    feed(PLAIN_SHA256, this.s, src, start, end);
+    return this;
+  }
+
+  /** The digest, in a new Buffer. */
+  digest(): Buffer {
+    finishInner(PLAIN_SHA256, this.s);
+    const out = Buffer.allocUnsafe(32);
+    writeWords(this.s.mac, 8, out, 0);
+    return out;
+  }
 }
 
 /** n big-endian words of h into out[off..). */

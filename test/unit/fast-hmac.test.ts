@@ -1,12 +1,13 @@
 // The allocation-free HMAC paths must equal node:crypto's HMAC bit for bit, for SHA-256 and
 // SHA-1: the RFC 4231 and RFC 2202 test vectors, any key length (shorter and longer than a
 // block), any message length (across the fast/slow boundary and the block boundaries).
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   FAST_HMAC_MAX,
   MacScratch,
+  ShortSha256,
   hmacAsciiHexEquals,
   hmacKey,
   hmacStringBytesHexInto,
@@ -197,5 +198,28 @@ describe('scratches', () => {
     };
     expect(hexOf(a)).toBe(createHmac('sha1', keyBytes).update(m1).digest('hex'));
     expect(hexOf(b)).toBe(createHmac('sha1', keyBytes).update(m2).digest('hex'));
+  });
+});
+
+describe('short SHA-256 equals node:crypto', () => {
+  it('any message, fed in any parts, at every length around the block boundaries', () => {
+    const h = new ShortSha256();
+    for (const len of LENGTHS) {
+      const msg = randomBytes(len);
+      expect(h.begin().update(msg).digest()).toEqual(createHash('sha256').update(msg).digest());
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 4 }), (msg, cuts) => {
+        const at = [...new Set(cuts.map((c) => c % (msg.length + 1)))].sort((a, b) => a - b);
+        h.begin();
+        let from = 0;
+        for (const c of [...at, msg.length]) {
+          h.update(msg, from, c);
+          from = c;
+        }
+        expect(h.digest()).toEqual(createHash('sha256').update(msg).digest());
+      }),
+      { numRuns: 300 },
+    );
   });
 });
