@@ -148,11 +148,11 @@ export class UdpServer {
   /**
    * Queue a reply; the queue leaves at the end of this turn of the event loop, after every
    * datagram the turn read has been handled (or before a slice of long work, turn-end.ts, if
-   * one comes first). A client with many requests in flight then wakes
-   * once for a batch of replies instead of once for each: on loopback the wake-up is most of
-   * what a send costs, and batching measured 1.2× the queries a second (bench/RESULTS.md).
-   * Bounded by what one turn produces (the kernel hands over at most a few dozen datagrams a
-   * turn; a snapshot change releases at most the held waits).
+   * one comes first). A client with many requests in flight then wakes once for a batch of
+   * replies instead of once for each: on loopback the wake-up is most of what a send costs, and
+   * batching measured 1.2× the queries a second (bench/results/reply-batching-ab.md). Bounded
+   * by what one turn produces (libuv reads at most a few dozen datagrams a turn; a snapshot
+   * change releases at most the held waits).
    */
   send(bytes: Buffer, to: RemoteInfo): void {
     if (!this.socket) return;

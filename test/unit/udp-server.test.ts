@@ -1,7 +1,10 @@
 // The UDP edge's sends on real loopback sockets: replies arrive, failed sends are counted (one
-// send in 32 is checked, then every send while they fail), and close waits for queued replies.
+// send in 32 is checked, then every send while they fail), close waits for queued replies, and
+// the replies of one turn of the event loop leave together, in order, before any slice of long
+// work.
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runSliced } from '../../daemon/slices.js';
 import { Stats } from '../../daemon/stats.js';
 import { UdpServer, magicOf } from '../../daemon/udp-server.js';
 
@@ -58,5 +61,57 @@ describe('UdpServer sends', () => {
     // Sends before the first checked one (at most 31) go unseen; from it on, all are counted.
     expect(stats.sendErrors).toBeGreaterThanOrEqual(200 - 31);
     expect(stats.sendErrors).toBeLessThanOrEqual(200);
+  });
+});
+
+describe('UdpServer: replies leave at the end of the turn', () => {
+  async function receiver(): Promise<{ sock: dgram.Socket; port: number; got: string[] }> {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: string[] = [];
+    sock.on('message', (m) => got.push(m.toString()));
+    return { sock, port: sock.address().port, got };
+  }
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('queued in one turn, sent after it, in order; a send refused at once is counted and the rest still go', async () => {
+    const stats = new Stats();
+    const errors: Error[] = [];
+    const server = new UdpServer(stats, (e) => errors.push(e));
+    servers.push(server);
+    await server.listen(0, '127.0.0.1');
+    const r = await receiver();
+    const to = { address: '127.0.0.1', port: r.port, family: 'IPv4' as const, size: 0 };
+    server.send(Buffer.from('one'), to);
+    // Port 0: dgram refuses it before anything is sent.
+    server.send(Buffer.from('refused'), { ...to, port: 0 });
+    server.send(Buffer.from('two'), to);
+    // Still in this turn: queued, nothing tried yet.
+    expect(stats.sendErrors).toBe(0);
+    await new Promise((res) => setImmediate(res));
+    expect(stats.sendErrors).toBe(1);
+    expect(errors).toHaveLength(1);
+    await until(() => r.got.length === 2);
+    r.sock.close();
+    expect(r.got).toEqual(['one', 'two']);
+  });
+
+  it("a slice of long work sends the turn's replies first", async () => {
+    const errors: Error[] = [];
+    const server = new UdpServer(new Stats(), (e) => errors.push(e));
+    servers.push(server);
+    await server.listen(0, '127.0.0.1');
+    // A reply refused when sent: onError tells when the queue was sent.
+    server.send(Buffer.from('refused'), { address: '127.0.0.1', port: 0, family: 'IPv4', size: 0 });
+    let seenBySlice = -1;
+    function* work(): Generator<void, void> {
+      seenBySlice = errors.length;
+      yield;
+    }
+    // runSliced starts its first slice at once, before this turn ends.
+    await runSliced(work());
+    expect(seenBySlice).toBe(1);
   });
 });
