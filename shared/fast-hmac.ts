@@ -1,9 +1,10 @@
 // HMAC-SHA256 (QCF1) and HMAC-SHA1 (plj0) of short messages without allocation: each key's
 // inner and outer pad states are hashed once, and a message is read straight out of the
-// caller's buffers, four bytes to a word, into the block the compression function takes. For datagrams of a few hundred bytes
-// this costs less than node:crypto's createHmac, whose per-call setup (a new Hmac object, the
-// key's pads, a digest Buffer) dominates at that size; longer messages go to node:crypto, which
-// is faster per byte. Results are bit-identical to createHmac's (tested).
+// caller's buffers, four bytes to a word, into the block the compression function takes. For
+// datagrams of a few hundred bytes this costs less than node:crypto's createHmac, whose per-call
+// setup (a new Hmac object, the key's pads, a digest Buffer) dominates at that size; longer
+// messages go to node:crypto, which is faster per byte. Results are bit-identical to
+// createHmac's (tested). ShortSha256 is the same engine without a key, for short plain hashes.
 import { createHash, createHmac } from 'node:crypto';
 import { BLOCK_BYTES, IV1, IV256, compress1, compress256, type Compress } from './sha.js';
 
