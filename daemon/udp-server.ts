@@ -41,6 +41,8 @@ export interface BoundAddress {
 
 /** Every this many sends, one is sent with a completion check (see UdpServer.send). */
 const CHECK_EVERY = 32;
+/** A queued reply is sent at the latest after this many more datagrams of its turn. */
+const FLUSH_AFTER = 16;
 /** Sends checked one by one after a failed one. */
 const CHECK_ALL_AFTER_FAILURE = 4096;
 
@@ -124,6 +126,9 @@ export class UdpServer {
 
   private dispatch(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closing || this.paused) return;
+    // A queued reply waits for at most FLUSH_AFTER more datagrams, those that get no reply (a
+    // flood being dropped) included.
+    if (this.queue.bytes.length > 0 && ++this.waitedFor >= FLUSH_AFTER) this.flush();
     const stats = this.stats;
     stats.received++;
     if (msg.length < 4) return stats.drop('too_short');
@@ -150,9 +155,10 @@ export class UdpServer {
    * datagram the turn read has been handled (or before a slice of long work, turn-end.ts, if
    * one comes first). A client with many requests in flight then wakes once for a batch of
    * replies instead of once for each: on loopback the wake-up is most of what a send costs, and
-   * batching measured 1.2× the queries a second (bench/results/reply-batching-ab.md). Bounded
-   * by what one turn produces (libuv reads at most a few dozen datagrams a turn; a snapshot
-   * change releases at most the held waits).
+   * batching measured 1.2× the queries a second (bench/results/reply-batching-ab.md). A reply
+   * waits for at most FLUSH_AFTER more datagrams (dispatch), so a flood that gets no replies
+   * does not hold another key's. Bounded by what one turn produces (libuv reads at most a few
+   * dozen datagrams a turn; a snapshot change releases at most the held waits).
    */
   send(bytes: Buffer, to: RemoteInfo): void {
     if (!this.socket) return;
@@ -175,9 +181,13 @@ export class UdpServer {
   /** Replies waiting for the end of the turn, and when each one's request arrived (-1: not timed). */
   private readonly queue = { bytes: [] as Buffer[], to: [] as RemoteInfo[], rxAt: [] as number[], protocol: [] as (Protocol | undefined)[] };
 
+  /** Datagrams dispatched since the queue's first reply was queued. */
+  private waitedFor = 0;
+
   /** Send every queued reply, in order. */
   private readonly flush = (): void => {
     const q = this.queue;
+    this.waitedFor = 0;
     const sock = this.socket;
     for (let i = 0; i < q.bytes.length && sock; i++) {
       if (q.rxAt[i] >= 0) this.stats.observeLatency(q.protocol[i] as Protocol, performance.now() - q.rxAt[i]);

@@ -98,6 +98,33 @@ describe('UdpServer: replies leave at the end of the turn', () => {
     expect(r.got).toEqual(['one', 'two']);
   });
 
+  it('a queued reply waits for at most 16 more datagrams of its turn (a flood that gets no reply included)', async () => {
+    const errors: Error[] = [];
+    const server = new UdpServer(new Stats(), (e) => errors.push(e));
+    servers.push(server);
+    // The first datagram gets a reply (refused when sent: onError tells when); the others none.
+    const seen: number[] = [];
+    server.route({
+      magic: magicOf('ECHO'),
+      maxBytes: 64,
+      handler: () => {
+        if (seen.length === 0) server.send(Buffer.from('refused'), { address: '127.0.0.1', port: 0, family: 'IPv4', size: 0 });
+        seen.push(errors.length);
+      },
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    // Sent in one burst: they wait in the socket together and are read in one turn.
+    const sent = Array.from({ length: 20 }, () => new Promise<void>((r) => client.send(Buffer.from('ECHO'), port, '127.0.0.1', () => r())));
+    await Promise.all(sent);
+    await until(() => seen.length === 20);
+    client.close();
+    // The reply had left when the 17th datagram was handled (read in the same turn, it would
+    // otherwise wait for the turn's end; in an earlier turn, it left at that turn's end).
+    expect(seen[16]).toBe(1);
+  });
+
   it("a slice of long work sends the turn's replies first", async () => {
     const errors: Error[] = [];
     const server = new UdpServer(new Stats(), (e) => errors.push(e));
