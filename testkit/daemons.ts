@@ -107,7 +107,10 @@ export class TestDaemon {
       while (Date.now() < deadline) {
         if (this.child.exitCode !== null) throw new Error(`qconfd exited with ${this.child.exitCode}:\n${this.output}`);
         const r = await client.ping({ timeoutMs: 500 });
-        if (!r.timedOut) return;
+        // Only this daemon's answer: another process's daemon on the port (bound first, this
+        // one about to exit with EADDRINUSE) answers the same key too.
+        if (!r.timedOut && r.peers.some((p) => p.node === this.nodeName)) return;
+        if (!r.timedOut) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       throw new Error(`qconfd on port ${this.port} not ready after ${deadlineMs} ms:\n${this.output.slice(-4000)}`);
     } finally {

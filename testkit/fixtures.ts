@@ -51,7 +51,20 @@ export function writeAtomic(path: string, content: string | object): void {
  * dual-stack `::` unless told otherwise); '127.0.0.1' asks IPv4 loopback only, for a daemon
  * bound there. Another process may still take it before it is bound: callers that can, retry.
  */
-export function freePort(host: '::' | '127.0.0.1' = '::'): Promise<number> {
+export async function freePort(host: '::' | '127.0.0.1' = '::'): Promise<number> {
+  // The kernel may hand the same free port to two calls in a row: never give one out twice.
+  for (;;) {
+    const port = await anyFreePort(host);
+    if (handedOut.has(port)) continue;
+    if (handedOut.size >= 8192) handedOut.clear();
+    handedOut.add(port);
+    return port;
+  }
+}
+
+const handedOut = new Set<number>();
+
+function anyFreePort(host: '::' | '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = host === '::' ? dgram.createSocket({ type: 'udp6', ipv6Only: false }) : dgram.createSocket('udp4');
     s.once('error', reject);
