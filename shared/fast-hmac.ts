@@ -1,20 +1,24 @@
-// HMAC-SHA256 (QCF1) and HMAC-SHA1 (plj0) of short messages without allocation: each key's
-// inner and outer pad states are hashed once, and a message is read straight out of the
-// caller's buffers, four bytes to a word, into the block the compression function takes. For
-// datagrams of a few hundred bytes this costs less than node:crypto's createHmac, whose per-call
-// setup (a new Hmac object, the key's pads, a digest Buffer) dominates at that size; longer
-// messages go to node:crypto, which is faster per byte. Results are bit-identical to
-// createHmac's (tested). ShortSha256 is the same engine without a key, for short plain hashes.
-import { createHash, createHmac } from 'node:crypto';
+// HMAC-SHA256 (QCF1) and HMAC-SHA1 (plj0) of datagrams without node:crypto's per-call setup:
+// each key's inner and outer pad states are hashed once. A short message is read straight out
+// of the caller's buffers, four bytes to a word, into the block the compression function takes;
+// a longer one has its inner hash taken by node:crypto in one call (over the key's inner block
+// and the message, copied end to end), faster per byte, and its outer hash here, from the
+// key's outer state: one block. createHmac would cost a new Hmac object and the key's pads per
+// call on top. Results are bit-identical to createHmac's (tested). ShortSha256 is the same
+// engine without a key, for short plain hashes.
+import { createHash, hash } from 'node:crypto';
 import { BLOCK_BYTES, IV1, IV256, compress1, compress256, type Compress } from './sha.js';
 
 /**
- * HMAC-SHA1 messages longer than this (bytes) are handed to node:crypto: past it, node:crypto's
- * speed per byte outweighs its setup per call. The largest message a key takes here.
+ * HMAC-SHA1 messages longer than this (bytes) have their inner hash taken by node:crypto: past
+ * it, node:crypto's speed per byte outweighs the cost of a call. The largest message a key takes
+ * word by word here.
  */
 export const FAST_HMAC_MAX = 768;
-/** The same for HMAC-SHA256, whose blocks take longer here (the two cost alike at about 550 bytes). */
-const FAST_HMAC_SHA256_MAX = 512;
+/** The same for HMAC-SHA256, whose blocks take longer here (the two cost alike at about 330 bytes). */
+const FAST_HMAC_SHA256_MAX = 320;
+/** The longest message whose inner hash node:crypto takes from LONG (a datagram at most). */
+const LONG_MAX = 65_536;
 
 export type HmacAlgorithm = 'sha256' | 'sha1';
 
@@ -43,8 +47,10 @@ export class HmacKey implements HashStart {
   /** Digest length in 32-bit words (8 or 5). */
   readonly words: number;
   readonly compress: Compress;
-  /** Longer messages are MACed by node:crypto. */
+  /** Longer messages have their inner hash taken by node:crypto. */
   readonly fastMax: number;
+  /** The key block xored with the inner pad, as bytes: what node:crypto hashes before a long message. */
+  readonly innerBlock: Buffer;
 
   constructor(
     readonly algorithm: HmacAlgorithm,
@@ -62,8 +68,11 @@ export class HmacKey implements HashStart {
     for (let i = 0; i < k.length; i++) kw[i >> 2] |= k[i] << (24 - 8 * (i & 3));
     this.inner = new Int32Array(is256 ? IV256 : IV1);
     this.outer = new Int32Array(is256 ? IV256 : IV1);
-    this.compress(this.inner, kw.map((w) => w ^ IPAD));
+    const innerWords = kw.map((w) => w ^ IPAD);
+    this.compress(this.inner, innerWords);
     this.compress(this.outer, kw.map((w) => w ^ OPAD));
+    this.innerBlock = Buffer.alloc(BLOCK_BYTES);
+    for (let i = 0; i < BLOCK_WORDS; i++) this.innerBlock.writeInt32BE(innerWords[i], 4 * i);
   }
 }
 
@@ -186,6 +195,11 @@ function finishInner(key: HashStart, s: MacScratch): void {
 /** The inner hash finished, then the outer one: s.mac is the MAC. */
 function end(key: HmacKey, s: MacScratch): void {
   finishInner(key, s);
+  outer(key, s);
+}
+
+/** The outer hash of the inner digest in s.mac: s.mac is the MAC. */
+function outer(key: HmacKey, s: MacScratch): void {
   const w = s.block;
   const h = s.mac;
   const n = key.words;
@@ -274,7 +288,6 @@ export function writeMacHex(key: HmacKey, s: MacScratch, out: Uint8Array, off: n
 // The functions below take their whole message as arguments and give their whole result back:
 // they share this memory within one call only (single-threaded, never re-entered).
 const WORK = new MacScratch();
-const MAC_BYTES = new Uint8Array(32);
 
 /** An ASCII string's codes into s.msg at `at`; the end, or -1 if it has a code ≥ 0x80. */
 function copyAscii(s: MacScratch, str: string, at: number): number {
@@ -288,8 +301,38 @@ function copyAscii(s: MacScratch, str: string, at: number): number {
   return bad >= 0x80 ? -1 : at;
 }
 
-/** HMAC of a[aStart..aEnd) ‖ b[bStart..bEnd) (no longer than key.fastMax) into WORK.mac. */
+/** The key's inner block, then a long message: node:crypto's input for an inner hash. */
+const LONG = Buffer.allocUnsafeSlow(BLOCK_BYTES + LONG_MAX);
+
+/** Copy src[start..end) into LONG at `at`; returns where it ends. */
+function toLong(src: Uint8Array, start: number, end: number, at: number): number {
+  // A short range byte by byte: a native copy costs more than a few dozen bytes' loop.
+  if (end - start < 64) {
+    for (let i = start; i < end; i++) LONG[at++] = src[i];
+    return at;
+  }
+  LONG.set(src.subarray(start, end), at);
+  return at + (end - start);
+}
+
+/**
+ * LONG[BLOCK_BYTES..len) is a message (after the key's inner block): its MAC into WORK.mac, the
+ * inner hash by node:crypto, the outer one here.
+ */
+function macLong(key: HmacKey, len: number): void {
+  LONG.set(key.innerBlock, 0);
+  const d = hash(key.algorithm, LONG.subarray(0, len), 'buffer');
+  const h = WORK.mac;
+  for (let i = 0, j = 0; i < key.words; i++, j += 4) h[i] = (d[j] << 24) | (d[j + 1] << 16) | (d[j + 2] << 8) | d[j + 3];
+  outer(key, WORK);
+}
+
+/** HMAC of a[aStart..aEnd) ‖ b[bStart..bEnd) (a datagram at most) into WORK.mac. */
 function macTwo(key: HmacKey, a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): void {
+  if (aEnd - aStart + (bEnd - bStart) > key.fastMax) {
+    macLong(key, toLong(b, bStart, bEnd, toLong(a, aStart, aEnd, BLOCK_BYTES)));
+    return;
+  }
   begin(key, WORK);
   feed(key, WORK, a, aStart, aEnd);
   feed(key, WORK, b, bStart, bEnd);
@@ -312,12 +355,6 @@ export function hmacTwoInto(
   out: Uint8Array,
   outOff: number,
 ): void {
-  const len = aEnd - aStart + (bEnd - bStart);
-  if (len > key.fastMax) {
-    const d = createHmac(key.algorithm, key.bytes).update(a.subarray(aStart, aEnd)).update(b.subarray(bStart, bEnd)).digest();
-    for (let i = 0; i < d.length; i++) out[outOff + i] = d[i];
-    return;
-  }
   macTwo(key, a, aStart, aEnd, b, bStart, bEnd);
   writeWords(WORK.mac, key.words, out, outOff);
 }
@@ -337,13 +374,6 @@ export function hmacTwoEquals(
   mac: Uint8Array,
   macOff: number,
 ): boolean {
-  const len = aEnd - aStart + (bEnd - bStart);
-  if (len > key.fastMax) {
-    hmacTwoInto(key, a, aStart, aEnd, b, bStart, bEnd, MAC_BYTES, 0);
-    let diff = 0;
-    for (let i = 0; i < key.words * 4; i++) diff |= MAC_BYTES[i] ^ mac[macOff + i];
-    return diff === 0;
-  }
   macTwo(key, a, aStart, aEnd, b, bStart, bEnd);
   // Word against word, every word looked at.
   const h = WORK.mac;
@@ -377,19 +407,14 @@ export function hmacAsciiHexEquals(key: HmacKey, s1: string, s2: string, receive
  * string must be ASCII (the caller checks).
  */
 export function hmacStringBytesHexInto(key: HmacKey, s: string, bytes: Uint8Array, start: number, endAt: number, out: Uint8Array, off: number): void {
-  const len = s.length + (endAt - start);
-  const at = len > key.fastMax ? -1 : copyAscii(WORK, s, 0);
+  const at = s.length + (endAt - start) > key.fastMax ? -1 : copyAscii(WORK, s, 0);
   if (at >= 0) {
     begin(key, WORK);
     feed(key, WORK, WORK.msg, 0, at);
     feed(key, WORK, bytes, start, endAt);
     end(key, WORK);
-    writeMacHex(key, WORK, out, off);
-    return;
+  } else {
+    macLong(key, toLong(bytes, start, endAt, BLOCK_BYTES + LONG.write(s, BLOCK_BYTES, 'latin1')));
   }
-  const d = createHmac(key.algorithm, key.bytes).update(s, 'latin1').update(bytes.subarray(start, endAt)).digest();
-  for (let i = 0; i < d.length; i++) {
-    out[off + 2 * i] = HEX_CODES[d[i] >>> 4];
-    out[off + 2 * i + 1] = HEX_CODES[d[i] & 15];
-  }
+  writeMacHex(key, WORK, out, off);
 }

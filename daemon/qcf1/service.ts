@@ -139,9 +139,12 @@ interface Requester {
 /**
  * Per snapshot: replies kept by request bytes (the hot path), and by request for the rest. QCF1's
  * documents are whatever users publish: a point lookup over 100,000 entries needs about 60 MB to
- * stay cached.
+ * stay cached; from a signed document, whose replies carry a proof and the signature (about three
+ * times the bytes), about 180 MB. Chunks are taken as replies come, so a table holds what its
+ * snapshot's requests need, up to its bound.
  */
 const TABLE_BYTES = 64 * 1024 * 1024;
+const SIGNED_TABLE_BYTES = 3 * TABLE_BYTES;
 const BY_REQUEST_BYTES = 16 * 1024 * 1024;
 
 export class Qcf1Service {
@@ -152,7 +155,7 @@ export class Qcf1Service {
 
   constructor(private readonly d: Qcf1Deps) {
     const serve = (snapshot: Snapshot) =>
-      (this.serving = { snapshot, table: new ReplyTable({ maxBytes: TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }), scoped: new ScopedTables(TABLE_BYTES, REPLY_CACHE_ENTRIES), sealed: new SealedReplies() });
+      (this.serving = { snapshot, table: new ReplyTable({ maxBytes: snapshot.signed ? SIGNED_TABLE_BYTES : TABLE_BYTES, maxEntries: REPLY_CACHE_ENTRIES }), scoped: new ScopedTables(TABLE_BYTES, REPLY_CACHE_ENTRIES), sealed: new SealedReplies() });
     if (d.replica.current) serve(d.replica.current);
     d.replica.on('change', (snap) => {
       serve(snap);

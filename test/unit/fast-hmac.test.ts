@@ -24,9 +24,10 @@ const size = (alg: Alg) => (alg === 'sha256' ? 32 : 20);
 
 /**
  * Around the block boundaries of the padded message (55/56: the length still fits or not) and
- * the hand-over to node:crypto (512 for SHA-256, 768 for SHA-1).
+ * the hand-over of the inner hash to node:crypto (320 for SHA-256, 768 for SHA-1), up to a
+ * half a datagram (the string tests MAC twice the length).
  */
-const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 447, 448, 449, 511, 512, 513, 700, 767, 768, 769, 1000];
+const LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 183, 184, 319, 320, 321, 447, 448, 449, 511, 512, 513, 700, 767, 768, 769, 1000, 4096, 30_000];
 const KEY_LENGTHS = [0, 1, 20, 32, 63, 64, 65, 100, 200];
 
 /** RFC 4231 §4 (HMAC-SHA256) and RFC 2202 §3 (HMAC-SHA1): key, data, MAC, all hex. */
@@ -140,6 +141,10 @@ describe('fast HMAC equals node:crypto', () => {
           const wantHex = createHmac(alg, keyBytes).update(s, 'latin1').update(msg).digest('hex');
           hmacStringBytesHexInto(key, s.slice(0, split), Buffer.from(s.slice(split) + msg.toString('latin1'), 'latin1'), 0, len - split + len, out, 1);
           expect(out.toString('latin1', 1, 1 + size(alg) * 2)).toBe(wantHex);
+          // A string that is not ASCII, read as latin1 as node:crypto would (short messages too).
+          const wide = 'é' + s.slice(0, split);
+          hmacStringBytesHexInto(key, wide, msg, 0, len, out, 1);
+          expect(out.toString('latin1', 1, 1 + size(alg) * 2)).toBe(createHmac(alg, keyBytes).update(wide, 'latin1').update(msg).digest('hex'));
           if (len > FAST_HMAC_MAX) continue;
           // A caller's scratch, filled by the caller: the MAC, and the message left as it was.
           const scratch = new MacScratch();
