@@ -8,12 +8,29 @@ import { Qcf1ClientProtocol } from '../../client/protocol.js';
 import type { Reply, Request } from '../../client/types.js';
 import { CommitmentTree } from '../../daemon/commitment-tree.js';
 import { Keyring } from '../../shared/keyring.js';
+import { smallCounts, wholeHash } from '../../shared/commitment.js';
 import { packBody } from '../../shared/msgpack-encode.js';
 import { generateSigningKey, loadTrustKeys, signDocument, signingKeyText, type SigningKey, type TrustKeys } from '../../shared/signing.js';
 
 /** The commitment of `doc`, built at once (the daemon builds the same in slices). */
 export function commitmentOf(doc: unknown): CommitmentTree {
   return CommitmentTree.of(doc);
+}
+
+/**
+ * What the commitment's values hashed whole cost alone: the JSON text and SHA-256 of each scalar
+ * and small container the tree has as a leaf's value (the same ones CommitmentTree hashes), and
+ * nothing else — no leaves, nodes, counting or sorting. A floor under this construction's time.
+ * Returns how many values it hashed.
+ */
+export function hashWholeValues(v: unknown): number {
+  if (v === null || typeof v !== 'object' || smallCounts(v) !== undefined) {
+    wholeHash(v);
+    return 1;
+  }
+  let n = 0;
+  for (const child of Array.isArray(v) ? v : Object.values(v)) n += hashWholeValues(child);
+  return n;
 }
 
 /** A publisher: its signing key, the trust file (its public key) daemons are given, and the same keys as a client holds them. */
