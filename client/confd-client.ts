@@ -195,8 +195,11 @@ export class ConfdClient {
       n.set(peer.label, count);
       if (count <= MAX_RETRIES) return this.transmit(f, peer, entry.request, generation, true);
     }
-    // With trusted keys, only a proven answer is a vote; a forged one is counted and named.
+    // With trusted keys, only a proven answer is a vote; a forged one is counted and named. A
+    // reply not awaited (a copy, or one to an earlier send) is not worth verifying: an insider's
+    // copies must not each cost the client a proof's check.
     if (this.sigs && this.protocol.documentSerials && PROVEN_OPS.has(String(entry.request.op))) {
+      if (!f.awaits(peer, generation)) return;
       const v = verdictOn(entry.request, d.reply, this.sigs);
       if (v.kind !== 'verified') return f.discard(peer, generation, v.kind === 'forged' ? v.why : undefined);
     }

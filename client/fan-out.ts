@@ -183,9 +183,15 @@ export class FanOut {
   }
 
   /** A reply to (peer, generation) arrived. */
+  /** Whether a reply from `peer` to request `generation` would be taken now (it is the one awaited). */
+  awaits(peer: Peer, generation: number): boolean {
+    const s = this.slots.get(peer.label);
+    return !this.done && s !== undefined && generation === s.generation && s.outstanding;
+  }
+
   reply(peer: Peer, generation: number, reply: Reply): void {
     const s = this.slots.get(peer.label);
-    if (this.done || s === undefined || generation !== s.generation || !s.outstanding) return;
+    if (!this.awaits(peer, generation) || s === undefined) return;
     s.outstanding = false;
     s.heardAt = Date.now();
     if (this.o.ignore?.(reply)) return this.rearm(s, reply);

@@ -3,7 +3,9 @@
 // trusted key, be unexpired and not older than one already accepted, and the answer — a value, an
 // absence, a listing, a serial — must be proven against it. A daemon that holds the HMAC key can
 // still withhold or lag; it can no longer make the client accept what the publisher did not sign.
+import { isJsonValue } from '../shared/commitment.js';
 import { listProofFromWire, listedHash, pathProofFromWire, verifyPath } from '../shared/commitment-proof.js';
+import { ABSENT_ETAG, etagOf } from '../shared/etag.js';
 import { parsePointer } from '../shared/json-pointer.js';
 import type { SignedRoot, TrustKeys } from '../shared/signing.js';
 import type { Reply, Request } from './types.js';
@@ -45,8 +47,19 @@ function segmentsOf(path: unknown): string[] | undefined {
   return p.ok ? p.segments : undefined;
 }
 
-/** A value's or an absence's proof, in a reply (or an mget entry) that is one or the other. */
-function checkValue(root: Uint8Array, segments: string[], status: number, answer: unknown, proofWire: unknown): Verdict | undefined {
+/**
+ * A value's or an absence's proof, in a reply (or an mget entry) that is one or the other. What
+ * else the reply says of the value must be the proven value's too: its etag (a wait's condition,
+ * a change's test) is recomputed, and an absence carries neither an answer nor a value's etag.
+ */
+function checkValue(root: Uint8Array, segments: string[], status: number, answer: unknown, etag: unknown, proofWire: unknown): Verdict | undefined {
+  if (status === 0) {
+    // undefined, NaN or bytes hash as JSON text cannot tell them: no JSON value, nothing proven.
+    if (!isJsonValue(answer)) return FORGED('its answer is not a JSON value');
+    if (etag !== undefined && etag !== etagOf(answer)) return FORGED('its etag is not its answer\'s');
+  } else if (answer !== undefined || (etag !== undefined && etag !== ABSENT_ETAG)) {
+    return FORGED('its "not found" carries a value');
+  }
   const proof = pathProofFromWire(proofWire);
   if (!proof) return FORGED('no proof with its answer');
   const ok = status === 0 ? verifyPath(root, segments, proof, { found: true, value: answer }) : verifyPath(root, segments, proof, { found: false });
@@ -83,7 +96,7 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   if (op === 'get' || op === 'wait') {
     const segs = segmentsOf(request.path);
     if (!segs) return { kind: 'unproven' };
-    return checkValue(s.root, segs, reply.status, reply.answer, reply.proof) ?? verified;
+    return checkValue(s.root, segs, reply.status, reply.answer, reply.etag, reply.proof) ?? verified;
   }
   if (op === 'mget') {
     const paths = request.paths;
@@ -91,12 +104,12 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
     if (reply.status !== 0) return { kind: 'unproven' };
     if (!Array.isArray(paths) || !Array.isArray(entries) || entries.length !== paths.length) return FORGED('its answer does not have one entry per path');
     for (let i = 0; i < paths.length; i++) {
-      const e = entries[i] as { status?: unknown; answer?: unknown; error?: { code?: unknown }; proof?: unknown } | null;
+      const e = entries[i] as { status?: unknown; answer?: unknown; etag?: unknown; error?: { code?: unknown }; proof?: unknown } | null;
       const segs = segmentsOf(paths[i]);
       if (e === null || typeof e !== 'object' || typeof e.status !== 'number') return FORGED('an entry of its answer is malformed');
       // An entry that is neither a value nor an absence (too_large, …) cannot be proven: nor can the answer.
       if (!segs || !provable(e.status, e.error?.code)) return { kind: 'unproven' };
-      const bad = checkValue(s.root, segs, e.status, e.answer, e.proof);
+      const bad = checkValue(s.root, segs, e.status, e.answer, e.etag, e.proof);
       if (bad) return bad;
     }
     return verified;
@@ -104,7 +117,7 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   if (op === 'list') {
     const segs = segmentsOf(request.path);
     if (!segs) return { kind: 'unproven' };
-    if (reply.status !== 0) return checkValue(s.root, segs, reply.status, undefined, reply.proof) ?? verified;
+    if (reply.status !== 0) return checkValue(s.root, segs, reply.status, reply.answer, reply.etag, reply.proof) ?? verified;
     const w = reply.proof as { p?: unknown; l?: unknown } | undefined;
     const pathProof = pathProofFromWire(w?.p);
     const listProof = listProofFromWire(w?.l);

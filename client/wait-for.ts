@@ -5,7 +5,7 @@
 // into an async iterator of changes, and says when the quorum is lost and found again.
 import { randomBytes } from 'node:crypto';
 import { QconfError } from '../shared/errors.js';
-import { etagOf } from '../shared/etag.js';
+import { ABSENT_ETAG, etagOf } from '../shared/etag.js';
 import type { Peer } from '../shared/peers.js';
 import type { ConfdClient } from './confd-client.js';
 import { forgedPeers, type FanOut, type Vote } from './fan-out.js';
@@ -69,8 +69,6 @@ export type WaitResult<A = unknown> = QueryResult<A> & {
 
 /** An etag no value has (etags are base64url): the daemon answers such a wait at once. */
 const NO_ETAG = '!';
-/** A missing value's etag, in the daemon's wait replies. */
-const ABSENT_ETAG = '';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_HOLD_MS = 25_000;

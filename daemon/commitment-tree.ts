@@ -11,6 +11,7 @@ import {
   leafHash,
   nodeHash,
   objectLeafHash,
+  requireWellFormedKeys,
   smallCounts,
   wholeHash,
 } from '../shared/commitment.js';
@@ -114,6 +115,7 @@ class Builder {
     }
     if (isWhole(values, units)) return { values, units, hash: undefined };
     // Large: a tree over the entries, objects' keys sorted.
+    if (keys) requireWellFormedKeys(keys);
     const order = isArray ? undefined : yield* sortedIndices(keys as string[], byCodeUnit, VALUES_PER_STEP);
     const sortedKeys = order && Array.from(order, (i) => (keys as string[])[i]);
     const children = Buffer.allocUnsafe(n * HASH_BYTES);

@@ -4,7 +4,7 @@
 // foreign-signed or expired document, or one whose serial is not the signed one, is refused like
 // any bad document. A signed document is served with proofs whether or not the daemon checks it:
 // clients check every answer themselves.
-import { QconfError } from '../shared/errors.js';
+import { QconfError, isQconfError } from '../shared/errors.js';
 import { readSignature, unsigned, type SignedRoot, type TrustKeys } from '../shared/signing.js';
 import { CommitmentTree } from './commitment-tree.js';
 
@@ -53,7 +53,15 @@ export function* sealDocument(doc: unknown, serial: number | undefined, trust: T
     if (trust) throw new SignatureError(`${origin}: serial_no ${serial} is not the signed serial ${sig.serial}`);
     return { doc: served, serial };
   }
-  const tree = yield* CommitmentTree.build(served);
+  let tree: CommitmentTree;
+  try {
+    tree = yield* CommitmentTree.build(served);
+  } catch (e) {
+    // A document no commitment can be made of (a large object's key that is not well-formed).
+    if (!isQconfError(e, 'document')) throw e;
+    if (trust) throw new SignatureError(`${origin}: ${e.message}`);
+    return { doc: served, serial: sig.serial };
+  }
   const signed: SignedRoot = { ...sig, root: tree.root };
   const why = trust?.check(signed, now);
   if (why !== undefined) throw new SignatureError(`${origin}: ${why}`);

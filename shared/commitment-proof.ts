@@ -8,6 +8,7 @@ import {
   HASH_BYTES,
   byCodeUnit,
   containerHash,
+  isJsonValue,
   leafHash,
   objectEntry,
   rootFromPath,
@@ -110,7 +111,10 @@ export function pathProofFromWire(w: unknown): PathProof | undefined {
     steps.push({ array: s[0] === 'a', n: s[1], i: s[2], path });
   }
   const p: PathProof = { steps };
-  if ('w' in o) p.whole = o.w;
+  if ('w' in o) {
+    if (!isJsonValue(o.w)) return undefined;
+    p.whole = o.w;
+  }
   if (o.a !== undefined) {
     const a = o.a;
     if (!Array.isArray(a) || !count(a[0])) return undefined;
@@ -150,7 +154,10 @@ export function listProofFromWire(w: unknown, depth = 0): ListProof | undefined 
   if (w === null || typeof w !== 'object' || Array.isArray(w) || depth > 16) return undefined;
   const o = w as Wire;
   const p: ListProof = {};
-  if ('w' in o) p.whole = o.w;
+  if ('w' in o) {
+    if (!isJsonValue(o.w)) return undefined;
+    p.whole = o.w;
+  }
   if (o.h !== undefined) {
     if (!(o.h instanceof Uint8Array) || o.h.length % HASH_BYTES !== 0) return undefined;
     p.hashes = o.h;
@@ -297,7 +304,9 @@ export function listedHash(isArray: boolean, names: readonly string[], p: ListPr
   // Names below a child that is not listed are names of nothing.
   const listed = new Set(children);
   for (const head of below.keys()) if (!listed.has(head)) return undefined;
-  const childNames = children.map(unescape);
+  const unescaped = children.map(unescape);
+  if (unescaped.includes(undefined)) return undefined;
+  const childNames = unescaped as string[];
   const n = childNames.length;
   if (p.hashes.length !== n * HASH_BYTES) return undefined;
   // The tree's order: an array's indices 0..n-1 (a deeper listing sorts them as text), an
@@ -344,6 +353,8 @@ function escape(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function unescape(s: string): string {
+/** A listed name unescaped, or undefined when it is no escaped name (a "~" not followed by 0 or 1). */
+function unescape(s: string): string | undefined {
+  if (/~(?![01])/.test(s)) return undefined;
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }

@@ -6,7 +6,9 @@
 // by its two neighbours (as DNSSEC's NSEC does). Both sides need these rules: the daemon builds
 // the tree once per snapshot, the client recomputes hashes of the answers it receives.
 import { hash } from 'node:crypto';
+import { QconfError } from './errors.js';
 import { ShortSha256 } from './fast-hmac.js';
+import { hasLoneSurrogate, jsonTextWithoutLoneSurrogates } from './lone-surrogates.js';
 
 export const HASH_BYTES = 32;
 
@@ -32,8 +34,25 @@ export function sha256(...parts: Uint8Array[]): Buffer {
 /** The root of a tree of no entries (RFC 9162: the hash of nothing). */
 export const EMPTY_TREE_HASH = sha256(new Uint8Array(0));
 
-/** A lone surrogate as JSON.stringify writes it (an escape not itself escaped). */
-const LONE_SURROGATE = /(?<=(?:^|[^\\])(?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+/**
+ * Whether `v` is a JSON value and nothing else: null, a boolean, a finite number, a string, or
+ * arrays and plain objects of those. What a commitment is defined over: a decoded MessagePack
+ * value may also be undefined, NaN, ±Infinity or bytes, which JSON text cannot tell from null or
+ * from an absent member, so an answer or a proof holding one is no JSON value and proves nothing.
+ */
+export function isJsonValue(v: unknown, depth = 0): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v !== 'object' || depth > 10_000) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isJsonValue(v[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v) if (!isJsonValue((v as Record<string, unknown>)[k], depth + 1)) return false;
+  return true;
+}
 
 /**
  * The hash of a value hashed whole: its JSON text (JSON.stringify: keys in the value's own
@@ -41,8 +60,7 @@ const LONE_SURROGATE = /(?<=(?:^|[^\\])(?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
  * hashed as one: both sides hash the text the client can see.
  */
 export function wholeHash(value: unknown): Buffer {
-  let text = JSON.stringify(value) ?? 'null';
-  if (text.includes('\\ud')) text = text.replace(LONE_SURROGATE, '\ufffd');
+  const text = jsonTextWithoutLoneSurrogates(JSON.stringify(value) ?? 'null');
   // The VALUE byte is U+0002 in UTF-8: one string, hashed as its UTF-8 bytes (well-formed now).
   return hash('sha256', VALUE_PREFIX + text, 'buffer');
 }
@@ -141,6 +159,19 @@ export function isWhole(values: number, stringUnits: number): boolean {
 export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
+ * A large object's keys must be well-formed Unicode: a lone surrogate reaches a client as U+FFFD
+ * (MessagePack strings are UTF-8), which sorts elsewhere than the key the tree was built with,
+ * so no proof about such a key, nor about an absent key beside it, would hold. Throws (code
+ * `document`, naming the key) rather than commit to a tree whose order clients cannot check.
+ */
+
+export function requireWellFormedKeys(keys: readonly string[]): void {
+  for (const k of keys) {
+    if (hasLoneSurrogate(k)) throw new QconfError('document', `the key ${JSON.stringify(k)} has a lone surrogate: a signed document's keys must be well-formed Unicode`);
+  }
+}
+
+/**
  * The counts of a value's subtree (values, itself included, and code units of keys and
  * strings) if it is small enough to be hashed whole, else undefined: the walk stops as soon as
  * either count is over, so deciding costs a bounded number of values.
@@ -179,6 +210,7 @@ export function valueHash(value: unknown): { hash: Buffer; values: number; units
   if (small) return { hash: wholeHash(value), ...small };
   const isArray = Array.isArray(value);
   const keys = isArray ? undefined : Object.keys(value).sort(byCodeUnit);
+  if (keys) requireWellFormedKeys(keys);
   const n = isArray ? (value as unknown[]).length : (keys as string[]).length;
   let values = 1;
   let units = 0;

@@ -7,6 +7,10 @@
 // the work can be done in steps (`etagSteps`) so that a tag over a whole large document never
 // holds the event loop.
 import { createHash, type Hash } from 'node:crypto';
+import { hasLoneSurrogate, jsonTextWithoutLoneSurrogates, withoutLoneSurrogates } from './lone-surrogates.js';
+
+/** A missing value's etag (a wait for a path to appear waits on it). */
+export const ABSENT_ETAG = '';
 
 /** Tags of large containers already computed, by identity. */
 const known = new WeakMap<object, string>();
@@ -24,7 +28,7 @@ function tagOfDigest(h: Hash): string {
 function scalarTag(v: unknown): string {
   const s = JSON.stringify(v);
   return createHash('sha256')
-    .update(s === undefined ? 'null' : s)
+    .update(s === undefined ? 'null' : jsonTextWithoutLoneSurrogates(s))
     .digest()
     .subarray(0, 16)
     .toString('base64url');
@@ -49,15 +53,22 @@ const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
 
 function open(value: object): Frame {
   const isArray = Array.isArray(value);
-  const keys = isArray ? undefined : Object.keys(value).sort(byCodeUnit);
+  const keys = isArray ? undefined : sortedKeys(value);
   return { value, isArray, keys, n: isArray ? (value as unknown[]).length : (keys as string[]).length, i: 0, hash: undefined, text: isArray ? '[' : '{', work: 1, wrote: false };
+}
+
+/** An object's keys in canonical order: by code unit of the key as a client receives it (lone surrogates as U+FFFD). */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  if (!keys.some(hasLoneSurrogate)) return keys.sort(byCodeUnit);
+  return keys.sort((a, b) => byCodeUnit(withoutLoneSurrogates(a), withoutLoneSurrogates(b)));
 }
 
 /** Write one entry's text into its container's canonical text. */
 function put(f: Frame, key: string | undefined, repr: string): void {
   if (f.wrote) f.text += ',';
   f.wrote = true;
-  if (key !== undefined) f.text += JSON.stringify(key) + ':';
+  if (key !== undefined) f.text += jsonTextWithoutLoneSurrogates(JSON.stringify(key)) + ':';
   f.text += repr;
   if (f.text.length >= PIECE) {
     (f.hash ??= createHash('sha256')).update(f.text);
@@ -112,7 +123,7 @@ export function* etagSteps(value: unknown, every = 2048): Generator<void, string
       // As in JSON: an undefined member is left out (and an undefined element is null).
     } else {
       const s = JSON.stringify(child);
-      put(f, key, s === undefined ? 'null' : s);
+      put(f, key, s === undefined ? 'null' : jsonTextWithoutLoneSurrogates(s));
     }
     f.work++;
     f.i++;

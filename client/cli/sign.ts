@@ -55,7 +55,7 @@ export const signCommand: Command = {
     exits: [
       { code: EXIT.OK, when: 'the signed document was printed or written' },
       EXITS.usage,
-      { code: EXIT.FAILURE, when: 'the document (unreadable, not a JSON object, serial_no not a whole number) or the signing key file (missing, unreadable, readable by others) was refused, or PATH cannot be written' },
+      { code: EXIT.FAILURE, when: 'the document (unreadable, not a JSON object, serial_no not a whole number, a key of a large object with a lone surrogate) or the signing key file (missing, unreadable, readable by others) was refused, or PATH cannot be written' },
     ],
     examples: ['qconf sign cluster.json --sign-key /etc/qconf/publisher.key --out /var/lib/qconf/cluster.json', 'generate-config | qconf sign - --sign-key publisher.key --serial 42 > cluster.json'],
   },

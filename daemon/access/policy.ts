@@ -41,6 +41,15 @@ export class KeyAccess {
     return v;
   }
 
+  /**
+   * The admitted request turned out to be meant for another daemon (a copy of one sent there,
+   * replayed here by whoever saw it): its token goes back, so no onlooker can spend a key's rate.
+   */
+  unadmit(): void {
+    this.counters.requests--;
+    this.bucket?.giveBack();
+  }
+
   /** The rate's bucket, for a policy reloaded with the same rate (its state carries over). */
   bucketFor(rate: number | undefined): TokenBucket | undefined {
     return this.bucket !== undefined && this.bucket.perSecond === rate ? this.bucket : undefined;

@@ -19,6 +19,11 @@ export class TokenBucket {
     this.last = now;
   }
 
+  /** Give back a token taken for a request no daemon answers (one dropped for another daemon). */
+  giveBack(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
+
   /** Take one request's token: admitted, or over the rate (`busy` once a second, else `drop`). */
   take(now: number): RateVerdict {
     if (now > this.last) {

@@ -7,7 +7,7 @@
 // container and snapshot: shared/etag.ts). So no request costs more than its reply's room,
 // whatever the document's size (docs/limits.md).
 import type { WireErrorCode } from '../../shared/errors.js';
-import { etagOf } from '../../shared/etag.js';
+import { ABSENT_ETAG, etagOf } from '../../shared/etag.js';
 import { escapeSegment, parsePointer, resolveSegments } from '../../shared/json-pointer.js';
 import { RawMsgpack, packBounded, type EncodeFailure } from '../../shared/msgpack-encode.js';
 import { HEADER_LEN, MAX_REPLY_BYTES } from '../../shared/qcf1.js';
@@ -369,7 +369,7 @@ export function waitBody(ctx: QueryContext, spec: WaitSpec, state: WaitState, ti
     body = valueBody(ctx, spec.path, spec.segments, state.value, state.etag);
   } else {
     body = notFound(ctx, spec.path, spec.segments, snap.serial);
-    body.etag = '';
+    body.etag = ABSENT_ETAG;
   }
   body.timedOut = timedOut;
   return attest(ctx, body);

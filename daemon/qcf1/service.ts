@@ -4,7 +4,7 @@
 // `internal`, sent to the client and counted.
 import type { RemoteInfo } from 'node:dgram';
 import { WIRE_ERROR_CODES } from '../../shared/errors.js';
-import { etagSteps } from '../../shared/etag.js';
+import { ABSENT_ETAG, etagSteps } from '../../shared/etag.js';
 import { resolveSegments } from '../../shared/json-pointer.js';
 import type { Key, Keyring } from '../../shared/keyring.js';
 import { packBounded } from '../../shared/msgpack-encode.js';
@@ -134,6 +134,13 @@ interface Requester {
   access?: KeyAccess;
   /** Whether the request was sealed: then so is every reply to it. */
   sealed: boolean;
+  /** An unsealed request from a key that must seal: its replies say nothing of the document, not even the serial. */
+  refused?: boolean;
+}
+
+/** The refusal of an unsealed request from a key that must seal: serial 0, nothing of the document. */
+function sealRequired(who: Identity): ReplyBody {
+  return errorBody(who, 'seal_required', 'requests with this key must be sealed: repeat it sealed (qconf --seal, or seal: true in the library)', 0);
 }
 
 /**
@@ -213,7 +220,7 @@ export class Qcf1Service {
    */
   private retry(r: Requester, why: string): void {
     const d = this.d;
-    const body = errorBody(d.identity, 'retry', `${why}: repeat it with this cookie`, d.replica.current?.serial ?? 0);
+    const body = errorBody(d.identity, 'retry', `${why}: repeat it with this cookie`, r.refused === true ? 0 : (d.replica.current?.serial ?? 0));
     body.cookie = d.validation.cookie(r.rinfo.address);
     const bytes = packBounded(body, MAX_BODY_BYTES) as Buffer;
     if (replyBytes(bytes.length, r.sealed) > r.requestBytes) {
@@ -298,15 +305,18 @@ export class Qcf1Service {
       if (!req) return d.stats.drop('bad_body');
       const to = req.to;
       const own = d.destinations();
-      if (typeof to !== 'string' || own === undefined || !own.matches(to)) return d.stats.drop('wrong_destination');
+      if (typeof to !== 'string' || own === undefined || !own.matches(to)) {
+        if (rate === 'admit') access?.unadmit();
+        return d.stats.drop('wrong_destination');
+      }
       const cookie = req.cookie;
       const validated = (cookie instanceof Uint8Array && d.validation.accept(rinfo.address, cookie)) || d.validation.isValidated(rinfo.address);
       const op = typeof req.op === 'string' && KNOWN_OPS.has(req.op) ? req.op : 'unknown';
       d.stats.request('qcf1', op);
-      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, access, sealed };
+      r = { key, salt: msg, saltOffset: SALT_OFFSET, rinfo, requestBytes: msg.length, validated, op, access, sealed, refused: refuse };
+      // Nothing from the document, not even its serial, to a request that must have been sealed.
+      if (refuse) return this.send(this.encode(sealRequired(d.identity)), r);
       if (rate === 'busy') return this.send(this.encode(errorBody(d.identity, 'busy', `key ${key.idHex} is over its request rate`, current?.serial ?? 0)), r);
-      // Nothing from the document, not even its serial.
-      if (refuse) return this.send(this.encode(errorBody(d.identity, 'seal_required', 'requests with this key must be sealed: repeat it sealed (qconf --seal, or seal: true in the library)', 0)), r);
       this.answer(req, body, r, table, current, now);
     } catch (e) {
       this.internal(e, r);
@@ -358,7 +368,7 @@ export class Qcf1Service {
       if (met !== null && met !== 'pending') return this.send(met, r);
       return this.retry(r, 'a wait is held only for a validated address');
     }
-    const result = this.waits.arrive({ spec, source: r.rinfo.address, keyId: r.key.id, sameAs, deadline: now + spec.timeoutMs, deliver: (e) => this.send(e, held) });
+    const result = this.waits.arrive({ spec, source: r.rinfo.address, keyId: r.key.id, sealed: r.sealed, sameAs, deadline: now + spec.timeoutMs, deliver: (e) => this.send(e, held) });
     if (result === 'held') return;
     if (result === 'busy') {
       d.stats.waitsBusy++;
@@ -373,23 +383,30 @@ export class Qcf1Service {
    * that no answer reaches a key in a scope it has lost. The client asks again if it still waits.
    */
   accessChanged(): void {
-    const policy = this.d.access?.();
+    const d = this.d;
+    const policy = d.access?.();
     if (policy === undefined) return;
-    const keyring = this.d.keyring();
+    const keyring = d.keyring();
     const scopeNow = (w: HeldWait) => {
       const key = keyring.byId(w.keyId);
       return key === undefined ? undefined : policy.forKey(key).scope;
+    };
+    // A wait held in clear for a key that must now seal gets nothing more in clear.
+    const mustSealNow = (w: HeldWait) => {
+      const key = keyring.byId(w.keyId);
+      return !w.sealed && key !== undefined && (d.sealRequired?.(key) === true || requiresSealedTraffic(policy.forKey(key)));
     };
     const idOf = (scope: Scope | undefined) => (scope === undefined || scope.full ? '' : scope.id);
     this.waits.endWhere(
       (w) => {
         const now = scopeNow(w);
-        return now === undefined || idOf(now) !== idOf(w.spec.scope);
+        return now === undefined || idOf(now) !== idOf(w.spec.scope) || mustSealNow(w);
       },
       (w) => {
+        if (mustSealNow(w)) return this.encode(sealRequired(d.identity));
         const now = scopeNow(w);
-        const serial = this.d.replica.current?.serial ?? 0;
-        if (now === undefined || !now.allowsOp('wait') || !now.allows(w.spec.segments)) return this.encode(errorBody(this.d.identity, 'forbidden', forbiddenMessage(w.spec.path), serial));
+        const serial = d.replica.current?.serial ?? 0;
+        if (now === undefined || !now.allowsOp('wait') || !now.allows(w.spec.segments)) return this.encode(errorBody(d.identity, 'forbidden', forbiddenMessage(w.spec.path), serial));
         return drain(this.waitAnswer({ ...w.spec, scope: now.full ? undefined : now }, true));
       },
     );
@@ -400,7 +417,7 @@ export class Qcf1Service {
     const ctx = this.context(undefined, spec.scope);
     const snap = ctx.snapshot;
     const value = snap === null ? undefined : resolveSegments(snap.doc, spec.segments);
-    const etag = value === undefined ? '' : yield* etagSteps(value);
+    const etag = value === undefined ? ABSENT_ETAG : yield* etagSteps(value);
     const state = { found: value !== undefined, value, etag };
     if (!timedOut && !waitMet(spec, snap, state)) return null;
     return this.encode(waitBody(ctx, spec, state, timedOut));

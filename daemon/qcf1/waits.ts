@@ -21,6 +21,8 @@ export interface HeldWait {
   source: string;
   /** The key that signed the request: the per-key limit counts by it. */
   keyId: number;
+  /** Whether the request was sealed (its reply will be): a key made to seal ends its waits held in clear. */
+  sealed: boolean;
   /**
    * Identity of "the same wait" (address, port and the request's `rid`): a client
    * retransmitting a held wait replaces its earlier copy instead of taking another slot.
@@ -146,20 +148,21 @@ export class WaitRegistry {
     return 'held';
   }
 
-  private release(w: Held): void {
-    if (!w.group.members.delete(w)) return;
+  /** Stop holding `w`; false when it was no longer held (answered already: it gets no second reply). */
+  private release(w: Held): boolean {
+    if (!w.group.members.delete(w)) return false;
     this.count--;
     clearTimeout(w.timer);
     if (w.group.members.size === 0) this.groups.delete(w.group.key);
     if (w.sameAs !== undefined && this.byIdentity.get(w.sameAs) === w) this.byIdentity.delete(w.sameAs);
     decrement(this.bySource, w.source);
     decrement(this.byKey, w.keyId);
+    return true;
   }
 
   /** The deadline passed: answer with the state as it stands. */
   private expire(w: Held): void {
-    this.release(w);
-    this.deliver(w, () => drain(this.answerer.answer(w.spec, true)));
+    if (this.release(w)) this.deliver(w, () => drain(this.answerer.answer(w.spec, true)));
   }
 
   private deliver(w: Held, reply: () => EncodedReply | null): void {
@@ -209,9 +212,10 @@ export class WaitRegistry {
         }
         const met = g.met;
         if (met !== null) {
+          // Between two deliveries a wait may have been answered otherwise (its key's access
+          // changed, say): only those still held get the met reply.
           for (const w of [...g.members]) {
-            this.release(w);
-            this.deliver(w, () => met);
+            if (this.release(w)) this.deliver(w, () => met);
             yield;
           }
         }
@@ -224,9 +228,7 @@ export class WaitRegistry {
   endWhere(ends: (w: HeldWait) => boolean, answer: (w: HeldWait) => EncodedReply | null): void {
     for (const g of [...this.groups.values()]) {
       for (const w of [...g.members]) {
-        if (!ends(w)) continue;
-        this.release(w);
-        this.deliver(w, () => answer(w));
+        if (ends(w) && this.release(w)) this.deliver(w, () => answer(w));
       }
     }
   }

@@ -13,7 +13,7 @@ import { TestDaemon, runCli } from '../../testkit/daemons.js';
 import { KEY_A, KEY_B, tempDir, writeAtomic, writeKeyFile } from '../../testkit/fixtures.js';
 import { DAEMON_JS } from '../../testkit/paths.js';
 import { spawnTracked, stopProcess } from '../../testkit/processes.js';
-import { RawClient, fetchStats } from '../support/raw-client.js';
+import { RawClient, decodeReply, fetchStats, request } from '../support/raw-client.js';
 
 const A = makeKey(Buffer.from(KEY_A)).idHex;
 const B = makeKey(Buffer.from(KEY_B)).idHex;
@@ -233,6 +233,87 @@ describe('a key that must seal ("seal": true)', () => {
     expect((await runCli(['get', '/secret', '--seal'], env)).code).toBe(4);
     // Key A (the default, no seal) is answered in clear.
     expect((await get(d, '/secret', KEY_A)).answer).toBe('pw');
+  });
+});
+
+describe('a key that must seal: nothing of the document in clear, in any reply', () => {
+  it('over its rate, or asked to prove its address, it is told so with serial 0', async () => {
+    const d = await start(accessFile('seal-rate.json', { default: { paths: ['*'] }, keys: { [B]: { paths: ['/services/web'], seal: true, rate: 1 } } }));
+    const c = await RawClient.open(d.port);
+    try {
+      const key = makeKey(Buffer.from(KEY_B));
+      const replies: Array<Record<string, unknown>> = [];
+      // Small requests (no padding): a reply larger than one is `retry`, for an unvalidated address.
+      for (const padTo of [0, 0, 0, 1200, 1200, 1200]) {
+        const r = await c.exchange(request({ op: 'get', path: '/services/web' }, { key, to: d.peer, padTo }), 2000, [KEY_B]);
+        if (r) replies.push(r.body);
+      }
+      expect(replies.length).toBeGreaterThan(0);
+      for (const b of replies) {
+        expect(['seal_required', 'busy', 'retry']).toContain(code(b));
+        expect(b.serial, JSON.stringify(b)).toBe(0);
+      }
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a wait held in clear ends, with seal_required, when its key is made to seal; no later value reaches it in clear', async () => {
+    const file = accessFile('seal-later.json', { default: { paths: ['*'] }, keys: { [B]: { paths: ['/services/web'] } } });
+    const d = await start(file);
+    const c = await RawClient.open(d.port);
+    try {
+      const key = makeKey(Buffer.from(KEY_B));
+      const first = await c.query({ op: 'get', path: '/services/web' }, { key: KEY_B });
+      const waitBody = { op: 'wait', path: '/services/web', etag: first.body.etag, timeoutMs: 60_000 };
+      // A wait is held only for a validated address: the first asks to prove it (a cookie).
+      const asked = await c.exchange(request(waitBody, { key, to: d.peer }), 5000, [KEY_B]);
+      expect(code(asked?.body ?? {})).toBe('retry');
+      const wait = request({ ...waitBody, cookie: asked?.body.cookie }, { key, to: d.peer });
+      const salt = wait.subarray(20, 36);
+      await c.send(wait);
+      const end = Date.now() + 30_000;
+      while ((await fetchStats(d.port)).heldWaits !== 1) {
+        if (Date.now() > end) throw new Error(`the wait was not held: ${JSON.stringify((await c.collect(10)).map((m) => decodeReply(m, [KEY_B]).body))}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const from = d.output.length;
+      writeAtomic(file, { default: { paths: ['*'] }, keys: { [B]: { paths: ['/services/web'], seal: true } } });
+      await d.waitForLog((l) => l.event === 'access_reloaded', 30_000, from);
+      d.writeDoc({ ...DOC, serial_no: 5, services: { web: { port: 'NEW-IN-CLEAR' } } });
+      const got = await c.collect(1500);
+      const toWait = got.filter((m) => m.subarray(20, 36).equals(salt));
+      expect(toWait.length).toBe(1);
+      expect(toWait[0].includes(Buffer.from('NEW-IN-CLEAR'))).toBe(false);
+      const body = decodeReply(toWait[0], [KEY_B]).body;
+      expect(code(body)).toBe('seal_required');
+      expect(body.serial).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('a key\'s rate', () => {
+  it('is not spent by copies of its requests sent to another daemon (dropped there for their destination)', async () => {
+    const d = await start(accessFile('rate-copies.json', { default: { paths: ['*'] }, keys: { [B]: { paths: ['*'], rate: 5 } } }));
+    const c = await RawClient.open(d.port);
+    try {
+      const key = makeKey(Buffer.from(KEY_B));
+      // 20 copies of requests meant for another daemon: dropped, and no token taken.
+      for (let i = 0; i < 20; i++) await c.send(request({ op: 'get', path: '/public/motd' }, { key, to: '127.0.0.1:9' }));
+      await c.collect(300);
+      // The key's own burst (5) is still whole.
+      let ok = 0;
+      for (let i = 0; i < 5; i++) {
+        const r = await c.exchange(request({ op: 'get', path: '/public/motd' }, { key, to: d.peer }), 3000, [KEY_B]);
+        if (r?.body.status === 0) ok++;
+      }
+      expect(ok).toBe(5);
+      expect((await fetchStats(d.port)).drops.wrong_destination).toBeGreaterThanOrEqual(20);
+    } finally {
+      c.close();
+    }
   });
 });
 

@@ -129,3 +129,76 @@ describe('strings', () => {
     }
   });
 });
+
+describe('what a proof cannot tell apart', () => {
+  // MessagePack can carry undefined (fixext 0), NaN, ±Infinity and bytes; JSON text writes them
+  // as null or leaves them out, so hashed as text they would pass for what the publisher signed.
+  const NOT_JSON: Array<[string, unknown]> = [
+    ['undefined', undefined],
+    ['NaN', NaN],
+    ['Infinity', Infinity],
+    ['-Infinity', -Infinity],
+    ['bytes', new Uint8Array([1, 2])],
+  ];
+
+  it('an answer that is no JSON value is forged, in get, wait and mget, whole or inside a value', () => {
+    const d = doc({ nul: null, obj: { a: 1 } });
+    for (const [what, bad] of NOT_JSON) {
+      const get = { op: 'get', path: '/nodes/nul' };
+      expect(verdict(get, { ...reply(d, get), answer: bad }), what).toBe('forged');
+      const inside = { op: 'get', path: '/nodes/obj' };
+      expect(verdict(inside, { ...reply(d, inside), answer: { a: 1, extra: bad } }), what).toBe('forged');
+      const arr = { op: 'get', path: '/small' };
+      expect(verdict(arr, { ...reply(d, arr), answer: { a: 1, b: bad } }), what).toBe('forged');
+      const m = { op: 'mget', paths: ['/nodes/nul', '/small/a'] };
+      const rm = reply(d, m);
+      const entries = (rm.answer as Array<Record<string, unknown>>).map((e) => ({ ...e }));
+      entries[0].answer = bad;
+      expect(verdict(m, { ...rm, answer: entries }), what).toBe('forged');
+    }
+  });
+
+  it('a name passed off through a member that is no JSON value, in a value given whole, is forged', () => {
+    const d = doc();
+    // /small is small: its proof for /small/backdoor gives it whole; the insider adds the member.
+    const get = { op: 'get', path: '/small/backdoor' };
+    const honest = reply(d, get);
+    expect(honest.status).toBe(1);
+    const proof = { ...(honest.proof as Record<string, unknown>), w: { a: 1, backdoor: undefined } };
+    expect(verdict(get, { ...honest, status: 0, error: undefined, answer: undefined, proof })).toBe('forged');
+    const list = { op: 'list', path: '/small' };
+    const rl = reply(d, list);
+    const lp = rl.proof as { p: unknown; l: Record<string, unknown> };
+    expect(verdict(list, { ...rl, answer: ['a', 'backdoor'], proof: { p: lp.p, l: { ...lp.l, w: { a: 1, backdoor: undefined } } } })).toBe('forged');
+  });
+
+  it("an etag that is not the proven answer's, or an absence carrying a value, is forged", () => {
+    const d = doc({ obj: { a: 1 } });
+    const get = { op: 'get', path: '/nodes/obj' };
+    const r = reply(d, get);
+    expect(r.etag).toBeDefined();
+    expect(verdict(get, r)).toBe('verified');
+    expect(verdict(get, { ...r, etag: 'AAAAAAAAAAAAAAAAAAAAAA' })).toBe('forged');
+    const absent = { op: 'get', path: '/nodes/none' };
+    const ra = reply(d, absent);
+    expect(verdict(absent, ra)).toBe('verified');
+    expect(verdict(absent, { ...ra, answer: { master: 'evil' } })).toBe('forged');
+    expect(verdict(absent, { ...ra, etag: r.etag })).toBe('forged');
+    const m = { op: 'mget', paths: ['/nodes/obj', '/nodes/none'] };
+    const rm = reply(d, m);
+    expect(verdict(m, rm)).toBe('verified');
+    const entries = (rm.answer as Array<Record<string, unknown>>).map((e) => ({ ...e }));
+    entries[0].etag = 'AAAAAAAAAAAAAAAAAAAAAA';
+    expect(verdict(m, { ...rm, answer: entries })).toBe('forged');
+  });
+
+  it('a listed name with an escape that is none ("~" not followed by 0 or 1) is forged', () => {
+    const d = doc({ 'a~b': 1, 'c/d': 2 });
+    const list = { op: 'list', path: '/nodes' };
+    const r = reply(d, list);
+    const names = r.answer as string[];
+    expect(names).toContain('a~0b');
+    expect(verdict(list, r)).toBe('verified');
+    expect(verdict(list, { ...r, answer: names.map((n) => (n === 'a~0b' ? 'a~b' : n)) })).toBe('forged');
+  });
+});

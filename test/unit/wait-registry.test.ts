@@ -32,7 +32,7 @@ function spec(path: string, minSerial: number): WaitSpec {
 }
 
 function wait(s: WaitSpec, sameAs: string, delivered: string[]): HeldWait {
-  return { spec: s, source: '127.0.0.1', keyId: 1, sameAs, deadline: Date.now() + 60_000, deliver: (r) => delivered.push(`${sameAs}:${r.body.toString()}`) };
+  return { spec: s, source: '127.0.0.1', keyId: 1, sealed: false, sameAs, deadline: Date.now() + 60_000, deliver: (r) => delivered.push(`${sameAs}:${r.body.toString()}`) };
 }
 
 const LIMITS = { total: 10_000, perSource: 10_000, perKey: 10_000 };
@@ -92,5 +92,36 @@ describe('held waits: work per group, not per arrival', () => {
     }
     for (let g = 0; g < 200; g++) expect(delivered).toContain(`g${g}:v2`);
     await settled(reg);
+  });
+});
+
+describe('held waits: one reply each', () => {
+  it('waits ended otherwise while a met group is being delivered get no second reply', async () => {
+    const a = new CountingAnswerer(0);
+    const reg = new WaitRegistry(LIMITS, a);
+    const delivered: string[] = [];
+    const s = spec('/k', 2);
+    // One group, many members: its delivery is spread over slices.
+    for (let i = 0; i < 3000; i++) expect(reg.arrive(wait(s, `w${i}`, delivered))).toBe('held');
+    a.version_ = 2;
+    reg.changed();
+    // Part-way through the delivery, every wait still held is ended (say, its key lost the path).
+    let ended = 0;
+    while (reg.settling && ended === 0) {
+      await new Promise((r) => setImmediate(r));
+      if (delivered.length > 0) {
+        reg.endWhere(
+          () => true,
+          () => {
+            ended++;
+            return { body: Buffer.from('forbidden'), status: 1, code: 'forbidden' };
+          },
+        );
+      }
+    }
+    await settled(reg);
+    expect(ended).toBeGreaterThan(0);
+    expect(delivered.length).toBe(3000);
+    expect(new Set(delivered.map((d) => d.split(':')[0])).size).toBe(3000);
   });
 });
