@@ -6,7 +6,7 @@
 // the rest. Those tags are remembered weakly by identity (a snapshot's values never change), and
 // the work can be done in steps (`etagSteps`) so that a tag over a whole large document never
 // holds the event loop.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { hasLoneSurrogate, jsonTextWithoutLoneSurrogates, withoutLoneSurrogates } from './lone-surrogates.js';
 
 /** A missing value's etag (a wait for a path to appear waits on it). */
@@ -24,14 +24,60 @@ function tagOfDigest(h: Hash): string {
   return h.digest().subarray(0, 16).toString('base64url');
 }
 
+/** The tag of a text: its SHA-256's first 16 bytes (one call: no Hash object). */
+function tagOfText(text: string): string {
+  return hash('sha256', text, 'buffer').subarray(0, 16).toString('base64url');
+}
+
+/** What canonical JSON writes for a scalar (undefined: null). */
+function scalarText(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? 'null' : jsonTextWithoutLoneSurrogates(s);
+}
+
 /** The tag of a scalar: the hash of its JSON text (what canonical JSON writes for it). */
 function scalarTag(v: unknown): string {
-  const s = JSON.stringify(v);
-  return createHash('sha256')
-    .update(s === undefined ? 'null' : jsonTextWithoutLoneSurrogates(s))
-    .digest()
-    .subarray(0, 16)
-    .toString('base64url');
+  return tagOfText(scalarText(v));
+}
+
+/**
+ * The canonical text of a small container — fewer than INLINE_VALUES values in all (`c` counts
+ * them as etagSteps does: each container, and each member or element, an undefined member too)
+ * and a shorter text than INLINE_CHARS — the same text etagSteps hashes for it; undefined for
+ * anything larger, holding a container already tagged, or a lone surrogate (whose escape the
+ * text would show): those are left to etagSteps. Most answers are small: their tag is then one
+ * string and one hash.
+ */
+function smallText(v: object, c: { work: number }): string | undefined {
+  c.work++;
+  const isArray = Array.isArray(v);
+  // The default order is by UTF-16 code unit (byCodeUnit's), and the fastest sort.
+  const keys = isArray ? undefined : Object.keys(v).sort();
+  const n = isArray ? (v as unknown[]).length : (keys as string[]).length;
+  let text = isArray ? '[' : '{';
+  let wrote = false;
+  for (let i = 0; i < n; i++) {
+    const key = keys?.[i];
+    const child = isArray ? (v as unknown[])[i] : (v as Record<string, unknown>)[key as string];
+    let repr: string | undefined;
+    if (child !== null && typeof child === 'object') {
+      if (known.has(child)) return undefined;
+      repr = smallText(child, c);
+      if (repr === undefined) return undefined;
+    } else {
+      c.work++;
+      // As in JSON: an undefined member is left out (and an undefined element is null).
+      if (child === undefined && !isArray) continue;
+      repr = JSON.stringify(child) ?? 'null';
+    }
+    if (c.work >= INLINE_VALUES) return undefined;
+    if (wrote) text += ',';
+    wrote = true;
+    if (key !== undefined) text += JSON.stringify(key) + ':';
+    text += repr;
+    if (text.length >= INLINE_CHARS) return undefined;
+  }
+  return text + (isArray ? ']' : '}');
 }
 
 interface Frame {
@@ -132,6 +178,10 @@ export function* etagSteps(value: unknown, every = 2048): Generator<void, string
 
 /** The tag of `value`, at once. */
 export function etagOf(value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const small = smallText(value, { work: 0 });
+    if (small !== undefined && !small.includes('\\ud')) return tagOfText(small);
+  }
   const gen = etagSteps(value, Infinity);
   for (;;) {
     const r = gen.next();

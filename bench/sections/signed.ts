@@ -165,7 +165,7 @@ const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
 export function signedSection(ctx: RunContext): Section {
   const { quick, scaleWindowMs } = ctx.opts;
   // The ratio is the point: several rounds even when quick.
-  const rounds = quick ? 2 : Math.max(ctx.opts.rounds, 3);
+  const rounds = Math.max(ctx.opts.rounds, 3);
   /** In-process timings: the budget of each. */
   const microMs = quick ? 750 : 3000;
   const lookups: Lookups[] = [];
