@@ -201,7 +201,14 @@ export class ConfdClient {
     if (this.sigs && this.protocol.documentSerials && PROVEN_OPS.has(String(entry.request.op))) {
       if (!f.awaits(peer, generation)) return;
       const v = verdictOn(entry.request, d.reply, this.sigs);
-      if (v.kind !== 'verified') return f.discard(peer, generation, v.kind === 'forged' ? v.why : undefined);
+      if (v.kind === 'forged') return f.discard(peer, generation, v.why);
+      if (v.kind === 'unproven') {
+        // No value can be taken unproven. An error (too_large, busy, bad_argument…) is no value:
+        // it counts as the error it names, with nothing else in it believed — no answer, etag
+        // or proof, and serial 0, so that it never passes for a newer document.
+        if (d.reply.status === 0) return f.discard(peer, generation);
+        return f.reply(peer, generation, unprovenError(d.reply));
+      }
     }
     f.reply(peer, generation, d.reply);
   }
@@ -500,4 +507,12 @@ ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) 
 };
 
 export { forgedPeers } from './fan-out.js';
+
+/** An error reply that cannot be proven, as a vote: its status and error alone, at serial 0. */
+function unprovenError(r: Reply): Reply {
+  const out: Reply = { status: r.status, serial: 0, error: r.error };
+  if (r.node !== undefined) out.node = r.node;
+  if (r.instance !== undefined) out.instance = r.instance;
+  return out;
+}
 export type { Upcall };

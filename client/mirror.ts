@@ -252,9 +252,11 @@ export class Mirror<T = unknown> {
     const signal = this.ac.signal;
     const r = await this.client.get(path, { timeoutMs, coverage: this.o.coverage, signal });
     if (r.kind === 'no_quorum') return undefined;
-    serials.add(r.serial);
+    if (r.kind === 'ok' || r.kind === 'not_found') serials.add(r.serial);
     if (r.kind === 'ok') return { found: true, value: r.answer, etag: r.etag };
     if (r.kind === 'not_found') return { found: false, value: undefined, etag: '' };
+    // An error's serial says nothing (a client demanding verified answers takes it as 0): the
+    // parts read next say which document they come from.
     if (r.error.code === 'seal_required') throw new QconfError('seal_required', `${path}: ${r.error.code}: ${r.error.message}`);
     if (r.error.code !== 'too_large') throw new QconfError('protocol', `${path}: ${r.error.code}: ${r.error.message}`);
     // Too large for one reply: its children, a batch of paths at a time.

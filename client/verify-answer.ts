@@ -56,7 +56,8 @@ function checkValue(root: Uint8Array, segments: string[], status: number, answer
   if (status === 0) {
     // undefined, NaN or bytes hash as JSON text cannot tell them: no JSON value, nothing proven.
     if (!isJsonValue(answer)) return FORGED('its answer is not a JSON value');
-    if (etag !== undefined && etag !== etagOf(answer)) return FORGED('its etag is not its answer\'s');
+    // Required: a missing one would read as "absent" to a wait's test of a change.
+    if (etag !== etagOf(answer)) return FORGED('its etag is not its answer\'s');
   } else if (answer !== undefined || (etag !== undefined && etag !== ABSENT_ETAG)) {
     return FORGED('its "not found" carries a value');
   }
@@ -107,7 +108,14 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
       const e = entries[i] as { status?: unknown; answer?: unknown; etag?: unknown; error?: { code?: unknown }; proof?: unknown } | null;
       const segs = segmentsOf(paths[i]);
       if (e === null || typeof e !== 'object' || typeof e.status !== 'number') return FORGED('an entry of its answer is malformed');
-      // An entry that is neither a value nor an absence (too_large, …) cannot be proven: nor can the answer.
+      // An entry too large for the reply's room proves nothing and claims nothing but that: kept
+      // as that error alone (the caller reads the path by itself), nothing else in it believed.
+      if (segs && e.status !== 0 && e.error?.code === 'too_large') {
+        entries[i] = { status: e.status, error: e.error };
+        continue;
+      }
+      // Any other entry that is neither a value nor an absence (forbidden, …) cannot be proven:
+      // nor can the answer (such an entry must not pass for an absence).
       if (!segs || !provable(e.status, e.error?.code)) return { kind: 'unproven' };
       const bad = checkValue(s.root, segs, e.status, e.answer, e.etag, e.proof);
       if (bad) return bad;

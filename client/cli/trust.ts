@@ -1,7 +1,7 @@
 // --trust-key and --state-file: the command line's side of verified answers. With trusted keys a
 // command accepts only answers proven against a document one of them signed; a state file keeps
 // the newest signed serial accepted, so that no later run accepts an older document as newest.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { loadTrustKeys, type TrustKeys } from '../../shared/signing.js';
 import type { ConfdClient } from '../confd-client.js';
@@ -17,16 +17,30 @@ export interface Trust {
 
 const NO_TRUST: Trust = { save: () => undefined };
 
+/** A state file holds one serial: more than this is not one. */
+const STATE_MAX_BYTES = 4096;
+
 function readState(path: string): number {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(path, 'utf8');
+    // Non-blocking, and checked before reading: a FIFO or a device named here must not hang the
+    // command or fill its memory.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CliExit(EXIT.FAILURE, `--state-file ${path}: not a regular file`);
+    if (st.size > STATE_MAX_BYTES) throw new CliExit(EXIT.FAILURE, `--state-file ${path}: holds no serial (${st.size} bytes; one whole number is expected); remove it to start afresh`);
+    const buf = Buffer.alloc(STATE_MAX_BYTES + 1);
+    text = buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
   } catch (e) {
+    if (e instanceof CliExit) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw new CliExit(EXIT.FAILURE, `--state-file ${path}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const m = /^\s*([0-9]{1,16})\s*$/.exec(text);
-  if (!m) throw new CliExit(EXIT.FAILURE, `--state-file ${path}: holds no serial (one whole number is expected); remove it to start afresh`);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new CliExit(EXIT.FAILURE, `--state-file ${path}: holds no serial (one whole number up to 2^53 - 1 is expected); remove it to start afresh`);
   return Number(m[1]);
 }
 

@@ -3,6 +3,7 @@
 // the public key, and qconf commands given --trust-key: insiders' forgeries are never printed
 // (exit 3, or 4 when every answer was forged, naming the daemons), --state-file refuses a
 // rollback to an older signed document, and an expired signature is refused.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -124,6 +125,16 @@ describe('qconf with --trust-key', () => {
     expect(later.code, later.stderr).toBe(3);
     expect(later.stdout).toBe('');
     expect(readFileSync(state, 'utf8').trim()).toBe('7');
+    // A state file that is no file (a FIFO nobody writes, a device), or holds no serial: refused at once.
+    const fifo = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = join(tempDir(), 'big');
+    writeFileSync(big, '9999999999999999\n');
+    for (const [file, why] of [[fifo, /not a regular file/], ['/dev/zero', /not a regular file/], [big, /holds no serial/]] as const) {
+      const r = await runCli(['get', '/cluster/master', ...flags(back.map((d) => d.peer), back[0], pub), '--state-file', file], {}, 20_000);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(why);
+    }
     // --state-file means nothing without trusted keys.
     const bare = await runCli(['get', '/cluster/master', ...flags(back.map((d) => d.peer), back[0]), '--state-file', state]);
     expect(bare.code).toBe(2);

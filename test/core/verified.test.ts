@@ -140,6 +140,42 @@ describe('an insider holding the HMAC key', () => {
   }
 });
 
+describe('what a verified client takes besides proven values', () => {
+  it('a change that did not happen: two insiders strip the etag of an unchanged value after a new serial; the wait is not met', async () => {
+    const publisher = generateSigningKey();
+    const ds = await cluster(signDocument(doc(5), publisher, commit), publisher);
+    const strip: Rewrite = (b) => (b.status === 0 && b.serial === 6 ? { ...b, etag: undefined } : b);
+    const [one, two] = [await insider(ds[1], strip), await insider(ds[2], strip)];
+    const c = client([ds[0].peer, one.peer, two.peer], publisher);
+    const first = await c.get('/cluster/master', OPTS);
+    expect(first.kind).toBe('ok');
+    // Serial 6 changes another part; the master stays as it was.
+    for (const d of ds) d.writeDoc(signDocument({ ...doc(6), list: [1] }, publisher, commit));
+    const r = await c.waitFor({ path: '/cluster/master', changedFrom: first.etag, afterSerial: first.serial }, { timeoutMs: 4000, coverage: -1 });
+    expect(r.met, JSON.stringify(r)).toBe(false);
+    expect(one.rewritten + two.rewritten).toBeGreaterThan(0);
+  });
+
+  it('a value too large for a reply is the error too_large (not "no quorum"), and a mirror of it fills, verified', async () => {
+    const publisher = generateSigningKey();
+    const big = doc(5);
+    const nodes = big.nodes as Record<string, unknown>;
+    for (let i = 0; i < 400; i++) nodes[`big${i}.example.com`] = { note: 'x'.repeat(200), i };
+    const ds = await cluster(signDocument(big, publisher, commit), publisher);
+    const c = client(ds.map((d) => d.peer), publisher);
+    const r = await c.get('/nodes', OPTS);
+    expect(r.kind, JSON.stringify(r.error)).toBe('error');
+    expect(r.error?.code).toBe('too_large');
+    const m = await c.mirror('/nodes', { timeoutMs: 20_000 });
+    try {
+      expect(Object.keys(m.get('') as object).length).toBe(700);
+      expect(m.get('/big7.example.com/i')).toBe(7);
+    } finally {
+      m.close();
+    }
+  });
+});
+
 // Every daemon heard (all: true), so that two forgeries of three outvote the truth when unchecked.
 const OPTS = { timeoutMs: 5000, coverage: -1, all: true } as const;
 

@@ -18,6 +18,7 @@ import { drain } from '../../daemon/slices.js';
 import { Snapshot } from '../../daemon/snapshot.js';
 import { listProofFromWire, listedHash, pathProofFromWire, verifyPath } from '../../shared/commitment-proof.js';
 import { valueHash } from '../../shared/commitment.js';
+import { etagOf } from '../../shared/etag.js';
 import { parsePointer } from '../../shared/json-pointer.js';
 import { RawMsgpack, packBody } from '../../shared/msgpack-encode.js';
 import { unpackBody } from '../../shared/msgpack-decode.js';
@@ -206,6 +207,8 @@ function proofReply(v: ProofVector, proof: Buffer | Record<string, unknown>, sig
   return clientReply({
     status: v.code === undefined ? 0 : 1,
     answer,
+    // A value's etag, as a daemon sends it (a client requires it: it is what a wait's test reads).
+    etag: v.code === undefined && v.op === 'get' ? etagOf(answer) : undefined,
     error: v.code === undefined ? undefined : { code: v.code, message: 'no value' },
     container: v.container,
     signed,
@@ -372,7 +375,7 @@ describe("protocol.md's signature and proof vectors", () => {
     // mget: the entries carry the proofs of their paths.
     const proofOf = (path: string) => (PROOFS.find((p) => p.doc === 'large' && p.path === path) as ProofVector).proof;
     const entries = [
-      { status: 0, answer: 123, proof: new RawMsgpack(proofOf('/nodes/n123')) },
+      { status: 0, answer: 123, etag: etagOf(123), proof: new RawMsgpack(proofOf('/nodes/n123')) },
       { status: 1, error: { code: 'not_found', message: 'no value' }, proof: new RawMsgpack(proofOf('/nodes/n123x')) },
     ];
     const mget: Request = { op: 'mget', paths: ['/nodes/n123', '/nodes/n123x'] };

@@ -95,7 +95,12 @@ describe('errors and malformed members', () => {
     const m = reply(doc(), mget);
     expect(verdict(mget, m)).toBe('verified');
     const entries = m.answer as Array<Record<string, unknown>>;
-    expect(verdict(mget, { ...m, answer: [entries[0], { status: 1, error: { code: 'too_large', message: 'big' } }] })).toBe('unproven');
+    // An entry with another error cannot pass for an absence: the whole answer is unproven.
+    expect(verdict(mget, { ...m, answer: [entries[0], { status: 1, error: { code: 'forbidden', message: 'no' } }] })).toBe('unproven');
+    // An entry too large for the reply's room: the others are proven, it is kept as that error alone.
+    const tooLarge = { ...m, answer: [entries[0], { status: 1, error: { code: 'too_large', message: 'big' }, answer: 'evil', etag: 'x' }] };
+    expect(verdict(mget, tooLarge)).toBe('verified');
+    expect((tooLarge.answer as unknown[])[1]).toEqual({ status: 1, error: { code: 'too_large', message: 'big' } });
   });
 
   it('a signed member with a fractional, negative or huge serial or expiry is forged, not thrown', () => {
@@ -200,5 +205,17 @@ describe('what a proof cannot tell apart', () => {
     expect(names).toContain('a~0b');
     expect(verdict(list, r)).toBe('verified');
     expect(verdict(list, { ...r, answer: names.map((n) => (n === 'a~0b' ? 'a~b' : n)) })).toBe('forged');
+  });
+});
+
+describe('etags required', () => {
+  it('a value without its etag is forged (a missing one would read as "absent" to a test of change), in get and mget', () => {
+    const d = doc({ obj: { a: 1 } });
+    const get = { op: 'get', path: '/nodes/obj' };
+    expect(verdict(get, { ...reply(d, get), etag: undefined })).toBe('forged');
+    const m = { op: 'mget', paths: ['/nodes/obj'] };
+    const rm = reply(d, m);
+    const entries = (rm.answer as Array<Record<string, unknown>>).map((e) => ({ ...e, etag: undefined }));
+    expect(verdict(m, { ...rm, answer: entries })).toBe('forged');
   });
 });
