@@ -96,7 +96,7 @@ export const EXITS = {
   noQuorum: { code: EXIT.NO_QUORUM, when: 'no quorum before --timeout: some daemons answered, fewer than needed (the silent ones, and those whose answers failed verification, are named)' },
   failure: {
     code: EXIT.FAILURE,
-    when: 'no daemon answered, every answer failed verification (--trust-key), a key or trust file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; forbidden: the key may not read PATH or use the command; seal_required: the key must seal, give --seal; not_ready, …)',
+    when: 'no daemon answered, every answer failed verification (--trust-key), a key file, trust file or --state-file was refused, or the daemons answered with an error (too_large: get a part; bad_argument: e.g. list of a string; forbidden: the key may not read PATH or use the command; seal_required: the key must seal, give --seal; not_ready, …)',
   },
 } satisfies Record<string, ExitDef>;
 
