@@ -7,7 +7,7 @@ import { isJsonValue } from '../shared/commitment.js';
 import { listProofFromWire, listedHash, pathProofFromWire, verifyPath } from '../shared/commitment-proof.js';
 import { ABSENT_ETAG, etagOf } from '../shared/etag.js';
 import { parsePointer } from '../shared/json-pointer.js';
-import type { SignedRoot, TrustKeys } from '../shared/signing.js';
+import { whenMs, type SignedRoot, type TrustKeys } from '../shared/signing.js';
 import type { Reply, Request } from './types.js';
 
 /** An answer the proof holds, one that cannot be proven (an error such as busy), or a forgery and why. */
@@ -31,7 +31,7 @@ export class SignatureCache {
 
   /** Why the signed root is not trusted, or undefined. */
   check(s: SignedRoot, now: number): string | undefined {
-    if (!(s.expires > now)) return `its signature expired at ${new Date(s.expires).toISOString()}`;
+    if (!(s.expires > now)) return `its signature expired at ${whenMs(s.expires)}`;
     const id = `${Buffer.from(s.sig).toString('base64')}:${Buffer.from(s.root).toString('base64')}:${s.serial}:${s.expires}:${s.key}`;
     if (this.ok.has(id)) return this.ok.get(id);
     const why = this.trust.check(s, now);

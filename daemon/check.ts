@@ -21,6 +21,9 @@ import { redactDocumentMessage } from './redact.js';
 import { readAccessFile } from './access/access-file.js';
 import { AccessPolicy } from './access/policy.js';
 import { Stats } from './stats.js';
+import { sealDocument } from './document-signature.js';
+import { drain } from './slices.js';
+import { loadTrustKeys, type TrustKeys } from '../shared/signing.js';
 
 export interface CheckReport {
   /** What was checked and found good, one line each. */
@@ -111,6 +114,18 @@ function checkKeys(parsed: ParsedOptions, r: CheckReport): void {
   }
 }
 
+/** The trust file (--trust-key): readable, not writable by others, every line a public key. */
+function checkTrust(parsed: ParsedOptions, r: CheckReport): void {
+  const path = parsed.opts.trustKeyFile;
+  if (path === undefined) return;
+  try {
+    const trust = loadTrustKeys(path);
+    r.ok.push(`trust file ${path}${from(parsed, 'trust-key')}: ${trust.keys.map((k) => k.id).join(' ')}; mode ${mode(path)}`);
+  } catch (e) {
+    r.problems.push((e as Error).message);
+  }
+}
+
 /** The access file: valid as a whole, or the member at fault named. */
 function checkAccess(parsed: ParsedOptions, r: CheckReport): void {
   const path = parsed.opts.accessFile;
@@ -154,6 +169,17 @@ async function checkFileSource(opts: DaemonOptions, r: CheckReport): Promise<boo
     // --max-document-bytes, nested at most MAX_DOCUMENT_DEPTH deep.
     const { doc, serial } = await readDocument(path, false, opts.maxDocumentBytes);
     r.ok.push(`document ${path}: serial ${serial}, ${st.size} bytes`);
+    // With --trust-key, the signature the daemon would check (a refusal is a problem, as at start).
+    let trust: TrustKeys | undefined;
+    try {
+      trust = opts.trustKeyFile === undefined ? undefined : loadTrustKeys(opts.trustKeyFile);
+    } catch {
+      /* reported with the trust file */
+    }
+    if (trust !== undefined) {
+      const sealed = drain(sealDocument(doc, serial, trust, path));
+      r.ok.push(`document ${path}: signed by ${sealed.signed?.signed.key}, serial ${sealed.serial}, valid until ${new Date(sealed.signed?.signed.expires ?? 0).toISOString()}`);
+    }
     if (opts.ganetiKeyFile) {
       const view = buildGanetiView(doc);
       if (view instanceof GanetiLoadError) r.problems.push(`document ${path}: not usable as a Ganeti config.data: ${view.message}`);
@@ -232,6 +258,7 @@ export async function runCheck(parsed: ParsedOptions): Promise<CheckReport> {
   if (shown.length > 0) r.ok.push(`options: ${shown.join(', ')}`);
   checkKeys(parsed, r);
   checkAccess(parsed, r);
+  checkTrust(parsed, r);
   await checkSource(o, r);
   await checkPorts(parsed, r);
   return r;

@@ -105,7 +105,7 @@ export class TrustKeys {
   check(s: SignedRoot, now = Date.now()): string | undefined {
     const k = this.byId.get(s.key);
     if (k === undefined) return `signed by key ${s.key}, which is not trusted`;
-    if (!(s.expires > now)) return `its signature expired at ${new Date(s.expires).toISOString()}`;
+    if (!(s.expires > now)) return `its signature expired at ${whenMs(s.expires)}`;
     if (s.sig.length !== SIGNATURE_BYTES) return 'its signature is malformed';
     if (!nacl().sign.detached.verify(statement(s.root, s.serial, s.expires), s.sig, k.bytes)) return 'its signature does not verify';
     return undefined;
@@ -123,6 +123,15 @@ function hexKey(text: string, bytes: number, what: string): Uint8Array {
   return Uint8Array.from(Buffer.from(t, 'hex'));
 }
 
+/** A key file's first line (its header, for the files qconf writes); '' when unreadable. */
+function firstLine(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/, 1)[0].trim();
+  } catch {
+    return '';
+  }
+}
+
 function keyLines(path: string, what: string): string[] {
   let text: string;
   try {
@@ -136,10 +145,17 @@ function keyLines(path: string, what: string): string[] {
   return lines;
 }
 
+/** A time in Unix ms for people: ISO 8601 where a Date holds it, else the number. */
+export function whenMs(ms: number): string {
+  const d = new Date(ms);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : `${ms} ms after 1970`;
+}
+
 /** A trust file: public keys (64 hex digits) a line. Anyone may read it; nobody but its owner may change it. */
 export function loadTrustKeys(path: string): TrustKeys {
   checkKeyFile(path, { secret: false });
   const lines = keyLines(path, 'trust file');
+  if (firstLine(path) === SIGNING_KEY_HEADER) throw new QconfError('key_file', `trust file ${path}: is a signing key (its secret); give its public key, ${path}.pub`);
   try {
     return TrustKeys.fromHex(lines);
   } catch (e) {
@@ -149,6 +165,9 @@ export function loadTrustKeys(path: string): TrustKeys {
 
 /** A signing key file: the first line is the key's 32-byte seed (64 hex digits). */
 export function loadSigningKey(path: string): SigningKey {
+  // A public key file (what trust files hold) is no signing key: signing with its line as a seed
+  // would make the seed public to everyone who may read the trust file.
+  if (firstLine(path).startsWith(PUBLIC_KEY_HEADER)) throw new QconfError('key_file', `signing key ${path}: is a public key file (qconf keygen --signing wrote it as FILE.pub); give the signing key, FILE`);
   // Whoever reads it can sign documents every trusting client accepts: refused, not warned of.
   const { warnings } = checkKeyFile(path);
   if (warnings.length > 0) throw new QconfError('key_file', `signing key ${path}: readable by others; run chmod 600 ${path}`);
@@ -169,11 +188,14 @@ export function loadSigningKey(path: string): SigningKey {
  */
 export const SIGNING_KEY_HEADER = '# qconf signing key (Ed25519 seed): keep it secret';
 
+/** The first line of a public key file, before the key's id. */
+const PUBLIC_KEY_HEADER = '# qconf public key';
+
 /** The text of a signing key file (its seed) and of its public key file (a trust file's line). */
 export function signingKeyText(k: SigningKey): { secret: string; public: string } {
   return {
     secret: `${SIGNING_KEY_HEADER}\n${Buffer.from(k.secret.subarray(0, SEED_BYTES)).toString('hex')}\n`,
-    public: `# qconf public key ${k.id}\n${Buffer.from(k.bytes).toString('hex')}\n`,
+    public: `${PUBLIC_KEY_HEADER} ${k.id}\n${Buffer.from(k.bytes).toString('hex')}\n`,
   };
 }
 
@@ -187,7 +209,8 @@ export function readSignature(doc: Record<string, unknown>): Signature | string 
   if (typeof o.key !== 'string' || !/^[0-9a-f]{8}$/.test(o.key)) return `${SIGNATURE_MEMBER}.key is not a key id`;
   if (typeof o.serial !== 'number' || !Number.isSafeInteger(o.serial) || o.serial < 0) return `${SIGNATURE_MEMBER}.serial is not a serial`;
   if (typeof o.expires !== 'number' || !Number.isSafeInteger(o.expires)) return `${SIGNATURE_MEMBER}.expires is not a time`;
-  if (typeof o.sig !== 'string') return `${SIGNATURE_MEMBER}.sig is not base64`;
+  // Padded standard base64 (RFC 4648 §4) of 64 bytes, nothing else: Buffer's decoder would skip junk.
+  if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/]{86}==$/.test(o.sig)) return `${SIGNATURE_MEMBER}.sig is not the base64 of a signature`;
   const sig = Buffer.from(o.sig, 'base64');
   if (sig.length !== SIGNATURE_BYTES) return `${SIGNATURE_MEMBER}.sig is not a signature`;
   return { key: o.key, serial: o.serial, expires: o.expires, sig: Uint8Array.from(sig) };

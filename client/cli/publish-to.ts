@@ -128,7 +128,10 @@ function targetSerial(path: string): number {
   if (!dirOk) throw new PublishError('target', `--to ${path}: the directory ${dirname(path)} does not exist`);
   let text: string;
   try {
-    if (statSync(path).isDirectory()) throw new PublishError('target', `--to ${path}: is a directory; give the file to replace, e.g. ${path.replace(/\/?$/, '/cluster.json')}`);
+    const st = statSync(path);
+    if (st.isDirectory()) throw new PublishError('target', `--to ${path}: is a directory; give the file to replace, e.g. ${path.replace(/\/?$/, '/cluster.json')}`);
+    // Never read (a FIFO would hang) nor replace anything but a file.
+    if (!st.isFile()) throw new PublishError('target', `--to ${path}: is not a regular file`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof PublishError) throw e;

@@ -22,6 +22,8 @@ export interface Signer {
   sign(doc: Record<string, unknown>, serial: number): Record<string, unknown>;
 }
 
+const MAX_VALID_FOR_MS = 36_500 * 86_400_000;
+
 /** The signer from --sign-key and --valid-for; undefined without --sign-key. */
 export function signerFrom(p: Parsed): Signer | undefined {
   const file = stringOf(p, 'sign-key');
@@ -30,6 +32,8 @@ export function signerFrom(p: Parsed): Signer | undefined {
     return undefined;
   }
   const validForMs = durationOption(p, 'valid-for');
+  // A signature past any date a clock can hold would outlive every key rotation: 100 years at most.
+  if (validForMs > MAX_VALID_FOR_MS) throw usageError(`--valid-for: ${stringOf(p, 'valid-for')} is longer than 100 years (36500d)`);
   let key: SigningKey;
   try {
     key = loadSigningKey(file);
@@ -55,7 +59,7 @@ export const signCommand: Command = {
     exits: [
       { code: EXIT.OK, when: 'the signed document was printed or written' },
       EXITS.usage,
-      { code: EXIT.FAILURE, when: 'the document (unreadable, not a JSON object, serial_no not a whole number, a key of a large object with a lone surrogate) or the signing key file (missing, unreadable, readable by others) was refused, or PATH cannot be written' },
+      { code: EXIT.FAILURE, when: 'the document (unreadable, not a JSON object, serial_no not a whole number, a key of a large object with a lone surrogate) or the signing key file (missing, unreadable, readable by others, a public key file) was refused, or PATH cannot be written or is no regular file' },
     ],
     examples: ['qconf sign cluster.json --sign-key /etc/qconf/publisher.key --out /var/lib/qconf/cluster.json', 'generate-config | qconf sign - --sign-key publisher.key --serial 42 > cluster.json'],
   },

@@ -12,6 +12,7 @@ import { loadSigningKey, signDocument } from '../../shared/signing.js';
 import { TestDaemon, runCli, stopAll } from '../../testkit/daemons.js';
 import { KEY_A, tempDir } from '../../testkit/fixtures.js';
 import { InsiderRelay, insiderBefore, type Rewrite } from '../support/insider.js';
+import { runQconfd } from '../ops/helpers.js';
 
 let daemons: TestDaemon[] = [];
 let relays: InsiderRelay[] = [];
@@ -209,5 +210,55 @@ describe('qconf sign, publish of a signed document, keygen --signing', () => {
     expect(wrong.stderr).toMatch(/is a signing key/);
     const noOut = await runCli(['keygen', '--signing']);
     expect(noOut.code).toBe(2);
+  });
+});
+
+describe('signing at the edges', () => {
+  it('refuses a public key file as the signing key, a signature valid for over 100 years, and a FIFO or device as --out', async () => {
+    const { key, pub } = await publisherKey();
+    const dir = tempDir();
+    const docFile = join(dir, 'doc.json');
+    writeFileSync(docFile, JSON.stringify(doc(3, 'm')));
+    const asPub = await runCli(['sign', docFile, '--sign-key', pub]);
+    expect(asPub.code).toBe(4);
+    expect(asPub.stderr).toMatch(/is a public key file/);
+    const long = await runCli(['sign', docFile, '--sign-key', key, '--valid-for', '99999999d']);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toMatch(/--valid-for: .*100 years/);
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const toFifo = await runCli(['sign', docFile, '--sign-key', key, '--out', fifo], {}, 20_000);
+    expect(toFifo.code).toBe(4);
+    expect(toFifo.stderr).toMatch(/is a FIFO/);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    const pubFifo = await runCli(['publish', docFile, '--to', fifo, '--sign-key', key, '--offline'], {}, 20_000);
+    expect(pubFifo.code).toBe(4);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    // An existing file keeps its mode.
+    const out = join(dir, 'signed.json');
+    writeFileSync(out, '', { mode: 0o600 });
+    expect((await runCli(['sign', docFile, '--sign-key', key, '--out', out])).code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+  });
+
+  it('qconfd --check with --trust-key checks the signature as a start would: a tampered document, a signing key given as the trust file', async () => {
+    const { key, pub } = await publisherKey();
+    const dir = tempDir();
+    const keyFile = join(dir, 'hmac.key');
+    writeFileSync(keyFile, `${KEY_A}\n`, { mode: 0o600 });
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify(signDocument(doc(3, 'm'), loadSigningKey(key), commit)));
+    const tampered = join(dir, 'tampered.json');
+    writeFileSync(tampered, JSON.stringify({ ...(JSON.parse(readFileSync(good, 'utf8')) as Record<string, unknown>), extra: 1 }));
+    const run = (file: string, trust: string) => runQconfd(['--check', '--file', file, '--key-file', keyFile, '--trust-key', trust, '--port', '0']);
+    const ok = await run(good, pub);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/signed by [0-9a-f]{8}, serial 3/);
+    const bad = await run(tampered, pub);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout + bad.stderr).toMatch(/does not verify/);
+    const secret = await run(good, key);
+    expect(secret.code).toBe(1);
+    expect(secret.stdout + secret.stderr).toMatch(/is a signing key/);
   });
 });

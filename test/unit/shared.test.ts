@@ -185,7 +185,7 @@ describe('atomic file replacement', () => {
     writeFileAtomic(join(dir, 'a.json'), '{"a":1}');
     expect(readFileSync(join(dir, 'a.json'), 'utf8')).toBe('{"a":1}');
     mkdirSync(join(dir, 'sub'));
-    expect(() => writeFileAtomic(join(dir, 'sub'), '{}')).toThrow(/EISDIR/);
+    expect(() => writeFileAtomic(join(dir, 'sub'), '{}')).toThrow(/is a directory/);
     expect(readdirSync(dir).sort()).toEqual(['a.json', 'sub']);
   });
 });

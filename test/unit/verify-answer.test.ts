@@ -219,3 +219,20 @@ describe('etags required', () => {
     expect(verdict(m, { ...rm, answer: entries })).toBe('forged');
   });
 });
+
+describe('signature members read strictly', () => {
+  it('a sig that is not padded standard base64 of 64 bytes is malformed; an expiry no date can hold is refused, not thrown', async () => {
+    const { readSignature, whenMs } = await import('../../shared/signing.js');
+    const signed = signDocument({ serial_no: 3, a: 1 }, KEY, commit);
+    const member = signed.qconf_signature as Record<string, unknown>;
+    expect(typeof readSignature(signed)).toBe('object');
+    const sig = member.sig as string;
+    for (const bad of [`!!!${sig}`, `${sig.slice(0, 10)}***${sig.slice(10)}`, sig.replace(/=+$/, ''), Buffer.from(sig, 'base64').toString('base64url')]) {
+      expect(typeof readSignature({ ...signed, qconf_signature: { ...member, sig: bad } }), bad).toBe('string');
+    }
+    expect(whenMs(-9007199254740991)).toMatch(/ms after 1970/);
+    const expired = { ...(readSignature(signed) as object), expires: -9007199254740991, root: commit({ serial_no: 3, a: 1 }) } as Parameters<typeof TRUST.check>[0];
+    expect(() => TRUST.check(expired)).not.toThrow();
+    expect(TRUST.check(expired)).toMatch(/expired/);
+  });
+});
