@@ -8,7 +8,8 @@ import { formatDestination } from '../shared/destination.js';
 import { QconfError } from '../shared/errors.js';
 import { DEFAULT_PORT, type Peer } from '../shared/peers.js';
 import { AddressProof } from './address-proof.js';
-import { PROVEN_OPS, SignatureCache, verdictOn } from './verify-answer.js';
+import { settleCall } from './settle-call.js';
+import { PROVEN_OPS, SignatureCache, admitted } from './verify-answer.js';
 import type { ConfdClientOptions, FanOutRequest, QueryOptions, SendOptions } from './client-options.js';
 import { FanOut, forgedPeers, maxSerial, silentPeers, type FanOutHost } from './fan-out.js';
 import { optionsFromEnv } from './from-env.js';
@@ -200,15 +201,8 @@ export class ConfdClient {
     // copies must not each cost the client a proof's check.
     if (this.sigs && this.protocol.documentSerials && PROVEN_OPS.has(String(entry.request.op))) {
       if (!f.awaits(peer, generation)) return;
-      const v = verdictOn(entry.request, d.reply, this.sigs);
-      if (v.kind === 'forged') return f.discard(peer, generation, v.why);
-      if (v.kind === 'unproven') {
-        // No value can be taken unproven. An error (too_large, busy, bad_argument…) is no value:
-        // it counts as the error it names, with nothing else in it believed — no answer, etag
-        // or proof, and serial 0, so that it never passes for a newer document.
-        if (d.reply.status === 0) return f.discard(peer, generation);
-        return f.reply(peer, generation, unprovenError(d.reply));
-      }
+      const a = admitted(entry.request, d.reply, this.sigs);
+      return a.vote === undefined ? f.discard(peer, generation, a.forged) : f.reply(peer, generation, a.vote);
     }
     f.reply(peer, generation, d.reply);
   }
@@ -309,36 +303,7 @@ export class ConfdClient {
    * @internal
    */
   settle<T>(f: FanOut, signal: AbortSignal | undefined, make: (resolve: (v: T) => void) => () => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let over = false;
-      const end = () => {
-        over = true;
-        f.watchers.delete(check);
-        signal?.removeEventListener('abort', onAbort);
-        this.calls.delete(onClose);
-      };
-      const onAbort = () => {
-        if (over) return;
-        end();
-        f.finish();
-        reject(signal?.reason);
-      };
-      const onClose = (e: Error) => {
-        if (over) return;
-        end();
-        reject(e);
-      };
-      const check = make((v) => {
-        if (over) return;
-        end();
-        resolve(v);
-      });
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.calls.add(onClose);
-      f.watchers.add(check);
-      check();
-    });
+    return settleCall(f, signal, this.calls, make);
   }
 
   /**
@@ -508,11 +473,4 @@ ConfdClient.prototype[Symbol.asyncDispose] = async function (this: ConfdClient) 
 
 export { forgedPeers } from './fan-out.js';
 
-/** An error reply that cannot be proven, as a vote: its status and error alone, at serial 0. */
-function unprovenError(r: Reply): Reply {
-  const out: Reply = { status: r.status, serial: 0, error: r.error };
-  if (r.node !== undefined) out.node = r.node;
-  if (r.instance !== undefined) out.instance = r.instance;
-  return out;
-}
 export type { Upcall };

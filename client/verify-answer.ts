@@ -140,8 +140,27 @@ export function verifyAnswer(request: Request, reply: Reply, sigs: SignatureCach
   return { kind: 'unproven' };
 }
 
+/** What a client given trusted keys takes of a reply: a vote, or none (and why, when forged). */
+export type Admission = { vote: Reply; forged?: undefined } | { vote: undefined; forged?: string };
+
+/**
+ * The reply as a vote, or none. No value is taken unproven. An error (too_large, busy,
+ * bad_argument…) is no value: it counts as the error it names, with nothing else in it believed
+ * — no answer, etag or proof, and serial 0, so that it never passes for a newer document.
+ */
+export function admitted(request: Request, reply: Reply, sigs: SignatureCache): Admission {
+  const v = verdictOn(request, reply, sigs);
+  if (v.kind === 'verified') return { vote: reply };
+  if (v.kind === 'forged') return { vote: undefined, forged: v.why };
+  if (reply.status === 0) return { vote: undefined };
+  const vote: Reply = { status: reply.status, serial: 0, error: reply.error };
+  if (reply.node !== undefined) vote.node = reply.node;
+  if (reply.instance !== undefined) vote.instance = reply.instance;
+  return { vote };
+}
+
 /** verifyAnswer, with anything it throws on a malformed proof judged a forgery (never thrown into the socket's handler). */
-export function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
+function verdictOn(request: Request, reply: Reply, sigs: SignatureCache): Verdict {
   try {
     return verifyAnswer(request, reply, sigs, Date.now());
   } catch (e) {

@@ -304,6 +304,9 @@ function copyAscii(s: MacScratch, str: string, at: number): number {
 /** The key's inner block, then a long message: node:crypto's input for an inner hash. */
 const LONG = Buffer.allocUnsafeSlow(BLOCK_BYTES + LONG_MAX);
 
+/** The key whose inner block LONG holds. */
+let longKey: HmacKey | undefined;
+
 /** Copy src[start..end) into LONG at `at`; returns where it ends. */
 function toLong(src: Uint8Array, start: number, end: number, at: number): number {
   // A short range byte by byte: a native copy costs more than a few dozen bytes' loop.
@@ -320,7 +323,11 @@ function toLong(src: Uint8Array, start: number, end: number, at: number): number
  * inner hash by node:crypto, the outer one here.
  */
 function macLong(key: HmacKey, len: number): void {
-  LONG.set(key.innerBlock, 0);
+  // The block stays in LONG between messages: copied again only for another key.
+  if (longKey !== key) {
+    LONG.set(key.innerBlock, 0);
+    longKey = key;
+  }
   const d = hash(key.algorithm, LONG.subarray(0, len), 'buffer');
   const h = WORK.mac;
   for (let i = 0, j = 0; i < key.words; i++, j += 4) h[i] = (d[j] << 24) | (d[j + 1] << 16) | (d[j + 2] << 8) | d[j + 3];
